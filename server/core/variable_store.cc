@@ -1,0 +1,712 @@
+#include "server/core/variable_store.h"
+
+#include <algorithm>
+#include <new>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/core/names.h"
+#include "server/core/status_macros.h"
+
+namespace varscope::core {
+
+// A stored variable. Metadata is constant once inserted; the fields below
+// `ready` change under the store's mutex.
+struct VariableStore::Entry {
+  std::string name;
+  DType dtype = DType::kInvalid;
+  Shape shape;
+  bool trainable = true;
+  std::vector<std::string> collections;
+  InitializerSpec initializer;
+  std::optional<PartSlice> slice;
+  int64_t num_bytes = 0;
+
+  // Guarded by VariableStore::mu_.
+  bool ready = false;    // published: value set, visible to everyone
+  bool settled = false;  // published or abandoned; waiters stop waiting
+  uint64_t version = 0;
+  std::shared_ptr<const TensorBuffer> value;
+};
+
+struct VariableStore::Partitioned {
+  std::string name;
+  DType dtype = DType::kInvalid;
+  Shape shape;
+  std::vector<int64_t> partitions;
+  std::vector<std::string> part_names;
+  bool trainable = true;
+  std::vector<std::string> collections;
+  InitializerSpec initializer;
+  // Guarded by VariableStore::mu_.
+  bool ready = false;
+  bool settled = false;
+};
+
+struct VariableStore::CreationPlan {
+  std::vector<std::shared_ptr<Entry>> entries;
+  std::shared_ptr<Partitioned> partitioned;  // null for a single variable
+  std::vector<PartContext> part_contexts;    // parallel to entries if set
+};
+
+struct VariableStore::Decision {
+  enum class What { kDone, kWait, kCreate };
+  What what = What::kDone;
+  absl::StatusOr<VariableInfo> result = absl::UnknownError("undecided");
+  const bool* wait_until = nullptr;  // kWait: an entry's `settled` flag
+  CreationPlan plan;
+
+  static Decision Done(absl::StatusOr<VariableInfo> result) {
+    Decision d;
+    d.result = std::move(result);
+    return d;
+  }
+  static Decision Wait(const bool* settled) {
+    Decision d;
+    d.what = What::kWait;
+    d.wait_until = settled;
+    return d;
+  }
+};
+
+namespace {
+
+// Trainable flag and collection list for a new variable (TF_SEMANTICS §4.7).
+absl::StatusOr<std::pair<bool, std::vector<std::string>>> ResolveCollections(
+    const GetVariableRequest& request) {
+  if (request.local && request.trainable.value_or(false)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "variable ", request.name,
+        ": a local variable cannot be trainable; drop trainable or local"));
+  }
+  const bool trainable = request.local ? false : request.trainable.value_or(true);
+  std::vector<std::string> collections = request.collections;
+  if (collections.empty()) collections.push_back(kGlobalVariables);
+  for (const std::string& c : collections) {
+    VARSCOPE_RETURN_IF_ERROR(ValidateCollectionName(c));
+  }
+  auto add = [&](const char* key) {
+    if (std::find(collections.begin(), collections.end(), key) ==
+        collections.end()) {
+      collections.push_back(key);
+    }
+  };
+  if (request.local) add(kLocalVariables);
+  if (trainable) add(kTrainableVariables);
+  // Drop repeats, keeping the first occurrence.
+  std::vector<std::string> unique;
+  for (std::string& c : collections) {
+    if (std::find(unique.begin(), unique.end(), c) == unique.end()) {
+      unique.push_back(std::move(c));
+    }
+  }
+  return std::make_pair(trainable, std::move(unique));
+}
+
+absl::Status ShareShapeError(absl::string_view kind, absl::string_view name,
+                             const ShapeSpec& requested, const Shape& found) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "Trying to ", kind, " ", name, ", but specified shape ",
+      ShapeSpecToString(requested), " and found shape ", ShapeToString(found)));
+}
+
+absl::Status ShareDTypeError(absl::string_view kind, absl::string_view name,
+                             DType requested, DType found) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "Trying to ", kind, " ", name, ", but specified dtype ",
+      DTypeName(requested), " and found dtype ", DTypeName(found)));
+}
+
+absl::Status CheckBytes(int64_t bytes, int64_t limit, absl::string_view name,
+                        DType dtype, const Shape& shape) {
+  if (bytes > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "variable ", name, " (", DTypeName(dtype), " ", ShapeToString(shape),
+        ") needs ", bytes, " bytes; the server's --max_variable_bytes is ",
+        limit));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+VariableStore::VariableStore(StoreOptions options)
+    : options_(std::move(options)) {}
+
+VariableStore::~VariableStore() = default;
+
+absl::StatusOr<VariableInfo> VariableStore::GetVariable(
+    const ScopeContext& scope, const GetVariableRequest& request) {
+  if (request.name.empty()) {
+    return absl::InvalidArgumentError("GetVariable needs a variable name");
+  }
+  const std::string full_name = JoinName(scope.name, request.name);
+  VARSCOPE_RETURN_IF_ERROR(ValidateVariableName(full_name));
+  return Run(scope, request, full_name, /*create_only=*/false);
+}
+
+absl::StatusOr<VariableInfo> VariableStore::CreateVariable(
+    const std::string& full_name, const GetVariableRequest& request,
+    const ScopeContext& scope) {
+  VARSCOPE_RETURN_IF_ERROR(ValidateVariableName(full_name));
+  return Run(scope, request, full_name, /*create_only=*/true);
+}
+
+absl::StatusOr<VariableInfo> VariableStore::Run(
+    const ScopeContext& scope, const GetVariableRequest& request,
+    const std::string& full_name, bool create_only) {
+  VARSCOPE_RETURN_IF_ERROR(ValidateShapeSpec(request.shape, "requested shape"));
+  CreationPlan plan;
+  {
+    absl::MutexLock lock(&mu_);
+    for (;;) {
+      Decision decision = Decide(scope, request, full_name, create_only);
+      if (decision.what == Decision::What::kDone) return decision.result;
+      if (decision.what == Decision::What::kCreate) {
+        plan = std::move(decision.plan);
+        break;
+      }
+      // Another caller is creating this name: wait for it, then decide again.
+      mu_.Await(absl::Condition(decision.wait_until));
+    }
+  }
+  return Execute(std::move(plan));
+}
+
+VariableStore::Decision VariableStore::Decide(const ScopeContext& scope,
+                                              const GetVariableRequest& request,
+                                              const std::string& full_name,
+                                              bool create_only) {
+  const std::optional<InitializerSpec>& initializer =
+      request.initializer.has_value() ? request.initializer : scope.initializer;
+  const bool from_value = initializer.has_value() &&
+                          initializer->kind == InitializerSpec::Kind::kValue;
+  // TF checks an explicit dtype against a value initializer before any lookup.
+  if (request.initializer.has_value() &&
+      request.initializer->kind == InitializerSpec::Kind::kValue &&
+      request.dtype != DType::kInvalid &&
+      request.dtype != request.initializer->value.dtype) {
+    return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+        "Initializer type '", DTypeName(request.initializer->value.dtype),
+        "' and explicit dtype '", DTypeName(request.dtype), "' don't match")));
+  }
+  DType explicit_dtype =
+      request.dtype != DType::kInvalid ? request.dtype : scope.dtype;
+  if (from_value && explicit_dtype == DType::kInvalid) {
+    explicit_dtype = initializer->value.dtype;
+  }
+  const DType create_dtype =
+      explicit_dtype != DType::kInvalid ? explicit_dtype : DType::kFloat;
+  const std::optional<PartitionerSpec>& partitioner =
+      request.partitioner.has_value() ? request.partitioner : scope.partitioner;
+  const Reuse reuse = create_only ? Reuse::kInherit : scope.reuse;
+
+  const bool scalar = request.shape.known && request.shape.dims.empty();
+  if (partitioner.has_value() && !scalar) {
+    return DecidePartitioned(request, full_name, reuse, explicit_dtype,
+                             create_dtype, initializer, partitioner);
+  }
+  if (reuse == Reuse::kReuse && !partitioner.has_value()) {
+    auto it = partitioned_.find(full_name);
+    if (it != partitioned_.end()) {
+      const Partitioned& p = *it->second;
+      if (!p.settled) return Decision::Wait(&p.settled);
+      if (p.ready) {
+        if (!IsCompatible(request.shape, p.shape)) {
+          return Decision::Done(ShareShapeError("reuse partitioned variable",
+                                                full_name, request.shape,
+                                                p.shape));
+        }
+        if (explicit_dtype != DType::kInvalid && explicit_dtype != p.dtype) {
+          return Decision::Done(ShareDTypeError("reuse partitioned variable",
+                                                full_name, explicit_dtype,
+                                                p.dtype));
+        }
+        return Decision::Done(InfoOf(p));
+      }
+    }
+  }
+  if (vars_.count(full_name + "/part_0") > 0) {
+    return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+        "No partitioner was provided, but a partitioned version of the "
+        "variable was found: ",
+        full_name,
+        "/part_0. Perhaps a variable of the same name was already created "
+        "with partitioning? Pass the partitioner, or fetch it under REUSE")));
+  }
+  return DecideSingle(request, full_name, reuse, explicit_dtype, create_dtype,
+                      initializer);
+}
+
+VariableStore::Decision VariableStore::DecideSingle(
+    const GetVariableRequest& request, const std::string& full_name,
+    Reuse reuse, DType explicit_dtype, DType create_dtype,
+    const std::optional<InitializerSpec>& initializer) {
+  const bool from_value = initializer.has_value() &&
+                          initializer->kind == InitializerSpec::Kind::kValue;
+  if (from_value && request.initializer.has_value() && request.shape.known) {
+    return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+        "variable ", full_name,
+        ": if initializer is a constant value, do not specify shape (the "
+        "value's shape is used)")));
+  }
+  auto collections = ResolveCollections(request);
+  if (!collections.ok()) return Decision::Done(collections.status());
+
+  auto it = vars_.find(full_name);
+  if (it != vars_.end()) {
+    const Entry& entry = *it->second;
+    if (!entry.settled) return Decision::Wait(&entry.settled);
+    if (entry.ready) {
+      if (reuse == Reuse::kInherit) {
+        return Decision::Done(absl::AlreadyExistsError(absl::StrCat(
+            "Variable ", full_name,
+            " already exists, disallowed; set reuse to REUSE or AUTO_REUSE "
+            "on the scope")));
+      }
+      const ShapeSpec wanted =
+          from_value ? ShapeSpec::Of(initializer->value.shape) : request.shape;
+      if (!IsCompatible(wanted, entry.shape)) {
+        return Decision::Done(
+            ShareShapeError("share variable", full_name, wanted, entry.shape));
+      }
+      if (explicit_dtype != DType::kInvalid && explicit_dtype != entry.dtype) {
+        return Decision::Done(ShareDTypeError("share variable", full_name,
+                                              explicit_dtype, entry.dtype));
+      }
+      return Decision::Done(InfoOf(entry));
+    }
+  }
+  if (reuse == Reuse::kReuse) {
+    return Decision::Done(absl::NotFoundError(absl::StrCat(
+        "Variable ", full_name,
+        " does not exist; open the scope with INHERIT or AUTO_REUSE to create "
+        "it")));
+  }
+  if (partitioned_.count(full_name) > 0) {
+    return Decision::Done(absl::AlreadyExistsError(absl::StrCat(
+        "A partitioned variable named ", full_name,
+        " exists; pass its partitioner to fetch it")));
+  }
+
+  // Create.
+  DType dtype = create_dtype;
+  Shape shape;
+  if (from_value) {
+    dtype = initializer->value.dtype;
+    shape = initializer->value.shape;
+  } else if (!request.shape.known) {
+    return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+        "variable ", full_name,
+        " does not exist and no shape was given to create it; pass shape (or "
+        "scalar for a scalar)")));
+  } else if (!request.shape.IsFullyDefined()) {
+    return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+        "Shape of a new variable ", full_name,
+        " must be fully defined, but instead was ",
+        ShapeSpecToString(request.shape))));
+  } else {
+    shape = request.shape.dims;
+  }
+  const InitializerSpec init =
+      initializer.has_value() ? *initializer : DefaultInitializer(dtype);
+  auto bytes = NumBytes(dtype, shape);
+  if (!bytes.ok()) return Decision::Done(bytes.status());
+  if (absl::Status s = CheckBytes(*bytes, options_.max_variable_bytes,
+                                  full_name, dtype, shape);
+      !s.ok()) {
+    return Decision::Done(s);
+  }
+  if (absl::Status s = ValidateInitializer(init, dtype, shape, full_name);
+      !s.ok()) {
+    return Decision::Done(s);
+  }
+
+  auto entry = std::make_shared<Entry>();
+  entry->name = full_name;
+  entry->dtype = dtype;
+  entry->shape = std::move(shape);
+  entry->trainable = collections->first;
+  entry->collections = std::move(collections->second);
+  entry->initializer = init;
+  entry->num_bytes = *bytes;
+  vars_.emplace(full_name, entry);
+  total_bytes_ += *bytes;
+  Decision decision;
+  decision.what = Decision::What::kCreate;
+  decision.plan.entries.push_back(std::move(entry));
+  return decision;
+}
+
+VariableStore::Decision VariableStore::DecidePartitioned(
+    const GetVariableRequest& request, const std::string& full_name,
+    Reuse reuse, DType explicit_dtype, DType create_dtype,
+    const std::optional<InitializerSpec>& initializer,
+    const std::optional<PartitionerSpec>& partitioner) {
+  if (vars_.count(full_name) > 0) {
+    return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+        "A partitioner was provided, but an unpartitioned version of the "
+        "variable was found: ",
+        full_name,
+        ". Perhaps a variable of the same name was already created without "
+        "partitioning?")));
+  }
+  const bool from_value = initializer.has_value() &&
+                          initializer->kind == InitializerSpec::Kind::kValue;
+  ShapeSpec shape_spec = request.shape;
+  if (from_value) {
+    if (!IsCompatible(shape_spec, initializer->value.shape)) {
+      return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+          "variable ", full_name, ": shape ", ShapeSpecToString(shape_spec),
+          " does not match the initial value's shape ",
+          ShapeToString(initializer->value.shape))));
+    }
+    shape_spec = ShapeSpec::Of(initializer->value.shape);
+  }
+  if (!shape_spec.IsFullyDefined()) {
+    return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+        "Shape of a new partitioned variable ", full_name,
+        " must be fully defined, but instead was ",
+        ShapeSpecToString(shape_spec),
+        " (a partitioner needs the full shape, also on reuse)")));
+  }
+  const Shape shape = shape_spec.dims;
+  const DType dtype = from_value ? initializer->value.dtype : create_dtype;
+  auto partitions = ComputePartitions(*partitioner, dtype, shape, full_name);
+  if (!partitions.ok()) return Decision::Done(partitions.status());
+  auto collections = ResolveCollections(request);
+  if (!collections.ok()) return Decision::Done(collections.status());
+
+  auto it = partitioned_.find(full_name);
+  if (it != partitioned_.end()) {
+    const Partitioned& p = *it->second;
+    if (!p.settled) return Decision::Wait(&p.settled);
+    if (p.ready) {
+      if (reuse == Reuse::kInherit) {
+        return Decision::Done(absl::AlreadyExistsError(absl::StrCat(
+            "Partitioned variable with name ", full_name,
+            " already exists, disallowed; set reuse to REUSE or AUTO_REUSE "
+            "on the scope")));
+      }
+      if (!IsCompatible(shape_spec, p.shape)) {
+        return Decision::Done(ShareShapeError(
+            "reuse partitioned variable", full_name, shape_spec, p.shape));
+      }
+      if (explicit_dtype != DType::kInvalid && explicit_dtype != p.dtype) {
+        return Decision::Done(ShareDTypeError(
+            "reuse partitioned variable", full_name, explicit_dtype, p.dtype));
+      }
+      if (*partitions != p.partitions) {
+        return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+            "Trying to reuse partitioned variable ", full_name,
+            ", but specified partitions [", absl::StrJoin(*partitions, ", "),
+            "] and found partitions [", absl::StrJoin(p.partitions, ", "),
+            "]")));
+      }
+      return Decision::Done(InfoOf(p));
+    }
+  }
+  if (reuse == Reuse::kReuse) {
+    return Decision::Done(absl::NotFoundError(absl::StrCat(
+        "PartitionedVariable ", full_name,
+        " does not exist; open the scope with INHERIT or AUTO_REUSE to create "
+        "it")));
+  }
+
+  // Create: validate everything before inserting anything.
+  const InitializerSpec init =
+      initializer.has_value() ? *initializer : DefaultInitializer(dtype);
+  if (absl::Status s = ValidateInitializer(init, dtype, shape, full_name);
+      !s.ok()) {
+    return Decision::Done(s);
+  }
+  const std::vector<PartLayout> layouts = SplitShape(shape, *partitions);
+  CreationPlan plan;
+  auto p = std::make_shared<Partitioned>();
+  p->name = full_name;
+  p->dtype = dtype;
+  p->shape = shape;
+  p->partitions = *partitions;
+  p->trainable = collections->first;
+  p->collections = collections->second;
+  p->initializer = init;
+  int64_t plan_bytes = 0;
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    const std::string part_name = absl::StrCat(full_name, "/part_", i);
+    if (absl::Status s = ValidateVariableName(part_name); !s.ok()) {
+      return Decision::Done(s);
+    }
+    if (vars_.count(part_name) > 0) {
+      return Decision::Done(absl::AlreadyExistsError(absl::StrCat(
+          "variable ", part_name, " already exists, so partitioned variable ",
+          full_name, " cannot be created")));
+    }
+    if (init.kind == InitializerSpec::Kind::kConstant) {
+      if (absl::Status s = ValidateInitializer(init, dtype, layouts[i].shape,
+                                               part_name);
+          !s.ok()) {
+        return Decision::Done(s);
+      }
+    }
+    auto bytes = NumBytes(dtype, layouts[i].shape);
+    if (!bytes.ok()) return Decision::Done(bytes.status());
+    if (absl::Status s = CheckBytes(*bytes, options_.max_variable_bytes,
+                                    part_name, dtype, layouts[i].shape);
+        !s.ok()) {
+      return Decision::Done(s);
+    }
+    auto entry = std::make_shared<Entry>();
+    entry->name = part_name;
+    entry->dtype = dtype;
+    entry->shape = layouts[i].shape;
+    entry->trainable = p->trainable;
+    entry->collections = p->collections;
+    entry->initializer = init;
+    entry->slice = PartSlice{full_name, shape, layouts[i].offset,
+                             static_cast<int>(i)};
+    entry->num_bytes = *bytes;
+    plan_bytes += *bytes;
+    p->part_names.push_back(part_name);
+    plan.part_contexts.push_back(
+        PartContext{shape, layouts[i].offset, static_cast<int>(i)});
+    plan.entries.push_back(std::move(entry));
+  }
+  for (const auto& entry : plan.entries) vars_.emplace(entry->name, entry);
+  partitioned_.emplace(full_name, p);
+  total_bytes_ += plan_bytes;
+  plan.partitioned = std::move(p);
+  Decision decision;
+  decision.what = Decision::What::kCreate;
+  decision.plan = std::move(plan);
+  return decision;
+}
+
+absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
+  // Fill outside the lock: initialization of a large tensor must not stall
+  // every other caller of the store.
+  std::vector<std::shared_ptr<TensorBuffer>> values;
+  bool failed = false;
+  try {
+    for (size_t i = 0; i < plan.entries.size(); ++i) {
+      const Entry& entry = *plan.entries[i];
+      const PartContext* part =
+          plan.partitioned ? &plan.part_contexts[i] : nullptr;
+      // Parts share the partitioned variable's name seed; the part index
+      // decorrelates them.
+      const std::string& seed_name =
+          plan.partitioned ? plan.partitioned->name : entry.name;
+      values.push_back(RunInitializer(entry.initializer, entry.dtype,
+                                      entry.shape, part, NameSeed(seed_name)));
+    }
+  } catch (const std::bad_alloc&) {
+    failed = true;
+  }
+
+  absl::MutexLock lock(&mu_);
+  if (failed) {
+    // Abandon: remove the pending entries; waiters re-decide.
+    for (const auto& entry : plan.entries) {
+      entry->settled = true;
+      vars_.erase(entry->name);
+      total_bytes_ -= entry->num_bytes;
+    }
+    if (plan.partitioned) {
+      plan.partitioned->settled = true;
+      partitioned_.erase(plan.partitioned->name);
+    }
+    return absl::ResourceExhaustedError(
+        "out of memory while initializing the variable");
+  }
+  for (size_t i = 0; i < plan.entries.size(); ++i) {
+    Entry& entry = *plan.entries[i];
+    entry.value = std::move(values[i]);
+    entry.version = 1;
+    entry.ready = true;
+    entry.settled = true;
+    AddToCollections(entry.name, entry.collections);
+  }
+  VariableInfo info;
+  if (plan.partitioned) {
+    plan.partitioned->ready = true;
+    plan.partitioned->settled = true;
+    info = InfoOf(*plan.partitioned);
+    for (VariableInfo& part : info.parts) part.created = true;
+  } else {
+    info = InfoOf(*plan.entries.front());
+  }
+  info.created = true;
+  return info;
+}
+
+VariableInfo VariableStore::InfoOf(const Entry& entry) const {
+  VariableInfo info;
+  info.name = entry.name;
+  info.dtype = entry.dtype;
+  info.shape = entry.shape;
+  info.version = entry.version;
+  info.trainable = entry.trainable;
+  info.collections = entry.collections;
+  info.initializer = entry.initializer;
+  info.slice = entry.slice;
+  info.num_bytes = entry.num_bytes;
+  return info;
+}
+
+VariableInfo VariableStore::InfoOf(const Partitioned& p) const {
+  VariableInfo info;
+  info.name = p.name;
+  info.dtype = p.dtype;
+  info.shape = p.shape;
+  info.trainable = p.trainable;
+  info.collections = p.collections;
+  info.initializer = p.initializer;
+  info.partitioned = true;
+  info.partitions = p.partitions;
+  for (const std::string& part_name : p.part_names) {
+    auto it = vars_.find(part_name);
+    if (it == vars_.end()) continue;
+    info.parts.push_back(InfoOf(*it->second));
+    info.version = std::max(info.version, it->second->version);
+  }
+  return info;
+}
+
+void VariableStore::AddToCollections(
+    const std::string& name, const std::vector<std::string>& collections) {
+  for (const std::string& c : collections) collections_[c].push_back(name);
+}
+
+void VariableStore::RemoveFromCollections(const std::string& name) {
+  for (auto& [key, names] : collections_) {
+    names.erase(std::remove(names.begin(), names.end(), name), names.end());
+  }
+}
+
+bool VariableStore::NameInUse(const std::string& full_name) const {
+  absl::MutexLock lock(&mu_);
+  return vars_.count(full_name) > 0 ||
+         vars_.count(full_name + "/part_0") > 0 ||
+         partitioned_.count(full_name) > 0;
+}
+
+absl::StatusOr<VariableInfo> VariableStore::Describe(
+    absl::string_view name) const {
+  name = StripTensorSuffix(name);
+  absl::MutexLock lock(&mu_);
+  if (auto it = partitioned_.find(name);
+      it != partitioned_.end() && it->second->ready) {
+    return InfoOf(*it->second);
+  }
+  if (auto it = vars_.find(name); it != vars_.end() && it->second->ready) {
+    return InfoOf(*it->second);
+  }
+  return absl::NotFoundError(
+      absl::StrCat("variable ", name, " does not exist"));
+}
+
+std::vector<VariableInfo> VariableStore::List(
+    const ListOptions& options) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<VariableInfo> out;
+  if (!options.collection.empty()) {
+    auto it = collections_.find(options.collection);
+    if (it == collections_.end()) return out;
+    for (const std::string& name : it->second) {
+      if (!IsUnderPrefix(name, options.prefix)) continue;
+      auto var = vars_.find(name);
+      if (var != vars_.end() && var->second->ready) {
+        out.push_back(InfoOf(*var->second));
+      }
+    }
+  } else {
+    for (auto it = vars_.lower_bound(options.prefix);
+         it != vars_.end() && it->first.compare(0, options.prefix.size(),
+                                                options.prefix) == 0;
+         ++it) {
+      if (it->second->ready && IsUnderPrefix(it->first, options.prefix)) {
+        out.push_back(InfoOf(*it->second));
+      }
+    }
+  }
+  if (options.include_partitioned) {
+    for (const auto& [name, p] : partitioned_) {
+      if (p->ready && IsUnderPrefix(name, options.prefix) &&
+          (options.collection.empty() ||
+           std::find(p->collections.begin(), p->collections.end(),
+                     options.collection) != p->collections.end())) {
+        out.push_back(InfoOf(*p));
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
+    absl::string_view name) {
+  name = StripTensorSuffix(name);
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> removed;
+  if (auto it = partitioned_.find(name); it != partitioned_.end()) {
+    if (!it->second->ready) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partitioned variable ", name, " is being created; retry"));
+    }
+    for (const std::string& part : it->second->part_names) {
+      if (auto var = vars_.find(part); var != vars_.end()) {
+        total_bytes_ -= var->second->num_bytes;
+        vars_.erase(var);
+      }
+      RemoveFromCollections(part);
+      removed.push_back(part);
+    }
+    removed.push_back(std::string(name));
+    partitioned_.erase(it);
+    return removed;
+  }
+  auto it = vars_.find(name);
+  if (it == vars_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("variable ", name, " does not exist"));
+  }
+  if (!it->second->ready) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("variable ", name, " is being created; retry"));
+  }
+  if (it->second->slice.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "variable ", name, " is part of partitioned variable ",
+        it->second->slice->full_name, "; delete that instead"));
+  }
+  total_bytes_ -= it->second->num_bytes;
+  vars_.erase(it);
+  RemoveFromCollections(std::string(name));
+  removed.push_back(std::string(name));
+  return removed;
+}
+
+absl::StatusOr<std::shared_ptr<const TensorBuffer>> VariableStore::ReadValue(
+    absl::string_view name) const {
+  name = StripTensorSuffix(name);
+  absl::MutexLock lock(&mu_);
+  auto it = vars_.find(name);
+  if (it == vars_.end() || !it->second->ready) {
+    return absl::NotFoundError(
+        absl::StrCat("variable ", name, " does not exist"));
+  }
+  return it->second->value;
+}
+
+size_t VariableStore::num_variables() const {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& [name, entry] : vars_) n += entry->ready ? 1 : 0;
+  return n;
+}
+
+int64_t VariableStore::total_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return total_bytes_;
+}
+
+}  // namespace varscope::core

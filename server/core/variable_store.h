@@ -1,0 +1,200 @@
+// File: variable_store.h
+// The global variable store: every variable of a job by full name, the
+// partitioned variables, and the collections. It implements TensorFlow's
+// get_variable decision procedure (TF_SEMANTICS.md §4, §7) given a resolved
+// scope context; sessions and scope handles live in SessionManager.
+//
+// Example:
+//   VariableStore store(StoreOptions{});
+//   ScopeContext scope{.name = "scope1", .reuse = Reuse::kAutoReuse};
+//   GetVariableRequest request;
+//   request.name = "w";
+//   request.shape = ShapeSpec::Of({784, 256});
+//   absl::StatusOr<VariableInfo> w = store.GetVariable(scope, request);
+//   // w->name == "scope1/w", w->created on the first call only.
+//
+// Creation is atomic across callers: the first caller inserts a pending
+// entry under the lock, fills it outside the lock, then publishes it. Racing
+// callers wait for the publication and then get the same variable with
+// created = false; nobody sees a half-initialized variable.
+//
+// Thread-safety: all methods are safe to call concurrently. Returned values
+// are snapshots owned by the caller.
+#ifndef VARSCOPE_SERVER_CORE_VARIABLE_STORE_H_
+#define VARSCOPE_SERVER_CORE_VARIABLE_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/initializer.h"
+#include "server/core/partitioner.h"
+#include "server/core/tensor.h"
+#include "server/core/types.h"
+
+namespace varscope::core {
+
+inline constexpr char kGlobalVariables[] = "variables";
+inline constexpr char kTrainableVariables[] = "trainable_variables";
+inline constexpr char kLocalVariables[] = "local_variables";
+
+struct StoreOptions {
+  // Largest tensor one variable (or one part) may hold.
+  int64_t max_variable_bytes = int64_t{4} << 30;
+};
+
+// What a variable scope passes to GetVariable (TensorFlow's current
+// VariableScope): its name, effective reuse flag and defaults.
+struct ScopeContext {
+  std::string name;                 // "" at the root
+  Reuse reuse = Reuse::kInherit;    // kInherit = not reusing
+  std::optional<InitializerSpec> initializer;
+  DType dtype = DType::kInvalid;    // kInvalid = no scope default
+  std::optional<PartitionerSpec> partitioner;
+};
+
+struct GetVariableRequest {
+  std::string name;                 // relative to the scope
+  ShapeSpec shape;                  // unknown = not given
+  DType dtype = DType::kInvalid;    // kInvalid = not given
+  std::optional<InitializerSpec> initializer;
+  std::optional<bool> trainable;    // unset = true
+  std::vector<std::string> collections;  // empty = ["variables"]
+  std::optional<PartitionerSpec> partitioner;
+  bool local = false;               // get_local_variable
+};
+
+// Where a part sits inside its partitioned variable.
+struct PartSlice {
+  std::string full_name;
+  Shape full_shape;
+  Shape offset;
+  int index = 0;
+};
+
+// A snapshot of a variable's (or partitioned variable's) description.
+struct VariableInfo {
+  std::string name;                 // full name, no ":0"
+  DType dtype = DType::kInvalid;
+  Shape shape;
+  uint64_t version = 0;
+  bool trainable = true;
+  std::vector<std::string> collections;
+  InitializerSpec initializer;
+  std::optional<PartSlice> slice;
+  bool partitioned = false;
+  std::vector<int64_t> partitions;
+  std::vector<VariableInfo> parts;  // for a partitioned variable
+  int64_t num_bytes = 0;
+  bool created = false;             // this call created it
+};
+
+struct ListOptions {
+  std::string prefix;       // literal scope prefix; "" = all
+  std::string collection;   // "" = all variables, sorted by name
+  bool include_partitioned = false;
+};
+
+class VariableStore {
+ public:
+  explicit VariableStore(StoreOptions options);
+  VariableStore(const VariableStore&) = delete;
+  VariableStore& operator=(const VariableStore&) = delete;
+  ~VariableStore();
+
+  // tf.get_variable in `scope`: creates or returns per the reuse table.
+  absl::StatusOr<VariableInfo> GetVariable(const ScopeContext& scope,
+                                           const GetVariableRequest& request);
+
+  // Creates `full_name` unless any variable, part or partitioned variable by
+  // that name exists (then ALREADY_EXISTS). Used by tf.Variable-style
+  // NewVariable, which picks the name first.
+  absl::StatusOr<VariableInfo> CreateVariable(const std::string& full_name,
+                                              const GetVariableRequest& request,
+                                              const ScopeContext& scope);
+
+  // True when `full_name` is taken by a variable, a part prefix
+  // (`full_name/part_0`) or a partitioned variable.
+  bool NameInUse(const std::string& full_name) const;
+
+  // Describes a variable or partitioned variable (":0" suffix accepted).
+  absl::StatusOr<VariableInfo> Describe(absl::string_view name) const;
+  // Variables under a prefix / in a collection, ready ones only.
+  std::vector<VariableInfo> List(const ListOptions& options) const;
+  // Deletes a variable, or a partitioned variable with all its parts; a
+  // single part cannot be deleted on its own. Returns the removed names.
+  absl::StatusOr<std::vector<std::string>> Delete(absl::string_view name);
+
+  // The current value of a (non-partitioned) variable; shared read-only.
+  absl::StatusOr<std::shared_ptr<const TensorBuffer>> ReadValue(
+      absl::string_view name) const;
+
+  size_t num_variables() const;
+  int64_t total_bytes() const;
+
+ private:
+  struct Entry;
+  struct Partitioned;
+  struct CreationPlan;
+
+  // One pass of the decision procedure under mu_. Either finishes (returns
+  // a result or error), asks the caller to wait for a pending entry, or
+  // returns a creation plan whose entries it has inserted as pending.
+  struct Decision;
+  Decision Decide(const ScopeContext& scope, const GetVariableRequest& request,
+                  const std::string& full_name, bool create_only)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Decision DecideSingle(const GetVariableRequest& request,
+                        const std::string& full_name, Reuse reuse,
+                        DType explicit_dtype, DType create_dtype,
+                        const std::optional<InitializerSpec>& initializer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Decision DecidePartitioned(const GetVariableRequest& request,
+                             const std::string& full_name, Reuse reuse,
+                             DType explicit_dtype, DType create_dtype,
+                             const std::optional<InitializerSpec>& initializer,
+                             const std::optional<PartitionerSpec>& partitioner)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<VariableInfo> Run(const ScopeContext& scope,
+                                   const GetVariableRequest& request,
+                                   const std::string& full_name,
+                                   bool create_only) ABSL_LOCKS_EXCLUDED(mu_);
+  // Fills the plan's pending entries outside the lock, then publishes them.
+  absl::StatusOr<VariableInfo> Execute(CreationPlan plan)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  VariableInfo InfoOf(const Entry& entry) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  VariableInfo InfoOf(const Partitioned& partitioned) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void AddToCollections(const std::string& name,
+                        const std::vector<std::string>& collections)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveFromCollections(const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const StoreOptions options_;
+
+  mutable absl::Mutex mu_;
+  // Ordered by name, so listings are sorted and prefix scans are ranges.
+  std::map<std::string, std::shared_ptr<Entry>, std::less<>> vars_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Partitioned>, std::less<>>
+      partitioned_ ABSL_GUARDED_BY(mu_);
+  // Collection key -> names in creation order.
+  absl::flat_hash_map<std::string, std::vector<std::string>> collections_
+      ABSL_GUARDED_BY(mu_);
+  int64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace varscope::core
+
+#endif  // VARSCOPE_SERVER_CORE_VARIABLE_STORE_H_
