@@ -131,6 +131,17 @@ absl::Status CheckBytes(int64_t bytes, int64_t limit, absl::string_view name,
 
 }  // namespace
 
+absl::StatusOr<ScopeContext> ScopeContextForPath(absl::string_view path,
+                                                 Reuse reuse) {
+  if (!path.empty()) {
+    VARSCOPE_RETURN_IF_ERROR(ValidateName(path, NamePosition::kRoot, "scope"));
+  }
+  ScopeContext context;
+  context.name = std::string(path);
+  context.reuse = reuse;
+  return context;
+}
+
 VariableStore::VariableStore(StoreOptions options)
     : options_(std::move(options)) {}
 

@@ -96,6 +96,11 @@ struct VariableInfo {
   bool created = false;             // this call created it
 };
 
+// The context for a one-shot GetVariable (no session): an absolute scope
+// path ("scope1/scope2", "" for the root) with an explicit reuse flag.
+absl::StatusOr<ScopeContext> ScopeContextForPath(absl::string_view path,
+                                                 Reuse reuse);
+
 struct ListOptions {
   std::string prefix;       // literal scope prefix; "" = all
   std::string collection;   // "" = all variables, sorted by name

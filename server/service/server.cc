@@ -1,0 +1,90 @@
+#include "server/service/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "server/service/variable_store_service.h"
+
+namespace varscope::service {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(
+    ServerOptions options, const core::Clock* clock) {
+  std::unique_ptr<Server> server(new Server());
+  server->options_ = std::move(options);
+  const core::Clock* effective_clock =
+      clock != nullptr ? clock : &server->real_clock_;
+  server->store_ =
+      std::make_unique<core::VariableStore>(server->options_.store);
+  server->sessions_ = std::make_unique<core::SessionManager>(
+      server->store_.get(), effective_clock, server->options_.sessions);
+  server->service_ = std::make_unique<VariableStoreService>(
+      server->store_.get(), server->sessions_.get());
+
+  // Both are gRPC's own registration hooks for standard services.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(server->options_.listen,
+                           grpc::InsecureServerCredentials(), &server->port_);
+  builder.SetMaxReceiveMessageSize(server->options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(server->options_.max_message_bytes);
+  builder.RegisterService(server->service_.get());
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "could not listen on ", server->options_.listen,
+        " (address in use or not valid; use host:port, e.g. 127.0.0.1:50051)"));
+  }
+  server->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  server->reaper_ = std::thread([s = server.get()] { s->ReapLoop(); });
+  return server;
+}
+
+Server::~Server() {
+  Shutdown(absl::Seconds(1));
+  Wait();
+}
+
+std::string Server::address() const {
+  const absl::string_view listen = options_.listen;
+  const size_t colon = listen.rfind(':');
+  return absl::StrCat(listen.substr(0, colon), ":", port_);
+}
+
+void Server::ReapLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.reap_interval);
+    if (stopping_) break;
+    mu_.Unlock();
+    const int reaped = sessions_->ReapExpired();
+    if (reaped > 0) spdlog::info("released {} expired session(s)", reaped);
+    mu_.Lock();
+  }
+}
+
+void Server::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  grpc_server_->Shutdown(
+      std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
+  if (reaper_.joinable()) reaper_.join();
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+}
+
+void Server::Wait() {
+  grpc_server_->Wait();
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&stopped_));
+}
+
+}  // namespace varscope::service

@@ -1,0 +1,85 @@
+// File: server.h
+// A running varscope server: the core objects, the gRPC server with the
+// VariableStore service, the standard health service and reflection, and the
+// lease reaper thread. Used by the daemon and by tests (listen on
+// "127.0.0.1:0" and read port()).
+//
+// Thread-safety: Shutdown() and Wait() may be called from any thread;
+// Shutdown() is idempotent.
+#ifndef VARSCOPE_SERVER_SERVICE_SERVER_H_
+#define VARSCOPE_SERVER_SERVICE_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/core/clock.h"
+#include "server/core/session_manager.h"
+#include "server/core/variable_store.h"
+
+namespace varscope::service {
+
+inline constexpr char kVersion[] = "0.1.0";
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:50051";
+  // Largest request or response message, in bytes.
+  int max_message_bytes = 64 << 20;
+  core::StoreOptions store;
+  core::SessionOptions sessions;
+  // How often expired sessions are reaped.
+  absl::Duration reap_interval = absl::Seconds(1);
+};
+
+class VariableStoreService;
+
+class Server {
+ public:
+  // Builds and starts the server. `clock` (not owned) defaults to real time.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      ServerOptions options, const core::Clock* clock = nullptr);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  // Shuts down (with a short grace period) if still running.
+  ~Server();
+
+  // The bound port (useful with port 0).
+  int port() const { return port_; }
+  std::string address() const;
+
+  // Stops accepting calls, lets in-flight calls finish within `grace`, then
+  // cancels the rest and stops the reaper.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+  // Blocks until the server has shut down.
+  void Wait();
+
+  core::VariableStore& store() { return *store_; }
+  core::SessionManager& sessions() { return *sessions_; }
+
+ private:
+  Server() = default;
+  void ReapLoop();
+
+  ServerOptions options_;
+  core::RealClock real_clock_;
+  std::unique_ptr<core::VariableStore> store_;
+  std::unique_ptr<core::SessionManager> sessions_;
+  std::unique_ptr<VariableStoreService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  std::thread reaper_;
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace varscope::service
+
+#endif  // VARSCOPE_SERVER_SERVICE_SERVER_H_

@@ -1,0 +1,205 @@
+#include "server/service/variable_store_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "absl/time/time.h"
+#include "server/core/scope_tree.h"
+#include "server/core/status_macros.h"
+#include "server/service/proto_convert.h"
+#include "server/service/status_convert.h"
+
+namespace varscope::service {
+namespace {
+
+// Runs one handler body and finishes the call; failures are logged once,
+// at debug level, with the method and code.
+template <typename Body>
+grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx,
+                                 const char* method, Body&& body) {
+  const absl::Status status = body();
+  if (!status.ok()) {
+    spdlog::debug("{} failed: {}: {}", method,
+                  absl::StatusCodeToString(status.code()),
+                  std::string(status.message()));
+  }
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status, ctx));
+  return reactor;
+}
+
+}  // namespace
+
+using Reactor = VariableStoreService::Reactor;
+using Context = VariableStoreService::Context;
+
+Reactor* VariableStoreService::OpenSession(
+    Context* ctx, const v1::OpenSessionRequest* request,
+    v1::OpenSessionResponse* response) {
+  return Handle(ctx, "OpenSession", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(
+        core::SessionInfo info,
+        sessions_->OpenSession(request->client_name(),
+                               absl::Milliseconds(request->lease_ttl_ms())));
+    response->set_session_id(info.id);
+    response->set_lease_ttl_ms(absl::ToInt64Milliseconds(info.lease));
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::KeepAlive(Context* ctx,
+                                         const v1::KeepAliveRequest* request,
+                                         v1::KeepAliveResponse* response) {
+  return Handle(ctx, "KeepAlive", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(absl::Duration lease,
+                              sessions_->KeepAlive(request->session_id()));
+    response->set_lease_ttl_ms(absl::ToInt64Milliseconds(lease));
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::CloseSession(
+    Context* ctx, const v1::CloseSessionRequest* request,
+    v1::CloseSessionResponse*) {
+  return Handle(ctx, "CloseSession", [&] {
+    return sessions_->CloseSession(request->session_id());
+  });
+}
+
+Reactor* VariableStoreService::OpenScope(Context* ctx,
+                                         const v1::OpenScopeRequest* request,
+                                         v1::Scope* response) {
+  return Handle(ctx, "OpenScope", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(core::OpenScopeRequest open, FromProto(*request));
+    VARSCOPE_ASSIGN_OR_RETURN(core::ScopeInfo scope,
+                              sessions_->OpenScope(request->session_id(), open));
+    ToProto(scope, response);
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::ReuseVariables(
+    Context* ctx, const v1::ReuseVariablesRequest* request,
+    v1::Scope* response) {
+  return Handle(ctx, "ReuseVariables", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(
+        core::ScopeInfo scope,
+        sessions_->ReuseVariables(request->session_id(), request->scope_id()));
+    ToProto(scope, response);
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::CloseScope(Context* ctx,
+                                          const v1::CloseScopeRequest* request,
+                                          v1::CloseScopeResponse*) {
+  return Handle(ctx, "CloseScope", [&] {
+    return sessions_->CloseScope(request->session_id(), request->scope_id());
+  });
+}
+
+Reactor* VariableStoreService::GetVariable(
+    Context* ctx, const v1::GetVariableRequest* request,
+    v1::Variable* response) {
+  return Handle(ctx, "GetVariable", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(core::GetVariableRequest get, FromProto(*request));
+    absl::StatusOr<core::VariableInfo> info;
+    if (request->session_id() != 0) {
+      info = sessions_->GetVariable(request->session_id(), request->scope_id(),
+                                    get);
+    } else {  // one-shot form: absolute scope path + reuse
+      VARSCOPE_ASSIGN_OR_RETURN(core::Reuse reuse, FromProto(request->reuse()));
+      VARSCOPE_ASSIGN_OR_RETURN(
+          core::ScopeContext scope,
+          core::ScopeContextForPath(request->scope(), reuse));
+      info = store_->GetVariable(scope, get);
+    }
+    VARSCOPE_RETURN_IF_ERROR(info.status());
+    ToProto(*info, response);
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::NewVariable(
+    Context* ctx, const v1::NewVariableRequest* request,
+    v1::Variable* response) {
+  return Handle(ctx, "NewVariable", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(core::NewVariableRequest create,
+                              FromProto(*request));
+    VARSCOPE_ASSIGN_OR_RETURN(
+        core::VariableInfo info,
+        sessions_->NewVariable(request->session_id(), request->scope_id(),
+                               create));
+    ToProto(info, response);
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::OpName(Context* ctx,
+                                      const v1::OpNameRequest* request,
+                                      v1::OpNameResponse* response) {
+  return Handle(ctx, "OpName", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(
+        std::string name,
+        sessions_->OpName(request->session_id(), request->scope_id(),
+                          request->name()));
+    response->set_name(std::move(name));
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::ListVariables(
+    Context* ctx, const v1::ListVariablesRequest* request,
+    v1::ListVariablesResponse* response) {
+  return Handle(ctx, "ListVariables", [&] {
+    for (const core::VariableInfo& info : store_->List(FromProto(*request))) {
+      ToProto(info, response->add_variables());
+    }
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::ListScopes(Context* ctx,
+                                          const v1::ListScopesRequest* request,
+                                          v1::ListScopesResponse* response) {
+  return Handle(ctx, "ListScopes", [&]() -> absl::Status {
+    core::ListOptions options;
+    options.prefix = request->prefix();
+    ToProto(core::BuildScopeTree(store_->List(options)),
+            response->mutable_root());
+    if (request->session_id() != 0) {
+      VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::ScopeInfo> handles,
+                                sessions_->ListHandles(request->session_id()));
+      for (const core::ScopeInfo& h : handles) {
+        ToProto(h, response->add_handles());
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::DescribeVariable(
+    Context* ctx, const v1::DescribeVariableRequest* request,
+    v1::Variable* response) {
+  return Handle(ctx, "DescribeVariable", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(core::VariableInfo info,
+                              store_->Describe(request->name()));
+    ToProto(info, response);
+    return absl::OkStatus();
+  });
+}
+
+Reactor* VariableStoreService::DeleteVariable(
+    Context* ctx, const v1::DeleteVariableRequest* request,
+    v1::DeleteVariableResponse* response) {
+  return Handle(ctx, "DeleteVariable", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(std::vector<std::string> deleted,
+                              store_->Delete(request->name()));
+    for (std::string& name : deleted) response->add_deleted(std::move(name));
+    spdlog::info("deleted {}", request->name());
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace varscope::service

@@ -1,0 +1,65 @@
+// File: variable_store_service.h
+// gRPC handlers of varscope.v1.VariableStore on the callback API. Each
+// handler converts the request, calls the core, converts the result and
+// finishes: no business rules live here.
+//
+// Thread-safety: handlers run concurrently on gRPC's callback threads; the
+// core objects they call are thread-safe. Core calls are short (no I/O, no
+// waits except for a racing creator's initialization), so they run inline.
+#ifndef VARSCOPE_SERVER_SERVICE_VARIABLE_STORE_SERVICE_H_
+#define VARSCOPE_SERVER_SERVICE_VARIABLE_STORE_SERVICE_H_
+
+#include "server/core/session_manager.h"
+#include "server/core/variable_store.h"
+#include "varscope/v1/variable_store.grpc.pb.h"
+
+namespace varscope::service {
+
+class VariableStoreService final
+    : public ::varscope::v1::VariableStore::CallbackService {
+ public:
+  // Neither argument is owned; both must outlive the service.
+  VariableStoreService(core::VariableStore* store,
+                       core::SessionManager* sessions)
+      : store_(store), sessions_(sessions) {}
+
+  using Context = grpc::CallbackServerContext;
+  using Reactor = grpc::ServerUnaryReactor;
+  Reactor* OpenSession(Context* ctx, const v1::OpenSessionRequest* request,
+                       v1::OpenSessionResponse* response) override;
+  Reactor* KeepAlive(Context* ctx, const v1::KeepAliveRequest* request,
+                     v1::KeepAliveResponse* response) override;
+  Reactor* CloseSession(Context* ctx, const v1::CloseSessionRequest* request,
+                        v1::CloseSessionResponse* response) override;
+  Reactor* OpenScope(Context* ctx, const v1::OpenScopeRequest* request,
+                     v1::Scope* response) override;
+  Reactor* ReuseVariables(Context* ctx,
+                          const v1::ReuseVariablesRequest* request,
+                          v1::Scope* response) override;
+  Reactor* CloseScope(Context* ctx, const v1::CloseScopeRequest* request,
+                      v1::CloseScopeResponse* response) override;
+  Reactor* GetVariable(Context* ctx, const v1::GetVariableRequest* request,
+                       v1::Variable* response) override;
+  Reactor* NewVariable(Context* ctx, const v1::NewVariableRequest* request,
+                       v1::Variable* response) override;
+  Reactor* OpName(Context* ctx, const v1::OpNameRequest* request,
+                  v1::OpNameResponse* response) override;
+  Reactor* ListVariables(Context* ctx, const v1::ListVariablesRequest* request,
+                         v1::ListVariablesResponse* response) override;
+  Reactor* ListScopes(Context* ctx, const v1::ListScopesRequest* request,
+                      v1::ListScopesResponse* response) override;
+  Reactor* DescribeVariable(Context* ctx,
+                            const v1::DescribeVariableRequest* request,
+                            v1::Variable* response) override;
+  Reactor* DeleteVariable(Context* ctx,
+                          const v1::DeleteVariableRequest* request,
+                          v1::DeleteVariableResponse* response) override;
+
+ private:
+  core::VariableStore* const store_;       // Not owned.
+  core::SessionManager* const sessions_;   // Not owned.
+};
+
+}  // namespace varscope::service
+
+#endif  // VARSCOPE_SERVER_SERVICE_VARIABLE_STORE_SERVICE_H_
