@@ -1,6 +1,7 @@
 #include "server/core/session_manager.h"
 
 #include <algorithm>
+#include <random>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -102,7 +103,14 @@ SessionManager::SessionManager(VariableStore* store, const Clock* clock,
     : store_(store),
       clock_(clock),
       options_(std::move(options)),
-      next_session_id_(1) {}
+      next_session_id_(options_.first_session_id) {
+  if (next_session_id_ == 0) {
+    std::random_device entropy;
+    const uint64_t high = entropy();
+    next_session_id_ = ((high << 32) | entropy()) >> 1;
+    if (next_session_id_ == 0) next_session_id_ = 1;
+  }
+}
 
 SessionManager::~SessionManager() = default;
 

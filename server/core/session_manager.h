@@ -56,6 +56,9 @@ struct SessionOptions {
   absl::Duration default_lease = absl::Seconds(30);
   absl::Duration min_lease = absl::Seconds(1);
   absl::Duration max_lease = absl::Hours(1);
+  // First session id; 0 = a random 63-bit start, so ids of a restarted
+  // server never collide with ids that stale clients still hold.
+  uint64_t first_session_id = 0;
 };
 
 struct SessionInfo {

@@ -1,0 +1,126 @@
+// SessionManager: leases with an injected clock, handle errors, nesting.
+#include "server/core/session_manager.h"
+#include "tests/test_util.h"
+
+namespace varscope::core {
+namespace {
+
+class SessionTest : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  VariableStore store_{StoreOptions{}};
+  SessionManager sessions_{&store_, &clock_, SessionOptions{}};
+
+  uint64_t Open(absl::Duration lease = absl::ZeroDuration()) {
+    return sessions_.OpenSession("test", lease)->id;
+  }
+  absl::StatusOr<ScopeInfo> Scope(uint64_t s, uint64_t parent,
+                                  const std::string& name) {
+    OpenScopeRequest r;
+    r.parent = parent;
+    r.name = name;
+    return sessions_.OpenScope(s, r);
+  }
+};
+
+TEST_F(SessionTest, LeaseExpiresWithoutKeepAlive) {
+  const uint64_t s = Open(absl::Seconds(10));
+  clock_.Advance(absl::Seconds(9));
+  ASSERT_OK(sessions_.KeepAlive(s));  // renews to t=19
+  clock_.Advance(absl::Seconds(9));
+  ASSERT_OK(sessions_.KeepAlive(s));
+  clock_.Advance(absl::Seconds(11));
+  auto expired = sessions_.KeepAlive(s);
+  EXPECT_CODE(expired, kNotFound);
+  EXPECT_EQ(expired.status().GetPayload(kErrorReasonUrl).value(),
+            kReasonSessionNotFound);
+  EXPECT_NE(std::string(expired.status().message()).find("open a new session"),
+            std::string::npos);
+}
+
+TEST_F(SessionTest, ReaperReleasesExpiredSessionsButKeepsVariables) {
+  const uint64_t s = Open(absl::Seconds(5));
+  ASSERT_OK_AND_ASSIGN(ScopeInfo scope, Scope(s, 0, "a"));
+  GetVariableRequest r;
+  r.name = "v";
+  r.shape = ShapeSpec::Of({1});
+  ASSERT_OK(sessions_.GetVariable(s, scope.id, r));
+  Open(absl::Seconds(60));
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_EQ(sessions_.ReapExpired(), 1);
+  EXPECT_EQ(sessions_.num_sessions(), 1u);
+  EXPECT_CODE(sessions_.GetVariable(s, scope.id, r), kNotFound);
+  EXPECT_OK(store_.Describe("a/v"));
+}
+
+TEST_F(SessionTest, LeaseIsClamped) {
+  EXPECT_EQ(sessions_.OpenSession("x", absl::Milliseconds(1))->lease,
+            absl::Seconds(1));
+  EXPECT_EQ(sessions_.OpenSession("x", absl::Hours(100))->lease, absl::Hours(1));
+  EXPECT_EQ(sessions_.OpenSession("x", absl::ZeroDuration())->lease,
+            absl::Seconds(30));
+  EXPECT_CODE(sessions_.OpenSession("x", absl::Seconds(-1)), kInvalidArgument);
+}
+
+TEST_F(SessionTest, CloseInnermostFirst) {
+  const uint64_t s = Open();
+  ASSERT_OK_AND_ASSIGN(ScopeInfo outer, Scope(s, 0, "outer"));
+  ASSERT_OK_AND_ASSIGN(ScopeInfo inner, Scope(s, outer.id, "inner"));
+  EXPECT_CODE(sessions_.CloseScope(s, outer.id), kFailedPrecondition);
+  EXPECT_CODE(sessions_.CloseScope(s, 0), kInvalidArgument);
+  ASSERT_OK(sessions_.CloseScope(s, inner.id));
+  EXPECT_CODE(sessions_.CloseScope(s, inner.id), kFailedPrecondition);
+  ASSERT_OK(sessions_.CloseScope(s, outer.id));
+  // Opening under a closed handle is refused; re-entering it is fine.
+  EXPECT_CODE(Scope(s, outer.id, "x"), kFailedPrecondition);
+  OpenScopeRequest reenter;
+  reenter.reenter = outer.id;
+  EXPECT_OK(sessions_.OpenScope(s, reenter));
+}
+
+TEST_F(SessionTest, UnknownHandlesAndSessions) {
+  const uint64_t s = Open();
+  auto missing = Scope(s, 999, "x");
+  EXPECT_CODE(missing, kNotFound);
+  EXPECT_EQ(missing.status().GetPayload(kErrorReasonUrl).value(),
+            kReasonScopeNotFound);
+  EXPECT_CODE(Scope(12345, 0, "x"), kNotFound);
+  // Handles are per session.
+  const uint64_t other = Open();
+  ASSERT_OK_AND_ASSIGN(ScopeInfo mine, Scope(s, 0, "mine"));
+  EXPECT_CODE(Scope(other, mine.id, "x"), kNotFound);
+}
+
+TEST_F(SessionTest, ScopeRequestErrors) {
+  const uint64_t s = Open();
+  OpenScopeRequest none;
+  EXPECT_CODE(sessions_.OpenScope(s, none), kInvalidArgument);
+  OpenScopeRequest default_with_reuse;
+  default_with_reuse.default_name = "d";
+  default_with_reuse.reuse = Reuse::kReuse;
+  EXPECT_CODE(sessions_.OpenScope(s, default_with_reuse), kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(ScopeInfo ns, [&] {
+    OpenScopeRequest r;
+    r.kind = ScopeKind::kNameScope;
+    r.name = "ns";
+    return sessions_.OpenScope(s, r);
+  }());
+  OpenScopeRequest reenter_ns;
+  reenter_ns.reenter = ns.id;
+  EXPECT_CODE(sessions_.OpenScope(s, reenter_ns), kInvalidArgument);
+}
+
+TEST_F(SessionTest, NameScopeAbsoluteAndReset) {
+  const uint64_t s = Open();
+  OpenScopeRequest absolute;
+  absolute.kind = ScopeKind::kNameScope;
+  absolute.name = "foo/";
+  ASSERT_OK_AND_ASSIGN(ScopeInfo a, sessions_.OpenScope(s, absolute));
+  EXPECT_EQ(a.name_scope, "foo/");
+  ASSERT_OK_AND_ASSIGN(ScopeInfo b, sessions_.OpenScope(s, absolute));
+  EXPECT_EQ(b.name_scope, "foo/");  // absolute: not uniquified
+  EXPECT_EQ(*sessions_.OpName(s, a.id, "trailing/"), "trailing:0");
+}
+
+}  // namespace
+}  // namespace varscope::core
