@@ -13,6 +13,36 @@
 
 namespace varscope::core {
 
+namespace {
+
+absl::Status WithReason(absl::Status status, const char* reason) {
+  status.SetPayload(kErrorReasonUrl, absl::Cord(reason));
+  return status;
+}
+
+absl::Status SessionNotFound(uint64_t id) {
+  return WithReason(
+      absl::NotFoundError(absl::StrCat(
+          "session ", id,
+          " is unknown or its lease expired; open a new session "
+          "(OpenSession) and re-open its scopes")),
+      kReasonSessionNotFound);
+}
+
+// "foo/" -> "foo": name scopes carry a trailing slash, joins do not.
+absl::string_view StripSlash(absl::string_view name_scope) {
+  if (!name_scope.empty() && name_scope.back() == '/') {
+    name_scope.remove_suffix(1);
+  }
+  return name_scope;
+}
+
+NamePosition PositionIn(const std::string& name_scope) {
+  return name_scope.empty() ? NamePosition::kRoot : NamePosition::kNested;
+}
+
+}  // namespace
+
 struct SessionManager::Scope {
   enum class Origin { kRoot, kString, kReenter, kNameScope };
 
@@ -66,37 +96,46 @@ struct SessionManager::Session {
     names_in_use[absl::StrCat(key, "_", j)] = 1;
     return absl::StrCat(full, "_", j);
   }
+
+  absl::StatusOr<Scope*> FindScope(uint64_t scope)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  auto it = scopes.find(scope);
+  if (it == scopes.end()) {
+    return WithReason(absl::NotFoundError(absl::StrCat(
+                          "scope ", scope, " is not a handle of session ",
+                          id,
+                          "; use a scope_id returned by OpenScope in this "
+                          "session (0 = root)")),
+                      kReasonScopeNotFound);
+  }
+  return &it->second;
+}
+
+  // The variable-scope context GetVariable sees through a handle.
+  ScopeContext ContextOf(const Scope& scope) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  const Scope& owner = scopes.at(scope.owner);
+  return ScopeContext{owner.name, owner.reuse, owner.initializer, owner.dtype,
+                      owner.partitioner};
+}
+
+  ScopeInfo InfoOf(const Scope& scope) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  const Scope& owner = scopes.at(scope.owner);
+  ScopeInfo info;
+  info.id = scope.id;
+  info.parent = scope.parent;
+  info.kind = scope.kind;
+  info.name = owner.name;
+  info.name_scope = scope.name_scope;
+  info.original_name_scope = owner.original_name_scope;
+  info.reuse = owner.reuse;
+  info.initializer = owner.initializer;
+  info.dtype = owner.dtype;
+  info.partitioner = owner.partitioner;
+  info.open = scope.open;
+  return info;
+}
 };
 
-namespace {
-
-absl::Status WithReason(absl::Status status, const char* reason) {
-  status.SetPayload(kErrorReasonUrl, absl::Cord(reason));
-  return status;
-}
-
-absl::Status SessionNotFound(uint64_t id) {
-  return WithReason(
-      absl::NotFoundError(absl::StrCat(
-          "session ", id,
-          " is unknown or its lease expired; open a new session "
-          "(OpenSession) and re-open its scopes")),
-      kReasonSessionNotFound);
-}
-
-// "foo/" -> "foo": name scopes carry a trailing slash, joins do not.
-absl::string_view StripSlash(absl::string_view name_scope) {
-  if (!name_scope.empty() && name_scope.back() == '/') {
-    name_scope.remove_suffix(1);
-  }
-  return name_scope;
-}
-
-NamePosition PositionIn(const std::string& name_scope) {
-  return name_scope.empty() ? NamePosition::kRoot : NamePosition::kNested;
-}
-
-}  // namespace
 
 SessionManager::SessionManager(VariableStore* store, const Clock* clock,
                                SessionOptions options)
@@ -184,48 +223,11 @@ absl::Status SessionManager::CloseSession(uint64_t session) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SessionManager::Scope*> SessionManager::FindScope(
-    Session& session, uint64_t scope) {
-  auto it = session.scopes.find(scope);
-  if (it == session.scopes.end()) {
-    return WithReason(absl::NotFoundError(absl::StrCat(
-                          "scope ", scope, " is not a handle of session ",
-                          session.id,
-                          "; use a scope_id returned by OpenScope in this "
-                          "session (0 = root)")),
-                      kReasonScopeNotFound);
-  }
-  return &it->second;
-}
-
-ScopeContext SessionManager::ContextOf(Session& session, const Scope& scope) {
-  const Scope& owner = session.scopes.at(scope.owner);
-  return ScopeContext{owner.name, owner.reuse, owner.initializer, owner.dtype,
-                      owner.partitioner};
-}
-
-ScopeInfo SessionManager::InfoOf(Session& session, const Scope& scope) {
-  const Scope& owner = session.scopes.at(scope.owner);
-  ScopeInfo info;
-  info.id = scope.id;
-  info.parent = scope.parent;
-  info.kind = scope.kind;
-  info.name = owner.name;
-  info.name_scope = scope.name_scope;
-  info.original_name_scope = owner.original_name_scope;
-  info.reuse = owner.reuse;
-  info.initializer = owner.initializer;
-  info.dtype = owner.dtype;
-  info.partitioner = owner.partitioner;
-  info.open = scope.open;
-  return info;
-}
-
 absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
     uint64_t session, const OpenScopeRequest& request) {
   VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
   absl::MutexLock lock(&s->mu);
-  VARSCOPE_ASSIGN_OR_RETURN(Scope * parent, FindScope(*s, request.parent));
+  VARSCOPE_ASSIGN_OR_RETURN(Scope * parent, s->FindScope(request.parent));
   if (!parent->open) {
     return absl::FailedPreconditionError(absl::StrCat(
         "parent scope ", request.parent,
@@ -282,7 +284,8 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
                               ? request.partitioner
                               : from.partitioner;
     };
-    auto open_name_scope = [&](absl::string_view component) {
+    auto open_name_scope = [&](absl::string_view component)
+                               ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu) {
       return request.auxiliary_name_scope
                  ? s->UniqueName(JoinName(StripSlash(current_ns), component)) +
                        "/"
@@ -330,7 +333,7 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
       ++s->scope_counts[scope.name];
     } else if (request.reenter != 0) {
       VARSCOPE_ASSIGN_OR_RETURN(Scope * captured,
-                                FindScope(*s, request.reenter));
+                                s->FindScope(request.reenter));
       if (captured->kind != ScopeKind::kVariableScope) {
         return absl::InvalidArgumentError(absl::StrCat(
             "scope ", request.reenter,
@@ -355,16 +358,16 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
   parent->open_children++;
   const uint64_t id = scope.id;
   Scope& stored = s->scopes.emplace(id, std::move(scope)).first->second;
-  return InfoOf(*s, stored);
+  return s->InfoOf(stored);
 }
 
 absl::StatusOr<ScopeInfo> SessionManager::ReuseVariables(uint64_t session,
                                                          uint64_t scope) {
   VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
   absl::MutexLock lock(&s->mu);
-  VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, FindScope(*s, scope));
+  VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
   s->scopes.at(handle->owner).reuse = Reuse::kReuse;
-  return InfoOf(*s, *handle);
+  return s->InfoOf(*handle);
 }
 
 absl::Status SessionManager::CloseScope(uint64_t session, uint64_t scope) {
@@ -373,7 +376,7 @@ absl::Status SessionManager::CloseScope(uint64_t session, uint64_t scope) {
   if (scope == 0) {
     return absl::InvalidArgumentError("the root scope (0) cannot be closed");
   }
-  VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, FindScope(*s, scope));
+  VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
   if (!handle->open) {
     return absl::FailedPreconditionError(
         absl::StrCat("scope ", scope, " is already closed"));
@@ -406,7 +409,7 @@ absl::StatusOr<std::vector<ScopeInfo>> SessionManager::ListHandles(
   absl::MutexLock lock(&s->mu);
   std::vector<ScopeInfo> out;
   for (const auto& [id, scope] : s->scopes) {
-    if (id != 0) out.push_back(InfoOf(*s, scope));
+    if (id != 0) out.push_back(s->InfoOf(scope));
   }
   std::sort(out.begin(), out.end(),
             [](const ScopeInfo& a, const ScopeInfo& b) { return a.id < b.id; });
@@ -419,13 +422,13 @@ absl::StatusOr<VariableInfo> SessionManager::GetVariable(
   {
     VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
     absl::MutexLock lock(&s->mu);
-    VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, FindScope(*s, scope));
+    VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
     if (!handle->open) {
       return absl::FailedPreconditionError(absl::StrCat(
           "scope ", scope,
           " is closed; re-enter it (reenter_scope_id) to use it again"));
     }
-    context = ContextOf(*s, *handle);
+    context = s->ContextOf(*handle);
   }
   // No session lock here: creating a large variable must not block the
   // session's other threads.
@@ -448,7 +451,7 @@ absl::StatusOr<VariableInfo> SessionManager::NewVariable(
     std::string candidate;
     {
       absl::MutexLock lock(&s->mu);
-      VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, FindScope(*s, scope));
+      VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
       if (!handle->open) {
         return absl::FailedPreconditionError(
             absl::StrCat("scope ", scope, " is closed"));
@@ -477,7 +480,7 @@ absl::StatusOr<std::string> SessionManager::OpName(uint64_t session,
   }
   VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
   absl::MutexLock lock(&s->mu);
-  VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, FindScope(*s, scope));
+  VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
   if (!handle->open) {
     return absl::FailedPreconditionError(
         absl::StrCat("scope ", scope, " is closed"));

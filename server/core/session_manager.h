@@ -143,14 +143,6 @@ class SessionManager {
 
   // The live session, or NOT_FOUND with the SESSION_NOT_FOUND reason.
   absl::StatusOr<std::shared_ptr<Session>> Find(uint64_t session);
-  static absl::StatusOr<Scope*> FindScope(Session& session, uint64_t scope)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
-  // The variable-scope context GetVariable sees through a handle.
-  static ScopeContext ContextOf(Session& session, const Scope& scope)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
-  static ScopeInfo InfoOf(Session& session, const Scope& scope)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
-
   VariableStore* const store_;  // Not owned.
   const Clock* const clock_;    // Not owned.
   const SessionOptions options_;
