@@ -354,6 +354,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() = default;
 
+absl::Status Client::CloseGuard(
+    Client*& client, const std::shared_ptr<internal::ScopeRecord>& record) {
+  if (client == nullptr || record == nullptr) return absl::OkStatus();
+  absl::Status status = client->impl_->CloseScope(record);
+  if (status.ok()) client = nullptr;  // closed: later Close() is a no-op
+  return status;
+}
+
 uint64_t Client::session_id() const { return impl_->session_id(); }
 int Client::session_recoveries() const {
   return std::max(0, impl_->recoveries() - 1);  // the first open is not one
@@ -544,10 +552,7 @@ VariableScope& VariableScope::operator=(VariableScope&& other) noexcept {
 VariableScope::~VariableScope() { Close().IgnoreError(); }
 
 absl::Status VariableScope::Close() {
-  if (client_ == nullptr || record_ == nullptr) return absl::OkStatus();
-  absl::Status status = client_->impl_->CloseScope(record_);
-  if (status.ok()) client_ = nullptr;  // keep record_ for Capture()
-  return status;
+  return Client::CloseGuard(client_, record_);  // keeps record_ for Capture()
 }
 
 absl::Status VariableScope::ReuseVariables() {
@@ -595,12 +600,7 @@ NameScope& NameScope::operator=(NameScope&& other) noexcept {
 
 NameScope::~NameScope() { Close().IgnoreError(); }
 
-absl::Status NameScope::Close() {
-  if (client_ == nullptr || record_ == nullptr) return absl::OkStatus();
-  absl::Status status = client_->impl_->CloseScope(record_);
-  if (status.ok()) client_ = nullptr;
-  return status;
-}
+absl::Status NameScope::Close() { return Client::CloseGuard(client_, record_); }
 
 const std::string& NameScope::name_scope() const {
   return record_->info.name_scope();

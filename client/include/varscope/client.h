@@ -176,6 +176,9 @@ class Client {
   friend class NameScope;
   class Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  // Closes a guard's scope once; shared by VariableScope and NameScope.
+  static absl::Status CloseGuard(
+      Client*& client, const std::shared_ptr<internal::ScopeRecord>& record);
   std::unique_ptr<Impl> impl_;
 };
 
