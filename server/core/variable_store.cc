@@ -26,8 +26,8 @@ struct VariableStore::Entry {
   // Guarded by VariableStore::mu_.
   bool ready = false;    // published: value set, visible to everyone
   bool settled = false;  // published or abandoned; waiters stop waiting
-  uint64_t version = 0;
-  std::shared_ptr<const TensorBuffer> value;
+  // Value and version; set once at publication.
+  std::shared_ptr<VariableCell> cell;
 };
 
 struct VariableStore::Partitioned {
@@ -514,7 +514,8 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
     failed = true;
   }
 
-  absl::MutexLock lock(&mu_);
+  std::vector<ChangeEvent> events;
+  absl::ReleasableMutexLock lock(&mu_);
   if (failed) {
     // Abandon: remove the pending entries; waiters re-decide.
     for (const auto& entry : plan.entries) {
@@ -531,9 +532,9 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
   }
   for (size_t i = 0; i < plan.entries.size(); ++i) {
     Entry& entry = *plan.entries[i];
-    entry.value = std::move(values[i]);
-    entry.version = 1;
+    entry.cell = std::make_shared<VariableCell>(std::move(values[i]), 1);
     entry.ready = true;
+    events.push_back({entry.name, 1, ChangeKind::kCreated});
     entry.settled = true;
     AddToCollections(entry.name, entry.collections);
   }
@@ -547,6 +548,8 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
     info = InfoOf(*plan.entries.front());
   }
   info.created = true;
+  lock.Release();
+  feed_.Publish(events);
   return info;
 }
 
@@ -555,7 +558,7 @@ VariableInfo VariableStore::InfoOf(const Entry& entry) const {
   info.name = entry.name;
   info.dtype = entry.dtype;
   info.shape = entry.shape;
-  info.version = entry.version;
+  info.version = entry.cell ? entry.cell->version() : 0;
   info.trainable = entry.trainable;
   info.collections = entry.collections;
   info.initializer = entry.initializer;
@@ -578,7 +581,7 @@ VariableInfo VariableStore::InfoOf(const Partitioned& p) const {
     auto it = vars_.find(part_name);
     if (it == vars_.end()) continue;
     info.parts.push_back(InfoOf(*it->second));
-    info.version = std::max(info.version, it->second->version);
+    info.version = std::max(info.version, info.parts.back().version);
   }
   return info;
 }
@@ -655,8 +658,23 @@ std::vector<VariableInfo> VariableStore::List(
 
 absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
     absl::string_view name) {
-  name = StripTensorSuffix(name);
-  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::vector<std::string>> removed;
+  {
+    absl::MutexLock lock(&mu_);
+    removed = DeleteLocked(StripTensorSuffix(name));
+  }
+  if (removed.ok()) {
+    std::vector<ChangeEvent> events;
+    for (const std::string& n : *removed) {
+      events.push_back({n, 0, ChangeKind::kDeleted});
+    }
+    feed_.Publish(events);
+  }
+  return removed;
+}
+
+absl::StatusOr<std::vector<std::string>> VariableStore::DeleteLocked(
+    absl::string_view name) {
   std::vector<std::string> removed;
   if (auto it = partitioned_.find(name); it != partitioned_.end()) {
     if (!it->second->ready) {
@@ -698,14 +716,32 @@ absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
 
 absl::StatusOr<std::shared_ptr<const TensorBuffer>> VariableStore::ReadValue(
     absl::string_view name) const {
+  VARSCOPE_ASSIGN_OR_RETURN(VariableHandle handle, Find(name));
+  return handle.cell->Read().value;
+}
+
+absl::StatusOr<VariableHandle> VariableStore::Find(
+    absl::string_view name) const {
   name = StripTensorSuffix(name);
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = vars_.find(name);
   if (it == vars_.end() || !it->second->ready) {
+    if (partitioned_.count(name) > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, " is a partitioned variable; address its parts (", name,
+          "/part_0, ...) one by one"));
+    }
     return absl::NotFoundError(
         absl::StrCat("variable ", name, " does not exist"));
   }
-  return it->second->value;
+  const Entry& entry = *it->second;
+  VariableHandle handle;
+  handle.name = entry.name;
+  handle.dtype = entry.dtype;
+  handle.shape = entry.shape;
+  handle.num_bytes = entry.num_bytes;
+  handle.cell = entry.cell;
+  return handle;
 }
 
 size_t VariableStore::num_variables() const {

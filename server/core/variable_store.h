@@ -34,10 +34,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/core/change_feed.h"
 #include "server/core/initializer.h"
 #include "server/core/partitioner.h"
 #include "server/core/tensor.h"
 #include "server/core/types.h"
+#include "server/core/variable_cell.h"
 
 namespace varscope::core {
 
@@ -101,6 +103,16 @@ struct VariableInfo {
 absl::StatusOr<ScopeContext> ScopeContextForPath(absl::string_view path,
                                                  Reuse reuse);
 
+// A published, non-partitioned variable as the data plane sees it: constant
+// metadata plus the shared cell holding its value.
+struct VariableHandle {
+  std::string name;
+  DType dtype = DType::kInvalid;
+  Shape shape;
+  int64_t num_bytes = 0;
+  std::shared_ptr<VariableCell> cell;
+};
+
 struct ListOptions {
   std::string prefix;       // literal scope prefix; "" = all
   std::string collection;   // "" = all variables, sorted by name
@@ -140,7 +152,15 @@ class VariableStore {
   // The current value of a (non-partitioned) variable; shared read-only.
   absl::StatusOr<std::shared_ptr<const TensorBuffer>> ReadValue(
       absl::string_view name) const;
+  // A published variable (":0" accepted). NOT_FOUND when absent;
+  // INVALID_ARGUMENT for a partitioned variable's own name.
+  absl::StatusOr<VariableHandle> Find(absl::string_view name) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Creation and deletion events (updates are published by DataPlane).
+  ChangeFeed& feed() { return feed_; }
+
+  const StoreOptions& options() const { return options_; }
   size_t num_variables() const;
   int64_t total_bytes() const;
 
@@ -179,6 +199,8 @@ class VariableStore {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   VariableInfo InfoOf(const Partitioned& partitioned) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<std::string>> DeleteLocked(absl::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddToCollections(const std::string& name,
                         const std::vector<std::string>& collections)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -187,6 +209,7 @@ class VariableStore {
 
   // Constant after construction.
   const StoreOptions options_;
+  ChangeFeed feed_;  // thread-safe on its own
 
   mutable absl::Mutex mu_;
   // Ordered by name, so listings are sorted and prefix scans are ranges.
