@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client_data.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
 
 namespace varscope {
@@ -97,16 +98,18 @@ class Client::Impl {
     if (options_.keep_alive) keep_alive_ = std::thread([this] { KeepAliveLoop(); });
   }
 
-  void SetDeadline(grpc::ClientContext& context) const {
+  void SetDeadline(grpc::ClientContext& context,
+                   absl::Duration extra = absl::ZeroDuration()) const {
     context.set_deadline(std::chrono::system_clock::now() +
-                         absl::ToChronoNanoseconds(options_.rpc_timeout));
+                         absl::ToChronoNanoseconds(options_.rpc_timeout + extra));
   }
 
   // Runs `call(context, session_id, scope_id)` where scope_id is `scope`'s
   // handle (0 for the root). When the server no longer knows the session,
   // recovers it and retries once.
   template <typename Call>
-  absl::Status Run(const std::shared_ptr<ScopeRecord>& scope, Call&& call) {
+  absl::Status Run(const std::shared_ptr<ScopeRecord>& scope, Call&& call,
+                   absl::Duration extra_deadline = absl::ZeroDuration()) {
     for (int attempt = 0;; ++attempt) {
       uint64_t session, scope_id = 0, generation;
       {
@@ -124,7 +127,7 @@ class Client::Impl {
         }
       }
       grpc::ClientContext context;
-      SetDeadline(context);
+      SetDeadline(context, extra_deadline);
       const grpc::Status status = call(&context, session, scope_id);
       if (status.ok()) return absl::OkStatus();
       if (attempt == 0 && SessionLost(context)) {
@@ -310,6 +313,7 @@ class Client::Impl {
   }
 
   v1::VariableStore::Stub& stub() { return *stub_; }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   const ClientOptions& options() const { return options_; }
 
  private:
@@ -340,7 +344,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   args.SetMaxSendMessageSize(options.max_message_bytes);
   auto channel = grpc::CreateCustomChannel(
       target, grpc::InsecureChannelCredentials(), args);
-  auto impl = std::make_unique<Impl>(std::move(channel), std::move(options));
+  auto impl = std::make_unique<Impl>(channel, options);
+  auto data = std::make_unique<Data>(std::move(channel), std::move(options));
   // Generation 0 has no session yet, so this opens the first one.
   if (absl::Status status = impl->Recover(0); !status.ok()) {
     return absl::Status(status.code(),
@@ -348,7 +353,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
                                      status.message()));
   }
   impl->StartKeepAlive();
-  return std::unique_ptr<Client>(new Client(std::move(impl)));
+  std::unique_ptr<Client> client(new Client(std::move(impl)));
+  client->data_ = std::move(data);
+  return client;
 }
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -379,6 +386,7 @@ absl::StatusOr<Variable> Client::GetVariable(absl::string_view name,
   for (const std::string& c : options.collections) request.add_collections(c);
   if (options.partitioner) *request.mutable_partitioner() = *options.partitioner;
   request.set_local(options.local);
+  request.set_wait_ms(absl::ToInt64Milliseconds(options.wait));
   v1::Variable response;
   absl::Status status = impl_->Run(
       impl_->Innermost(),
@@ -386,9 +394,10 @@ absl::StatusOr<Variable> Client::GetVariable(absl::string_view name,
         request.set_session_id(session);
         request.set_scope_id(scope);
         return impl_->stub().GetVariable(context, request, &response);
-      });
+      },
+      options.wait);
   if (!status.ok()) return status;
-  return Variable(std::move(response));
+  return Variable(std::move(response), this);
 }
 
 absl::StatusOr<Variable> Client::GetVariable(absl::string_view name,
@@ -415,7 +424,7 @@ absl::StatusOr<Variable> Client::NewVariable(absl::string_view name,
         return impl_->stub().NewVariable(context, request, &response);
       });
   if (!status.ok()) return status;
-  return Variable(std::move(response));
+  return Variable(std::move(response), this);
 }
 
 absl::StatusOr<std::string> Client::OpName(absl::string_view name) {
@@ -450,7 +459,7 @@ absl::StatusOr<std::vector<Variable>> Client::ListVariables(
   if (!status.ok()) return status;
   std::vector<Variable> out;
   for (v1::Variable& v : *response.mutable_variables()) {
-    out.emplace_back(std::move(v));
+    out.emplace_back(std::move(v), this);
   }
   return out;
 }
@@ -464,7 +473,7 @@ absl::StatusOr<Variable> Client::DescribeVariable(absl::string_view name) {
         return impl_->stub().DescribeVariable(context, request, &response);
       });
   if (!status.ok()) return status;
-  return Variable(std::move(response));
+  return Variable(std::move(response), this);
 }
 
 absl::Status Client::DeleteVariable(absl::string_view name) {

@@ -71,6 +71,7 @@ struct DataPlane::Target {
   int64_t row_elements = 0;  // elements per axis-0 row
   int64_t begin = 0;         // dense region, in elements
   int64_t count = 0;
+  int64_t expected_bytes = 0;  // of update.data
   std::optional<ResolvedOptimizer> call_optimizer;
   // Filled while locked.
   ResolvedOptimizer optimizer;
@@ -164,7 +165,16 @@ absl::StatusOr<GatherResult> DataPlane::Gather(
   return out;
 }
 
-absl::StatusOr<DataPlane::Target> DataPlane::Prepare(Update update) const {
+absl::StatusOr<int64_t> DataPlane::DataBytes(const Update& update) const {
+  Update header = update;
+  header.data = {};
+  header.owned_value.reset();
+  VARSCOPE_ASSIGN_OR_RETURN(Target t, Prepare(std::move(header), false));
+  return t.expected_bytes;
+}
+
+absl::StatusOr<DataPlane::Target> DataPlane::Prepare(Update update,
+                                                     bool check_data) const {
   Target t;
   VARSCOPE_ASSIGN_OR_RETURN(t.var, store_->Find(update.name));
   const VariableHandle& var = t.var;
@@ -247,7 +257,8 @@ absl::StatusOr<DataPlane::Target> DataPlane::Prepare(Update update) const {
   } else {
     t.count = var.num_bytes / std::max<int64_t>(elem, 1);
   }
-  if (static_cast<int64_t>(update.data.size()) != expected_bytes) {
+  t.expected_bytes = expected_bytes;
+  if (check_data && static_cast<int64_t>(update.data.size()) != expected_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         where, ": data has ", update.data.size(), " bytes; expected ",
         expected_bytes, " (", expected_bytes / std::max<int64_t>(elem, 1),
@@ -447,7 +458,17 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
       return absl::ResourceExhaustedError(
           "out of memory allocating the gradient accumulator");
     }
+    // Start every write in name order too: an in-place write holds the
+    // cell's value lock until Commit, so value locks follow the same order.
+    struct PendingWrite {
+      const std::string* name;
+      VariableCell* cell;
+      int64_t touched;
+      bool keep_old;
+      uint8_t** out;
+    };
     std::vector<uint8_t*> data(targets.size(), nullptr);
+    std::vector<PendingWrite> writes;
     for (size_t i = 0; i < targets.size(); ++i) {
       Target& t = targets[i];
       if (t.action == Target::Action::kStale ||
@@ -467,23 +488,28 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
                       ? static_cast<int64_t>(t.update.data.size())
                       : t.count * DTypeSize(t.var.dtype);
       }
-      std::vector<VariableCell*> cells_here = {t.var.cell.get()};
-      for (const VariableHandle& s : t.slots) cells_here.push_back(s.cell.get());
-      for (size_t k = 0; k < cells_here.size(); ++k) {
-        absl::StatusOr<uint8_t*> p = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return cells_here[k]->BeginWrite(touched, !whole_assign);
-        }();
-        if (!p.ok()) {
-          abort_all();
-          return p.status();
-        }
-        begun.push_back(cells_here[k]);
-        if (k == 0) {
-          data[i] = *p;
-        } else {
-          t.slot_data.push_back(*p);
-        }
+      writes.push_back(
+          {&t.var.name, t.var.cell.get(), touched, !whole_assign, &data[i]});
+      t.slot_data.assign(t.slots.size(), nullptr);
+      for (size_t k = 0; k < t.slots.size(); ++k) {
+        writes.push_back({&t.slots[k].name, t.slots[k].cell.get(), touched,
+                          true, &t.slot_data[k]});
       }
+    }
+    std::sort(writes.begin(), writes.end(),
+              [](const PendingWrite& a, const PendingWrite& b) {
+                return *a.name < *b.name;
+              });
+    for (PendingWrite& w : writes) {
+      absl::StatusOr<uint8_t*> p = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return w.cell->BeginWrite(w.touched, w.keep_old);
+      }();
+      if (!p.ok()) {
+        abort_all();
+        return p.status();
+      }
+      begun.push_back(w.cell);
+      *w.out = *p;
     }
 
     // Apply. Nothing below can fail.
@@ -576,25 +602,28 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
         }
       }
     }
-    // Publish.
+    // Publish: end every write first (in-place writes still hold value
+    // locks), then read the results.
     for (size_t i = 0; i < targets.size(); ++i) {
       Target& t = targets[i];
       VariableCell& cell = *t.var.cell;
       cell.writer_mu()->AssertHeld();
-      const bool wrote = data[i] != nullptr || t.update.owned_value != nullptr;
-      if (wrote) {
-        const uint64_t version = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return t.update.owned_value ? cell.Install(t.update.owned_value)
-                                      : cell.Commit();
+      if (data[i] == nullptr && t.update.owned_value == nullptr) continue;
+      const uint64_t version = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return t.update.owned_value ? cell.Install(t.update.owned_value)
+                                    : cell.Commit();
+      }();
+      events.push_back({t.var.name, version, ChangeKind::kUpdated});
+      for (const VariableHandle& s : t.slots) {
+        const uint64_t v = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return s.cell->Commit();
         }();
-        events.push_back({t.var.name, version, ChangeKind::kUpdated});
-        for (const VariableHandle& s : t.slots) {
-          const uint64_t v = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return s.cell->Commit();
-          }();
-          events.push_back({s.name, v, ChangeKind::kUpdated});
-        }
+        events.push_back({s.name, v, ChangeKind::kUpdated});
       }
+    }
+    for (Target& t : targets) {
+      VariableCell& cell = *t.var.cell;
+      cell.writer_mu()->AssertHeld();
       t.result.version = cell.version();
       t.result.accumulated = cell.training.accumulated_count;
       t.result.sync_step = cell.training.sync_step;

@@ -130,10 +130,13 @@ class DataPlane {
   absl::Status SetTraining(const std::vector<std::string>& names,
                            const TrainingConfig& config);
   absl::StatusOr<TrainingInfo> DescribeTraining(absl::string_view name) const;
+  // Validates `update` except for its data and returns how many data bytes
+  // it needs (streamed pushes allocate this much, and no more, up front).
+  absl::StatusOr<int64_t> DataBytes(const Update& update) const;
 
  private:
   struct Target;
-  absl::StatusOr<Target> Prepare(Update update) const;
+  absl::StatusOr<Target> Prepare(Update update, bool check_data = true) const;
   absl::StatusOr<std::vector<VariableHandle>> EnsureSlots(
       const VariableHandle& var, const ResolvedOptimizer& optimizer);
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/service/variable_data_service.h"
 #include "server/service/variable_store_service.h"
 
 namespace varscope::service {
@@ -22,6 +23,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       server->store_.get(), effective_clock, server->options_.sessions);
   server->service_ = std::make_unique<VariableStoreService>(
       server->store_.get(), server->sessions_.get());
+  server->data_ = std::make_unique<core::DataPlane>(server->store_.get());
+  server->data_service_ = std::make_unique<VariableDataService>(
+      server->store_.get(), server->data_.get(),
+      server->options_.max_message_bytes);
 
   // Both are gRPC's own registration hooks for standard services.
   grpc::EnableDefaultHealthCheckService(true);
@@ -33,6 +38,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   builder.SetMaxReceiveMessageSize(server->options_.max_message_bytes);
   builder.SetMaxSendMessageSize(server->options_.max_message_bytes);
   builder.RegisterService(server->service_.get());
+  builder.RegisterService(server->data_service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(

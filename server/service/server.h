@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/clock.h"
+#include "server/core/data_plane.h"
 #include "server/core/session_manager.h"
 #include "server/core/variable_store.h"
 
@@ -38,6 +39,7 @@ struct ServerOptions {
 };
 
 class VariableStoreService;
+class VariableDataService;
 
 class Server {
  public:
@@ -61,6 +63,7 @@ class Server {
 
   core::VariableStore& store() { return *store_; }
   core::SessionManager& sessions() { return *sessions_; }
+  core::DataPlane& data() { return *data_; }
 
  private:
   Server() = default;
@@ -71,6 +74,8 @@ class Server {
   std::unique_ptr<core::VariableStore> store_;
   std::unique_ptr<core::SessionManager> sessions_;
   std::unique_ptr<VariableStoreService> service_;
+  std::unique_ptr<core::DataPlane> data_;
+  std::unique_ptr<VariableDataService> data_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::thread reaper_;

@@ -4,11 +4,15 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/core/names.h"
 #include "server/core/scope_tree.h"
 #include "server/core/status_macros.h"
 #include "server/service/proto_convert.h"
 #include "server/service/status_convert.h"
+#include "server/service/waiting_reactor.h"
 
 namespace varscope::service {
 namespace {
@@ -99,26 +103,63 @@ Reactor* VariableStoreService::CloseScope(Context* ctx,
   });
 }
 
+absl::Status VariableStoreService::RunGetVariable(
+    const v1::GetVariableRequest& request, v1::Variable* response) {
+  VARSCOPE_ASSIGN_OR_RETURN(core::GetVariableRequest get, FromProto(request));
+  absl::StatusOr<core::VariableInfo> info;
+  if (request.session_id() != 0) {
+    info = sessions_->GetVariable(request.session_id(), request.scope_id(), get);
+  } else {  // one-shot form: absolute scope path + reuse
+    VARSCOPE_ASSIGN_OR_RETURN(core::Reuse reuse, FromProto(request.reuse()));
+    VARSCOPE_ASSIGN_OR_RETURN(core::ScopeContext scope,
+                              core::ScopeContextForPath(request.scope(), reuse));
+    info = store_->GetVariable(scope, get);
+  }
+  VARSCOPE_RETURN_IF_ERROR(info.status());
+  ToProto(*info, response);
+  return absl::OkStatus();
+}
+
 Reactor* VariableStoreService::GetVariable(
     Context* ctx, const v1::GetVariableRequest* request,
     v1::Variable* response) {
-  return Handle(ctx, "GetVariable", [&]() -> absl::Status {
-    VARSCOPE_ASSIGN_OR_RETURN(core::GetVariableRequest get, FromProto(*request));
-    absl::StatusOr<core::VariableInfo> info;
-    if (request->session_id() != 0) {
-      info = sessions_->GetVariable(request->session_id(), request->scope_id(),
-                                    get);
-    } else {  // one-shot form: absolute scope path + reuse
-      VARSCOPE_ASSIGN_OR_RETURN(core::Reuse reuse, FromProto(request->reuse()));
-      VARSCOPE_ASSIGN_OR_RETURN(
-          core::ScopeContext scope,
-          core::ScopeContextForPath(request->scope(), reuse));
-      info = store_->GetVariable(scope, get);
-    }
-    VARSCOPE_RETURN_IF_ERROR(info.status());
-    ToProto(*info, response);
-    return absl::OkStatus();
-  });
+  if (request->wait_ms() <= 0) {
+    return Handle(ctx, "GetVariable",
+                  [&] { return RunGetVariable(*request, response); });
+  }
+  // Wait for another worker to create the variable: retry whenever a
+  // variable with this (relative) name is created, until the deadline.
+  const std::string name(core::StripTensorSuffix(request->name()));
+  const absl::Duration wait =
+      std::min(absl::Milliseconds(request->wait_ms()), absl::Hours(1));
+  auto last = std::make_shared<absl::Status>();
+  auto is_missing = [](const absl::Status& s) {
+    // Missing variable, as opposed to a missing session or scope handle
+    // (those carry an error reason and fail at once).
+    return absl::IsNotFound(s) &&
+           !s.GetPayload(core::kErrorReasonUrl).has_value();
+  };
+  return WaitingReactor::Start(
+      ctx, &store_->feed(), "", wait,
+      [name](const core::ChangeEvent& e) {
+        return e.kind == core::ChangeKind::kCreated &&
+               (e.name == name || absl::EndsWith(e.name, "/" + name));
+      },
+      [=]() -> std::optional<grpc::Status> {
+        response->Clear();
+        absl::Status status = RunGetVariable(*request, response);
+        if (is_missing(status)) {
+          *last = status;
+          return std::nullopt;
+        }
+        return ToGrpcStatus(status, ctx);
+      },
+      [=]() {
+        return grpc::Status(
+            grpc::StatusCode::NOT_FOUND,
+            absl::StrCat(last->message(), " (waited ",
+                         absl::FormatDuration(wait), " for it to be created)"));
+      });
 }
 
 Reactor* VariableStoreService::NewVariable(

@@ -56,6 +56,9 @@ class VariableStoreService final
                           v1::DeleteVariableResponse* response) override;
 
  private:
+  absl::Status RunGetVariable(const v1::GetVariableRequest& request,
+                              v1::Variable* response);
+
   core::VariableStore* const store_;       // Not owned.
   core::SessionManager* const sessions_;   // Not owned.
 };

@@ -30,7 +30,10 @@
 #ifndef VARSCOPE_CLIENT_CLIENT_H_
 #define VARSCOPE_CLIENT_CLIENT_H_
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <future>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -42,6 +45,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "varscope/v1/types.pb.h"
+#include "varscope/v1/variable_data.pb.h"
 
 namespace varscope {
 
@@ -86,6 +90,80 @@ struct VariableOptions {
   std::optional<v1::Partitioner> partitioner;
   /// tf.get_local_variable.
   bool local = false;
+  /// Under REUSE, wait up to this long for another worker (the chief) to
+  /// create the variable instead of failing at once with NOT_FOUND.
+  absl::Duration wait = absl::ZeroDuration();
+};
+
+using UpdateOp = v1::UpdateOp;
+
+/// \brief Rows [start, start + count) along axis 0.
+struct RowRange {
+  int64_t start = 0;
+  int64_t count = 0;
+};
+
+/// \brief Options of a pull.
+struct PullOptions {
+  /// Only these rows; unset = the whole tensor.
+  std::optional<RowRange> rows;
+  /// > 0: skip the data when the version is still <= this.
+  uint64_t if_newer_than = 0;
+};
+
+/// \brief What a pull returned (the bytes went to the caller's buffer).
+struct PullResult {
+  uint64_t version = 0;
+  /// if_newer_than matched; the buffer was not written.
+  bool unchanged = false;
+  std::vector<int64_t> shape;  // of the bytes written
+};
+
+/// \brief Options of a push.
+struct PushOptions {
+  /// Dense rows; unset (and no indices) = the whole tensor.
+  std::optional<RowRange> rows;
+  /// Sparse rows (scatter); data holds one row per index.
+  std::vector<int64_t> indices;
+  /// Compare-and-set: ABORTED unless the variable is at this version.
+  std::optional<uint64_t> expected_version;
+  /// APPLY_GRADIENT: optimizer for this call; unset = the stored one.
+  std::optional<v1::OptimizerConfig> optimizer;
+  /// APPLY_GRADIENT with synchronous aggregation: the worker's step.
+  std::optional<int64_t> step;
+};
+
+/// \brief One update of a multi-variable push (bytes are borrowed).
+struct PushItem {
+  std::string name;
+  UpdateOp op = v1::ASSIGN;
+  DataType dtype = v1::DT_INVALID;
+  const void* data = nullptr;
+  size_t bytes = 0;
+  PushOptions options;
+};
+
+/// \brief The DataType of a C++ element type (float -> DT_FLOAT, ...).
+template <typename T>
+constexpr DataType DataTypeOf();
+template <> constexpr DataType DataTypeOf<float>() { return v1::DT_FLOAT; }
+template <> constexpr DataType DataTypeOf<double>() { return v1::DT_DOUBLE; }
+template <> constexpr DataType DataTypeOf<int32_t>() { return v1::DT_INT32; }
+template <> constexpr DataType DataTypeOf<int64_t>() { return v1::DT_INT64; }
+template <> constexpr DataType DataTypeOf<int16_t>() { return v1::DT_INT16; }
+template <> constexpr DataType DataTypeOf<int8_t>() { return v1::DT_INT8; }
+template <> constexpr DataType DataTypeOf<uint8_t>() { return v1::DT_UINT8; }
+
+/// \brief A watch stream: Next() blocks for the next event.
+class WatchStream {
+ public:
+  virtual ~WatchStream() = default;
+  /// False when the stream ended (see status()).
+  virtual bool Next(v1::WatchEvent* event) = 0;
+  /// Ends the stream from any thread; Next() then returns false.
+  virtual void Cancel() = 0;
+  /// The final status, after Next() returned false.
+  virtual absl::Status status() = 0;
 };
 
 /// \brief Options of a variable scope guard.
@@ -97,10 +175,15 @@ struct ScopeOptions {
   bool auxiliary_name_scope = true;
 };
 
-/// \brief A variable's description as returned by the server.
+class Client;
+
+/// \brief A variable handle: its description as returned by the server, and
+/// (when it came from a Client) pull and push of its value. The handle
+/// must not outlive its Client. Pulls and pushes update version().
 class Variable {
  public:
-  explicit Variable(v1::Variable proto) : proto_(std::move(proto)) {}
+  explicit Variable(v1::Variable proto, Client* client = nullptr)
+      : proto_(std::move(proto)), client_(client) {}
   /// Tensor name, "scope1/v:0" (no ":0" for a partitioned variable).
   const std::string& name() const { return proto_.name(); }
   std::vector<int64_t> shape() const {
@@ -113,11 +196,53 @@ class Variable {
   bool partitioned() const { return proto_.partitioned(); }
   const v1::Variable& proto() const { return proto_; }
 
- private:
-  v1::Variable proto_;
-};
+  /// Pulls into caller memory; `bytes` must be the exact size.
+  absl::StatusOr<PullResult> Pull(void* out, size_t bytes,
+                                  const PullOptions& options = {});
+  /// Pulls the whole tensor (or rows) as a typed vector; T must match dtype.
+  template <typename T>
+  absl::StatusOr<std::vector<T>> Pull(const PullOptions& options = {});
+  /// ASSIGN / ADD / SUB / APPLY_GRADIENT with typed values.
+  template <typename T>
+  absl::StatusOr<v1::UpdateResult> Push(UpdateOp op,
+                                        const std::vector<T>& values,
+                                        const PushOptions& options = {});
+  /// Applies a gradient with the stored (or options.optimizer) optimizer.
+  template <typename T>
+  absl::StatusOr<v1::UpdateResult> ApplyGradient(
+      const std::vector<T>& gradient, const PushOptions& options = {}) {
+    return Push(v1::APPLY_GRADIENT, gradient, options);
+  }
+  /// Rows by index, row-major.
+  template <typename T>
+  absl::StatusOr<std::vector<T>> Gather(const std::vector<int64_t>& indices);
+  /// Scatter ASSIGN / ADD / SUB / APPLY_GRADIENT of one row per index.
+  template <typename T>
+  absl::StatusOr<v1::UpdateResult> Scatter(UpdateOp op,
+                                           const std::vector<int64_t>& indices,
+                                           const std::vector<T>& rows,
+                                           PushOptions options = {}) {
+    options.indices = indices;
+    return Push(op, rows, options);
+  }
+  /// Waits until the version passes `version` (default: the handle's).
+  absl::StatusOr<uint64_t> WaitForNewerThan(
+      std::optional<uint64_t> version = std::nullopt,
+      absl::Duration timeout = absl::Seconds(30));
 
-class Client;
+  /// Elements of the whole tensor.
+  int64_t num_elements() const;
+
+ private:
+  absl::Status CheckType(DataType dtype) const;
+  absl::StatusOr<v1::UpdateResult> PushBytes(UpdateOp op, DataType dtype,
+                                             const void* data, size_t bytes,
+                                             const PushOptions& options);
+  int64_t RowElements() const;
+
+  v1::Variable proto_;
+  Client* client_ = nullptr;  // Not owned.
+};
 class VariableScope;
 namespace internal {
 struct ScopeRecord;
@@ -166,6 +291,51 @@ class Client {
   absl::StatusOr<Variable> DescribeVariable(absl::string_view name);
   absl::Status DeleteVariable(absl::string_view name);
 
+  // ---- Data plane (no session needed; names are full names). ----
+
+  /// Pulls a variable (or rows) into `out`, which must be exactly the size
+  /// of the data. Tensors of 1 MiB and more stream in chunks.
+  absl::StatusOr<PullResult> Pull(absl::string_view name, DataType dtype,
+                                  void* out, size_t bytes,
+                                  const PullOptions& options = {});
+  /// Pulls several whole variables in one call (each a consistent snapshot).
+  absl::StatusOr<v1::PullResponse> PullMany(
+      const std::vector<std::string>& names);
+  /// One update; data of 1 MiB and more streams in chunks.
+  absl::StatusOr<v1::UpdateResult> Push(absl::string_view name, UpdateOp op,
+                                        DataType dtype, const void* data,
+                                        size_t bytes,
+                                        const PushOptions& options = {});
+  /// Several updates, atomically: all apply or none.
+  absl::StatusOr<std::vector<v1::UpdateResult>> PushMany(
+      const std::vector<PushItem>& items);
+  /// Rows of a rank >= 1 variable by index.
+  absl::StatusOr<v1::Tensor> Gather(absl::string_view name,
+                                    const std::vector<int64_t>& indices);
+  /// Stores an optimizer (and a replica count for synchronous training) on
+  /// variables and creates their slots.
+  absl::StatusOr<std::vector<v1::TrainingState>> SetOptimizer(
+      const std::vector<std::string>& names,
+      const v1::OptimizerConfig& optimizer, int replicas_to_aggregate = 0);
+  absl::StatusOr<v1::TrainingState> DescribeTraining(absl::string_view name);
+  /// Waits until `name`'s version is above `version` (a missing variable
+  /// counts as 0); DEADLINE_EXCEEDED after `timeout`.
+  absl::StatusOr<uint64_t> WaitVersion(absl::string_view name,
+                                       uint64_t version,
+                                       absl::Duration timeout);
+  /// Change events under `prefix` ("" = all).
+  std::unique_ptr<WatchStream> Watch(absl::string_view prefix,
+                                     bool send_initial = false,
+                                     uint32_t buffer_events = 0);
+  /// Asynchronous variants: run on a background thread; the buffers must
+  /// stay valid until the future is ready.
+  std::future<absl::StatusOr<PullResult>> PullAsync(
+      std::string name, DataType dtype, void* out, size_t bytes,
+      PullOptions options = {});
+  std::future<absl::StatusOr<v1::UpdateResult>> PushAsync(
+      std::string name, UpdateOp op, DataType dtype, const void* data,
+      size_t bytes, PushOptions options = {});
+
   /// The current session id (changes after a recovery).
   uint64_t session_id() const;
   /// How many times the session was re-opened after being lost.
@@ -175,12 +345,50 @@ class Client {
   friend class VariableScope;
   friend class NameScope;
   class Impl;
+  class Data;
   explicit Client(std::unique_ptr<Impl> impl);
   // Closes a guard's scope once; shared by VariableScope and NameScope.
   static absl::Status CloseGuard(
       Client*& client, const std::shared_ptr<internal::ScopeRecord>& record);
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Data> data_;
 };
+
+// ---- Variable templates ----
+
+template <typename T>
+absl::StatusOr<std::vector<T>> Variable::Pull(const PullOptions& options) {
+  if (absl::Status s = CheckType(DataTypeOf<T>()); !s.ok()) return s;
+  int64_t n = num_elements();
+  if (options.rows) n = options.rows->count * RowElements();
+  std::vector<T> out(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  absl::StatusOr<PullResult> r = Pull(out.data(), out.size() * sizeof(T), options);
+  if (!r.ok()) return r.status();
+  return out;
+}
+
+template <typename T>
+absl::StatusOr<v1::UpdateResult> Variable::Push(UpdateOp op,
+                                                const std::vector<T>& values,
+                                                const PushOptions& options) {
+  if (absl::Status s = CheckType(DataTypeOf<T>()); !s.ok()) return s;
+  return PushBytes(op, DataTypeOf<T>(), values.data(), values.size() * sizeof(T),
+                   options);
+}
+
+template <typename T>
+absl::StatusOr<std::vector<T>> Variable::Gather(
+    const std::vector<int64_t>& indices) {
+  if (absl::Status s = CheckType(DataTypeOf<T>()); !s.ok()) return s;
+  if (client_ == nullptr) {
+    return absl::FailedPreconditionError("this Variable has no client");
+  }
+  absl::StatusOr<v1::Tensor> rows = client_->Gather(name(), indices);
+  if (!rows.ok()) return rows.status();
+  std::vector<T> out(rows->data().size() / sizeof(T));
+  std::memcpy(out.data(), rows->data().data(), out.size() * sizeof(T));
+  return out;
+}
 
 /// \brief RAII guard for `with tf.variable_scope(...)`: opens on
 /// construction, closes on destruction. Movable, not copyable.

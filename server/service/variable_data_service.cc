@@ -1,0 +1,518 @@
+#include "server/service/variable_data_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/names.h"
+#include "server/core/status_macros.h"
+#include "server/service/data_convert.h"
+#include "server/service/status_convert.h"
+#include "server/service/tensor_coding.h"
+#include "server/service/waiting_reactor.h"
+
+namespace varscope::service {
+namespace {
+
+constexpr int64_t kDefaultChunkBytes = int64_t{1} << 20;
+constexpr int64_t kMinChunkBytes = int64_t{4} << 10;
+constexpr uint32_t kDefaultWatchBuffer = 1024;
+constexpr absl::Duration kDefaultWait = absl::Seconds(30);
+constexpr absl::Duration kMaxWait = absl::Hours(1);
+
+void LogFailure(const char* method, const absl::Status& status) {
+  if (!status.ok()) {
+    spdlog::debug("{} failed: {}: {}", method,
+                  absl::StatusCodeToString(status.code()),
+                  std::string(status.message()));
+  }
+}
+
+// Finishes a unary call with the status of `body`.
+template <typename Body>
+grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx,
+                                 const char* method, Body&& body) {
+  const absl::Status status = body();
+  LogFailure(method, status);
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status, ctx));
+  return reactor;
+}
+
+TensorFrame FrameOf(const core::ReadResult& r) {
+  TensorFrame f;
+  f.name = r.name;
+  f.dtype = static_cast<int>(r.dtype);
+  f.shape = r.unchanged ? r.shape : r.data_shape;
+  f.version = r.version;
+  f.unchanged = r.unchanged;
+  f.row_start = r.row_start;
+  f.owner = r.buffer;
+  f.bytes = r.buffer ? r.buffer->data() + r.offset : nullptr;
+  f.length = r.length;
+  return f;
+}
+
+absl::Duration WaitTimeout(int64_t timeout_ms) {
+  if (timeout_ms <= 0) return kDefaultWait;
+  return std::min(absl::Milliseconds(timeout_ms), kMaxWait);
+}
+
+absl::Status TooLarge(size_t bytes, int limit, absl::string_view instead) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the response would be ", bytes, " bytes, above the server's ",
+      "--max_message_bytes of ", limit, "; use ", instead));
+}
+
+// Streams one snapshot in chunks. Each chunk's data is a zero-copy slice.
+class PullStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  PullStreamReactor(absl::StatusOr<core::ReadResult> read, int64_t chunk_bytes,
+                    grpc::CallbackServerContext* ctx)
+      : chunk_bytes_(chunk_bytes) {
+    if (!read.ok()) {
+      LogFailure("PullStream", read.status());
+      Finish(ToGrpcStatus(read.status(), ctx));
+      return;
+    }
+    read_ = *std::move(read);
+    WriteNext();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
+      return;
+    }
+    WriteNext();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    TensorFrame frame;
+    if (sent_ == 0) {  // the first chunk describes the tensor
+      frame = FrameOf(read_);
+    } else {
+      frame.owner = read_.buffer;
+    }
+    const int64_t n = std::min(chunk_bytes_, read_.length - sent_);
+    frame.offset = sent_;
+    frame.total_bytes = read_.length;
+    frame.bytes = read_.buffer ? read_.buffer->data() + read_.offset + sent_
+                               : nullptr;
+    frame.length = n;
+    std::vector<grpc::Slice> slices;
+    AppendTensor(frame, 0, &slices);
+    current_ = ToByteBuffer(slices);
+    sent_ += n;
+    if (sent_ >= read_.length) {
+      StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK);
+    } else {
+      StartWrite(&current_);
+    }
+  }
+
+  const int64_t chunk_bytes_;
+  core::ReadResult read_;
+  int64_t sent_ = 0;
+  grpc::ByteBuffer current_;  // the write in flight
+};
+
+// Collects a streamed update into one buffer, then pushes it.
+class PushStreamReactor : public grpc::ServerReadReactor<v1::PushChunk> {
+ public:
+  PushStreamReactor(core::DataPlane* data, grpc::CallbackServerContext* ctx,
+                    v1::PushResponse* response)
+      : data_(data), ctx_(ctx), response_(response) {
+    StartRead(&chunk_);
+  }
+  void OnReadDone(bool ok) override {
+    absl::Status status = ok ? Consume() : Apply();
+    if (!status.ok() || !ok) {
+      LogFailure("PushStream", status);
+      Finish(ToGrpcStatus(status, ctx_));
+      return;
+    }
+    StartRead(&chunk_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Consume() {
+    if (!buffer_) {
+      if (!chunk_.has_update()) {
+        return absl::InvalidArgumentError(
+            "the first PushStream message must carry the update");
+      }
+      header_ = chunk_.update();
+      VARSCOPE_ASSIGN_OR_RETURN(core::Update update, FromProto(header_));
+      VARSCOPE_ASSIGN_OR_RETURN(expected_, data_->DataBytes(update));
+      try {
+        buffer_ = core::TensorBuffer::Allocate(expected_);
+      } catch (const std::bad_alloc&) {
+        return absl::ResourceExhaustedError("out of memory for the push");
+      }
+      VARSCOPE_RETURN_IF_ERROR(Append(header_.data()));
+      header_.clear_data();
+    } else if (chunk_.has_update()) {
+      return absl::InvalidArgumentError(
+          "only the first PushStream message may carry the update");
+    }
+    return Append(chunk_.data());
+  }
+  absl::Status Append(const std::string& bytes) {
+    if (static_cast<int64_t>(bytes.size()) > expected_ - received_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "PushStream to ", header_.name(), " sent more than the ", expected_,
+          " bytes the update needs"));
+    }
+    std::memcpy(buffer_->data() + received_, bytes.data(), bytes.size());
+    received_ += static_cast<int64_t>(bytes.size());
+    return absl::OkStatus();
+  }
+  absl::Status Apply() {
+    if (!buffer_) {
+      return absl::InvalidArgumentError("PushStream ended without an update");
+    }
+    if (received_ != expected_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("PushStream to ", header_.name(), " ended after ",
+                       received_, " of ", expected_, " bytes; nothing applied"));
+    }
+    VARSCOPE_ASSIGN_OR_RETURN(core::Update update, FromProto(header_));
+    const bool whole_assign = update.op == core::UpdateOp::kAssign &&
+                              !update.rows && !update.indices;
+    if (whole_assign) {
+      update.owned_value = buffer_;  // installed without another copy
+    } else {
+      update.data = absl::string_view(
+          reinterpret_cast<const char*>(buffer_->data()), buffer_->size());
+    }
+    VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::UpdateResult> results,
+                              data_->Push({std::move(update)}));
+    ToProto(results[0], response_->add_results());
+    return absl::OkStatus();
+  }
+
+  core::DataPlane* const data_;
+  grpc::CallbackServerContext* const ctx_;
+  v1::PushResponse* const response_;
+  v1::PushChunk chunk_;
+  v1::Update header_;
+  std::shared_ptr<core::TensorBuffer> buffer_;
+  int64_t expected_ = 0;
+  int64_t received_ = 0;
+};
+
+// A watch stream. Events queue in a bounded buffer; when it overflows the
+// queue is dropped and the watcher gets one RESYNC instead, so writers
+// never wait for a slow reader.
+class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
+ public:
+  WatchReactor(core::VariableStore* store, const v1::WatchRequest& request)
+      : store_(store),
+        state_(std::make_shared<State>(
+            this, request.buffer_events() > 0 ? request.buffer_events()
+                                              : kDefaultWatchBuffer)) {
+    const std::string prefix(core::StripTensorSuffix(request.prefix()));
+    subscription_ = store_->feed().Subscribe(prefix, state_);
+    if (request.send_initial()) {
+      core::ListOptions list;
+      list.prefix = prefix;
+      state_->EnqueueInitial(store_->List(list));
+    }
+    state_->Pump();
+  }
+  void OnWriteDone(bool ok) override { state_->WriteDone(ok); }
+  void OnCancel() override {
+    state_->Stop(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
+  }
+  void OnDone() override {
+    store_->feed().Unsubscribe(subscription_);
+    state_->Detach();
+    delete this;
+  }
+
+ private:
+  class State : public core::ChangeListener {
+   public:
+    State(WatchReactor* reactor, size_t capacity)
+        : reactor_(reactor), capacity_(capacity) {}
+
+    void OnChange(const core::ChangeEvent& e) override {
+      {
+        absl::MutexLock lock(&mu_);
+        if (reactor_ == nullptr || finished_ || stop_) return;
+        if (queue_.size() >= capacity_) {
+          queue_.clear();
+          resync_ = true;
+        } else {
+          v1::WatchEvent event;
+          event.set_name(e.name);
+          event.set_version(e.version);
+          event.set_kind(ToProto(e.kind));
+          queue_.push_back(std::move(event));
+        }
+      }
+      Pump();
+    }
+    void EnqueueInitial(const std::vector<core::VariableInfo>& vars) {
+      absl::MutexLock lock(&mu_);
+      for (const core::VariableInfo& info : vars) {
+        v1::WatchEvent event;
+        event.set_name(info.name);
+        event.set_version(info.version);
+        event.set_kind(v1::WatchEvent::EXISTING);
+        queue_.push_back(std::move(event));
+      }
+      // The initial listing does not count against the live buffer.
+      capacity_ += queue_.size();
+    }
+    // Starts the next write if none is in flight.
+    void Pump() {
+      WatchReactor* reactor = nullptr;
+      {
+        absl::MutexLock lock(&mu_);
+        if (reactor_ == nullptr || finished_ || stop_ || writing_) return;
+        if (resync_) {
+          resync_ = false;
+          current_.Clear();
+          current_.set_kind(v1::WatchEvent::RESYNC);
+        } else if (!queue_.empty()) {
+          current_ = std::move(queue_.front());
+          queue_.pop_front();
+        } else {
+          return;
+        }
+        writing_ = true;
+        reactor = reactor_;
+      }
+      reactor->StartWrite(&current_);
+    }
+    void WriteDone(bool ok) {
+      {
+        absl::MutexLock lock(&mu_);
+        writing_ = false;
+        if (!ok && !stop_) {
+          stop_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
+        }
+      }
+      if (!FinishIfStopped()) Pump();
+    }
+    // Finishes now, or after the write in flight (gRPC allows one
+    // operation of each kind at a time).
+    void Stop(const grpc::Status& status) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (!stop_) stop_ = status;
+      }
+      FinishIfStopped();
+    }
+    bool FinishIfStopped() {
+      WatchReactor* reactor = nullptr;
+      grpc::Status status;
+      {
+        absl::MutexLock lock(&mu_);
+        if (!stop_ || writing_ || finished_ || reactor_ == nullptr) {
+          return stop_.has_value();
+        }
+        finished_ = true;
+        status = *stop_;
+        reactor = reactor_;
+      }
+      reactor->Finish(status);
+      return true;
+    }
+    void Detach() {
+      absl::MutexLock lock(&mu_);
+      reactor_ = nullptr;
+    }
+
+   private:
+    absl::Mutex mu_;
+    WatchReactor* reactor_ ABSL_GUARDED_BY(mu_);
+    size_t capacity_ ABSL_GUARDED_BY(mu_);
+    std::deque<v1::WatchEvent> queue_ ABSL_GUARDED_BY(mu_);
+    bool resync_ ABSL_GUARDED_BY(mu_) = false;
+    bool writing_ ABSL_GUARDED_BY(mu_) = false;
+    bool finished_ ABSL_GUARDED_BY(mu_) = false;
+    std::optional<grpc::Status> stop_ ABSL_GUARDED_BY(mu_);
+    // The message of the write in flight; changed only while !writing_.
+    v1::WatchEvent current_;
+  };
+
+  core::VariableStore* const store_;  // Not owned.
+  std::shared_ptr<State> state_;
+  uint64_t subscription_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* VariableDataService::Pull(
+    Context* ctx, const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  return Handle(ctx, "Pull", [&]() -> absl::Status {
+    v1::PullRequest req;
+    VARSCOPE_RETURN_IF_ERROR(ParseRequest(*request, &req));
+    if (req.variables_size() == 0) {
+      return absl::InvalidArgumentError("Pull needs at least one variable");
+    }
+    std::vector<grpc::Slice> slices;
+    size_t total = 0;
+    for (const v1::Selector& selector : req.variables()) {
+      VARSCOPE_ASSIGN_OR_RETURN(core::ReadResult read,
+                                data_->Read(FromProto(selector)));
+      total += AppendTensor(FrameOf(read), 1, &slices);
+      if (total > static_cast<size_t>(max_message_bytes_)) {
+        return TooLarge(total, max_message_bytes_,
+                        "PullStream for large variables (or pull fewer)");
+      }
+    }
+    *response = ToByteBuffer(slices);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* VariableDataService::PullStream(
+    Context* ctx, const grpc::ByteBuffer* request) {
+  v1::PullStreamRequest req;
+  absl::Status parsed = ParseRequest(*request, &req);
+  if (!parsed.ok()) return new PullStreamReactor(parsed, 0, ctx);
+  int64_t chunk = req.chunk_bytes() > 0 ? req.chunk_bytes() : kDefaultChunkBytes;
+  // Leave room for the chunk's header under the message limit.
+  chunk = std::clamp<int64_t>(chunk, kMinChunkBytes,
+                              std::max<int64_t>(max_message_bytes_ - 4096,
+                                                kMinChunkBytes));
+  return new PullStreamReactor(data_->Read(FromProto(req.variable())), chunk,
+                               ctx);
+}
+
+grpc::ServerUnaryReactor* VariableDataService::Gather(
+    Context* ctx, const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  return Handle(ctx, "Gather", [&]() -> absl::Status {
+    v1::GatherRequest req;
+    VARSCOPE_RETURN_IF_ERROR(ParseRequest(*request, &req));
+    VARSCOPE_ASSIGN_OR_RETURN(
+        core::GatherResult rows,
+        data_->Gather(req.name(), {req.indices().begin(), req.indices().end()}));
+    TensorFrame frame;
+    frame.name = rows.name;
+    frame.dtype = static_cast<int>(rows.dtype);
+    frame.shape = rows.shape;
+    frame.version = rows.version;
+    frame.owner = rows.buffer;
+    frame.bytes = rows.buffer->data();
+    frame.length = static_cast<int64_t>(rows.buffer->size());
+    if (frame.length > max_message_bytes_ - 4096) {
+      return TooLarge(frame.length, max_message_bytes_, "fewer rows per call");
+    }
+    std::vector<grpc::Slice> slices;
+    AppendTensor(frame, 0, &slices);
+    *response = ToByteBuffer(slices);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* VariableDataService::Push(
+    Context* ctx, const v1::PushRequest* request, v1::PushResponse* response) {
+  return Handle(ctx, "Push", [&]() -> absl::Status {
+    if (request->updates_size() == 0) {
+      return absl::InvalidArgumentError("Push needs at least one update");
+    }
+    std::vector<core::Update> updates;
+    updates.reserve(request->updates_size());
+    for (const v1::Update& update : request->updates()) {
+      VARSCOPE_ASSIGN_OR_RETURN(core::Update u, FromProto(update));
+      updates.push_back(std::move(u));
+    }
+    VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::UpdateResult> results,
+                              data_->Push(std::move(updates)));
+    for (const core::UpdateResult& r : results) {
+      ToProto(r, response->add_results());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerReadReactor<v1::PushChunk>* VariableDataService::PushStream(
+    Context* ctx, v1::PushResponse* response) {
+  return new PushStreamReactor(data_, ctx, response);
+}
+
+grpc::ServerUnaryReactor* VariableDataService::SetOptimizer(
+    Context* ctx, const v1::SetOptimizerRequest* request,
+    v1::SetOptimizerResponse* response) {
+  return Handle(ctx, "SetOptimizer", [&]() -> absl::Status {
+    if (request->names_size() == 0) {
+      return absl::InvalidArgumentError("SetOptimizer needs variable names");
+    }
+    core::TrainingConfig config;
+    if (request->optimizer().kind() != v1::OPTIMIZER_UNSPECIFIED) {
+      VARSCOPE_ASSIGN_OR_RETURN(config.optimizer,
+                                FromProto(request->optimizer()));
+    }
+    config.replicas_to_aggregate = request->replicas_to_aggregate();
+    const std::vector<std::string> names(request->names().begin(),
+                                         request->names().end());
+    VARSCOPE_RETURN_IF_ERROR(data_->SetTraining(names, config));
+    for (const std::string& name : names) {
+      VARSCOPE_ASSIGN_OR_RETURN(core::TrainingInfo info,
+                                data_->DescribeTraining(name));
+      ToProto(info, core::StripTensorSuffix(name), response->add_variables());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* VariableDataService::DescribeTraining(
+    Context* ctx, const v1::DescribeTrainingRequest* request,
+    v1::TrainingState* response) {
+  return Handle(ctx, "DescribeTraining", [&]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(core::TrainingInfo info,
+                              data_->DescribeTraining(request->name()));
+    ToProto(info, core::StripTensorSuffix(request->name()), response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* VariableDataService::WaitVersion(
+    Context* ctx, const v1::WaitVersionRequest* request,
+    v1::WaitVersionResponse* response) {
+  const std::string name(core::StripTensorSuffix(request->name()));
+  const uint64_t target = request->version();
+  const absl::Duration timeout = WaitTimeout(request->timeout_ms());
+  core::VariableStore* store = store_;
+  return WaitingReactor::Start(
+      ctx, &store_->feed(), name, timeout,
+      [name](const core::ChangeEvent& e) { return e.name == name; },
+      [=]() -> std::optional<grpc::Status> {
+        absl::StatusOr<core::VariableHandle> var = store->Find(name);
+        if (!var.ok() && !absl::IsNotFound(var.status())) {
+          return ToGrpcStatus(var.status(), ctx);
+        }
+        if (!var.ok() || var->cell->version() <= target) return std::nullopt;
+        response->set_version(var->cell->version());
+        return grpc::Status::OK;
+      },
+      [=]() {
+        absl::StatusOr<core::VariableHandle> var = store->Find(name);
+        const uint64_t now = var.ok() ? var->cell->version() : 0;
+        return grpc::Status(
+            grpc::StatusCode::DEADLINE_EXCEEDED,
+            absl::StrCat("variable ", name, " is at version ", now,
+                         (var.ok() ? "" : " (it does not exist yet)"),
+                         " after waiting ", absl::FormatDuration(timeout),
+                         " for a version above ", target));
+      });
+}
+
+grpc::ServerWriteReactor<v1::WatchEvent>* VariableDataService::Watch(
+    Context* ctx, const v1::WatchRequest* request) {
+  (void)ctx;
+  return new WatchReactor(store_, *request);
+}
+
+}  // namespace varscope::service
