@@ -1,8 +1,11 @@
 #include "client_data.h"
 
+#include <grpcpp/support/proto_buffer_reader.h>
+
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "raw_stream.h"
 
 namespace varscope {
 namespace {
@@ -134,41 +137,47 @@ absl::StatusOr<PullResult> Client::Data::PullStream(
   v1::PullStreamRequest request;
   *request.mutable_variable() = selector;
   request.set_chunk_bytes(kChunkBytes);
+  const std::string wire = request.SerializeAsString();
   grpc::ClientContext context;
   SetDeadline(&context, bytes);
-  auto reader = stub_->PullStream(&context, request);
-  v1::Tensor chunk;
   PullResult result;
-  bool first = true;
-  absl::Status problem;
+  bool sent = false, first = true;
   size_t received = 0;
-  while (reader->Read(&chunk)) {
-    if (!problem.ok()) continue;  // drain
-    if (first) {
-      first = false;
-      problem = CheckDType(chunk, dtype);
-      result.version = chunk.version();
-      result.unchanged = chunk.unchanged();
-      result.shape.assign(chunk.shape().begin(), chunk.shape().end());
-      if (problem.ok() && !chunk.unchanged() &&
-          static_cast<size_t>(chunk.total_bytes()) != bytes) {
-        problem = SizeMismatch(chunk, chunk.total_bytes(), bytes);
-      }
-      if (!problem.ok()) context.TryCancel();
-    }
-    const size_t offset = static_cast<size_t>(chunk.offset());
-    if (problem.ok() && (offset > bytes || chunk.data().size() > bytes - offset)) {
-      problem = absl::DataLossError("a chunk lies outside the tensor");
-    }
-    if (problem.ok()) {
-      std::memcpy(static_cast<char*>(out) + offset, chunk.data().data(),
-                  chunk.data().size());
-      received += chunk.data().size();
-    }
-  }
-  grpc::Status status = reader->Finish();
-  if (!problem.ok()) return problem;
-  if (!status.ok()) return FromGrpc(status);
+  absl::Status status = internal::RawStreamingCall(
+      &generic_, &context, "/varscope.v1.VariableData/PullStream",
+      [&](grpc::ByteBuffer* next) {
+        if (sent) return false;
+        sent = true;
+        grpc::Slice slice(wire);
+        *next = grpc::ByteBuffer(&slice, 1);
+        return true;
+      },
+      [&](const grpc::ByteBuffer& in) -> absl::Status {
+        internal::TensorChunk chunk;
+        absl::Status s = internal::DecodeTensorChunk(
+            in, static_cast<uint8_t*>(out), bytes, &chunk);
+        if (!s.ok()) return s;
+        if (first) {
+          first = false;
+          if (dtype != v1::DT_INVALID && chunk.dtype != dtype) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "variable ", chunk.name, " is ",
+                v1::DataType_Name(static_cast<v1::DataType>(chunk.dtype)),
+                ", the caller asked for ", v1::DataType_Name(dtype)));
+          }
+          if (!chunk.unchanged && static_cast<size_t>(chunk.total_bytes) != bytes) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "variable ", chunk.name, " holds ", chunk.total_bytes,
+                " bytes here; the caller's buffer has ", bytes));
+          }
+          result.version = chunk.version;
+          result.unchanged = chunk.unchanged;
+          result.shape = chunk.shape;
+        }
+        received += static_cast<size_t>(chunk.data_bytes);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
   if (!result.unchanged && received != bytes) {
     return absl::DataLossError(absl::StrCat("the stream ended after ",
                                             received, " of ", bytes, " bytes"));
@@ -213,26 +222,41 @@ absl::StatusOr<std::vector<v1::UpdateResult>> Client::Data::PushMany(
 }
 
 absl::StatusOr<v1::UpdateResult> Client::Data::PushStream(const PushItem& item) {
+  // The first message carries the update; the others are PushChunk.data
+  // (field 2) slices pointing straight at the caller's bytes.
+  v1::PushChunk head;
+  FillUpdate(item, head.mutable_update());
+  const std::string wire = head.SerializeAsString();
+  const char* data = static_cast<const char*>(item.data);
   grpc::ClientContext context;
   SetDeadline(&context, item.bytes);
-  v1::PushResponse response;
-  auto writer = stub_->PushStream(&context, &response);
-  v1::PushChunk chunk;
-  FillUpdate(item, chunk.mutable_update());
-  const char* data = static_cast<const char*>(item.data);
+  bool header_sent = false;
   size_t sent = 0;
-  bool first = true;
-  while (first || sent < item.bytes) {
-    const size_t n = std::min(kChunkBytes, item.bytes - sent);
-    chunk.set_data(data + sent, n);
-    if (!first) chunk.clear_update();
-    first = false;
-    sent += n;
-    if (!writer->Write(chunk)) break;  // the server ended the call early
-  }
-  writer->WritesDone();
-  grpc::Status status = writer->Finish();
-  if (!status.ok()) return FromGrpc(status);
+  v1::PushResponse response;
+  absl::Status status = internal::RawStreamingCall(
+      &generic_, &context, "/varscope.v1.VariableData/PushStream",
+      [&](grpc::ByteBuffer* next) {
+        if (!header_sent) {
+          header_sent = true;
+          grpc::Slice slice(wire);
+          *next = grpc::ByteBuffer(&slice, 1);
+          return true;
+        }
+        if (sent >= item.bytes) return false;
+        const size_t n = std::min(kChunkBytes, item.bytes - sent);
+        *next = internal::BytesField(2, data + sent, n);
+        sent += n;
+        return true;
+      },
+      [&](const grpc::ByteBuffer& in) -> absl::Status {
+        grpc::ByteBuffer copy(in);
+        grpc::ProtoBufferReader reader(&copy);
+        if (!response.ParseFromZeroCopyStream(&reader)) {
+          return absl::DataLossError("malformed PushResponse");
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
   if (response.results_size() != 1) {
     return absl::InternalError("PushStream returned no result");
   }

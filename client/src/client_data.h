@@ -7,6 +7,7 @@
 #ifndef VARSCOPE_CLIENT_SRC_CLIENT_DATA_H_
 #define VARSCOPE_CLIENT_SRC_CLIENT_DATA_H_
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -25,7 +26,9 @@ class Client::Data {
   static constexpr size_t kChunkBytes = (size_t{1} << 20) - 4096;
 
   Data(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
-      : stub_(v1::VariableData::NewStub(channel)), options_(std::move(options)) {}
+      : stub_(v1::VariableData::NewStub(channel)),
+        generic_(channel),
+        options_(std::move(options)) {}
 
   absl::StatusOr<PullResult> Pull(absl::string_view name, DataType dtype,
                                   void* out, size_t bytes,
@@ -54,6 +57,7 @@ class Client::Data {
                                         DataType dtype, void* out, size_t bytes);
 
   std::unique_ptr<v1::VariableData::Stub> stub_;
+  grpc::GenericStub generic_;  // raw streams for large tensors
   const ClientOptions options_;
 };
 

@@ -1,5 +1,7 @@
 #include "server/service/variable_data_service.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -122,11 +124,13 @@ class PullStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   grpc::ByteBuffer current_;  // the write in flight
 };
 
-// Collects a streamed update into one buffer, then pushes it.
-class PushStreamReactor : public grpc::ServerReadReactor<v1::PushChunk> {
+// Collects a streamed update into one buffer, then pushes it. Chunks after
+// the first are decoded by hand so their bytes are copied once, from the
+// received slices straight into the buffer.
+class PushStreamReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   PushStreamReactor(core::DataPlane* data, grpc::CallbackServerContext* ctx,
-                    v1::PushResponse* response)
+                    grpc::ByteBuffer* response)
       : data_(data), ctx_(ctx), response_(response) {
     StartRead(&chunk_);
   }
@@ -144,11 +148,13 @@ class PushStreamReactor : public grpc::ServerReadReactor<v1::PushChunk> {
  private:
   absl::Status Consume() {
     if (!buffer_) {
-      if (!chunk_.has_update()) {
+      v1::PushChunk first;
+      VARSCOPE_RETURN_IF_ERROR(ParseRequest(chunk_, &first));
+      if (!first.has_update()) {
         return absl::InvalidArgumentError(
             "the first PushStream message must carry the update");
       }
-      header_ = chunk_.update();
+      header_ = first.update();
       VARSCOPE_ASSIGN_OR_RETURN(core::Update update, FromProto(header_));
       VARSCOPE_ASSIGN_OR_RETURN(expected_, data_->DataBytes(update));
       try {
@@ -156,23 +162,43 @@ class PushStreamReactor : public grpc::ServerReadReactor<v1::PushChunk> {
       } catch (const std::bad_alloc&) {
         return absl::ResourceExhaustedError("out of memory for the push");
       }
-      VARSCOPE_RETURN_IF_ERROR(Append(header_.data()));
+      VARSCOPE_RETURN_IF_ERROR(Append(header_.data().data(), header_.data().size()));
       header_.clear_data();
-    } else if (chunk_.has_update()) {
-      return absl::InvalidArgumentError(
-          "only the first PushStream message may carry the update");
+      return Append(first.data().data(), first.data().size());
     }
-    return Append(chunk_.data());
-  }
-  absl::Status Append(const std::string& bytes) {
-    if (static_cast<int64_t>(bytes.size()) > expected_ - received_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "PushStream to ", header_.name(), " sent more than the ", expected_,
-          " bytes the update needs"));
+    // Later chunks: PushChunk.data (field 2) only.
+    grpc::ByteBuffer copy(chunk_);
+    grpc::ProtoBufferReader reader(&copy);
+    google::protobuf::io::CodedInputStream in(&reader);
+    while (uint32_t tag = in.ReadTag()) {
+      uint32_t n = 0;
+      if (tag != ((2 << 3) | 2)) {
+        return absl::InvalidArgumentError(
+            "PushStream messages after the first carry only data");
+      }
+      if (!in.ReadVarint32(&n)) {
+        return absl::InvalidArgumentError("malformed PushChunk");
+      }
+      if (static_cast<int64_t>(n) > expected_ - received_) {
+        return TooMuch();
+      }
+      if (!in.ReadRaw(buffer_->data() + received_, static_cast<int>(n))) {
+        return absl::InvalidArgumentError("truncated PushChunk");
+      }
+      received_ += n;
     }
-    std::memcpy(buffer_->data() + received_, bytes.data(), bytes.size());
-    received_ += static_cast<int64_t>(bytes.size());
     return absl::OkStatus();
+  }
+  absl::Status Append(const char* bytes, size_t n) {
+    if (static_cast<int64_t>(n) > expected_ - received_) return TooMuch();
+    std::memcpy(buffer_->data() + received_, bytes, n);
+    received_ += static_cast<int64_t>(n);
+    return absl::OkStatus();
+  }
+  absl::Status TooMuch() const {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PushStream to ", header_.name(), " sent more than the ",
+                     expected_, " bytes the update needs; nothing applied"));
   }
   absl::Status Apply() {
     if (!buffer_) {
@@ -194,14 +220,17 @@ class PushStreamReactor : public grpc::ServerReadReactor<v1::PushChunk> {
     }
     VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::UpdateResult> results,
                               data_->Push({std::move(update)}));
-    ToProto(results[0], response_->add_results());
+    v1::PushResponse response;
+    ToProto(results[0], response.add_results());
+    grpc::Slice slice(response.SerializeAsString());
+    *response_ = grpc::ByteBuffer(&slice, 1);
     return absl::OkStatus();
   }
 
   core::DataPlane* const data_;
   grpc::CallbackServerContext* const ctx_;
-  v1::PushResponse* const response_;
-  v1::PushChunk chunk_;
+  grpc::ByteBuffer* const response_;
+  grpc::ByteBuffer chunk_;
   v1::Update header_;
   std::shared_ptr<core::TensorBuffer> buffer_;
   int64_t expected_ = 0;
@@ -437,8 +466,8 @@ grpc::ServerUnaryReactor* VariableDataService::Push(
   });
 }
 
-grpc::ServerReadReactor<v1::PushChunk>* VariableDataService::PushStream(
-    Context* ctx, v1::PushResponse* response) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* VariableDataService::PushStream(
+    Context* ctx, grpc::ByteBuffer* response) {
   return new PushStreamReactor(data_, ctx, response);
 }
 

@@ -1,7 +1,8 @@
 // File: variable_data_service.h
 // gRPC handlers of varscope.v1.VariableData. Pull, PullStream and Gather
-// are raw methods: their responses are encoded by tensor_coding.h and point
-// at the stored tensor snapshot instead of copying it. Everything else is
+// (and PushStream's requests) are raw methods: their responses are encoded by tensor_coding.h and point
+// at the stored tensor snapshot instead of copying it, and pushed chunks are
+// copied once, from the received slices into the new value. Everything else is
 // typed. Waiting calls (WaitVersion) and Watch park without a thread and
 // are woken by the store's change feed.
 //
@@ -21,7 +22,7 @@ using DataBase = ::varscope::v1::VariableData::WithRawCallbackMethod_Pull<
     ::varscope::v1::VariableData::WithRawCallbackMethod_PullStream<
         ::varscope::v1::VariableData::WithRawCallbackMethod_Gather<
             ::varscope::v1::VariableData::WithCallbackMethod_Push<
-                ::varscope::v1::VariableData::WithCallbackMethod_PushStream<
+                ::varscope::v1::VariableData::WithRawCallbackMethod_PushStream<
                     ::varscope::v1::VariableData::WithCallbackMethod_SetOptimizer<
                         ::varscope::v1::VariableData::
                             WithCallbackMethod_DescribeTraining<
@@ -51,8 +52,8 @@ class VariableDataService final : public internal::DataBase {
                                    grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Push(Context* ctx, const v1::PushRequest* request,
                                  v1::PushResponse* response) override;
-  grpc::ServerReadReactor<v1::PushChunk>* PushStream(
-      Context* ctx, v1::PushResponse* response) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* PushStream(
+      Context* ctx, grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* SetOptimizer(
       Context* ctx, const v1::SetOptimizerRequest* request,
       v1::SetOptimizerResponse* response) override;
