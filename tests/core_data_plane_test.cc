@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "server/core/data_plane.h"
 #include "server/core/variable_store.h"
 #include "tests/test_util.h"
@@ -610,6 +611,47 @@ TEST_F(DataPlaneTest, ReadersKeepTheirSnapshotAcrossWrites) {
     EXPECT_EQ(first, 1.0) << name << ": a held snapshot must never change";
     EXPECT_EQ(Values(name)[0], 3.0);
   }
+}
+
+}  // namespace
+}  // namespace varscope::core
+
+namespace varscope::core {
+namespace {
+
+TEST(BufferPool, RecyclesWarmBuffersAndTrimsIdleOnes) {
+  BufferPoolOptions options;
+  options.min_bytes = 1024;
+  options.max_cached_bytes = 10 * 4096;
+  options.keep = absl::Milliseconds(50);
+  auto pool = BufferPool::Create(options);
+  const uint8_t* first;
+  {
+    auto a = TensorBuffer::Allocate(4096, pool.get());
+    first = a->data();
+  }
+  EXPECT_EQ(pool->cached_bytes(), 4096u);
+  auto b = TensorBuffer::Allocate(4096, pool.get());
+  EXPECT_EQ(b->data(), first);  // the same block, warm
+  EXPECT_EQ(pool->cached_bytes(), 0u);
+  b.reset();
+  { auto other_size = TensorBuffer::Allocate(8192, pool.get()); }
+  EXPECT_EQ(pool->cached_bytes(), 4096u + 8192u);
+  absl::SleepFor(absl::Milliseconds(60));
+  pool->Trim();
+  EXPECT_EQ(pool->cached_bytes(), 0u);
+  // Never more than the cap, and small buffers bypass the pool.
+  for (int i = 0; i < 20; ++i) TensorBuffer::Allocate(4096, pool.get());
+  EXPECT_LE(pool->cached_bytes(), options.max_cached_bytes);
+  { auto small = TensorBuffer::Allocate(100, pool.get()); }
+  EXPECT_LE(pool->cached_bytes(), options.max_cached_bytes);
+}
+
+TEST(BufferPool, BuffersOutliveTheirPool) {
+  auto pool = BufferPool::Create({});
+  auto buffer = TensorBuffer::Allocate(2 << 20, pool.get());
+  pool.reset();  // the buffer keeps the pool alive
+  buffer.reset();
 }
 
 }  // namespace

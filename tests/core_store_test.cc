@@ -113,7 +113,9 @@ TEST(GetVariable, InitializeFromValue) {
 }
 
 TEST(GetVariable, RejectsBadInputWithoutChangingTheStore) {
-  VariableStore store({StoreOptions{1 << 20}});
+  StoreOptions small;
+  small.max_variable_bytes = 1 << 20;
+  VariableStore store(small);
   EXPECT_CODE(store.GetVariable(Scope(""), Req("big", {1 << 20})),
               kResourceExhausted);
   EXPECT_CODE(store.GetVariable(Scope(""), Req("neg", {-2})), kInvalidArgument);

@@ -152,7 +152,7 @@ absl::StatusOr<GatherResult> DataPlane::Gather(
   out.version = snapshot.version;
   std::shared_ptr<TensorBuffer> rows;
   try {
-    rows = TensorBuffer::Allocate(indices.size() * row_bytes);
+    rows = TensorBuffer::Allocate(indices.size() * row_bytes, store_->buffers());
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("out of memory gathering rows");
   }
@@ -502,7 +502,7 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
               });
     for (PendingWrite& w : writes) {
       absl::StatusOr<uint8_t*> p = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return w.cell->BeginWrite(w.touched, w.keep_old);
+        return w.cell->BeginWrite(w.touched, w.keep_old, store_->buffers());
       }();
       if (!p.ok()) {
         abort_all();

@@ -133,6 +133,11 @@ class DataPlane {
   // Validates `update` except for its data and returns how many data bytes
   // it needs (streamed pushes allocate this much, and no more, up front).
   absl::StatusOr<int64_t> DataBytes(const Update& update) const;
+  // A buffer for a streamed push (recycled when possible). Throws
+  // std::bad_alloc.
+  std::shared_ptr<TensorBuffer> NewBuffer(size_t size) const {
+    return TensorBuffer::Allocate(size, store_->buffers());
+  }
 
  private:
   struct Target;

@@ -10,31 +10,39 @@
 #define VARSCOPE_SERVER_CORE_TENSOR_H_
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
+#include "server/core/buffer_pool.h"
 #include "server/core/types.h"
 
 namespace varscope::core {
 
 class TensorBuffer {
  public:
-  // Uninitialized storage of `size` bytes.
-  static std::shared_ptr<TensorBuffer> Allocate(size_t size);
-  static std::shared_ptr<TensorBuffer> CopyOf(const void* data, size_t size);
+  // Uninitialized storage of `size` bytes; with a pool, large buffers come
+  // from (and return to) it. Throws std::bad_alloc.
+  static std::shared_ptr<TensorBuffer> Allocate(size_t size,
+                                                BufferPool* pool = nullptr);
+  static std::shared_ptr<TensorBuffer> CopyOf(const void* data, size_t size,
+                                              BufferPool* pool = nullptr);
 
   TensorBuffer(const TensorBuffer&) = delete;
   TensorBuffer& operator=(const TensorBuffer&) = delete;
+  ~TensorBuffer();
 
-  uint8_t* data() { return data_.get(); }
-  const uint8_t* data() const { return data_.get(); }
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
 
  private:
-  explicit TensorBuffer(size_t size);
+  TensorBuffer(uint8_t* data, size_t size, std::shared_ptr<BufferPool> pool)
+      : data_(data), size_(size), pool_(std::move(pool)) {}
 
-  std::unique_ptr<uint8_t[]> data_;
-  size_t size_;
+  uint8_t* const data_;  // owned: freed or given back to pool_
+  const size_t size_;
+  const std::shared_ptr<BufferPool> pool_;  // null = plain free()
 };
 
 // A dense value with its type and shape (used for "from value" initializers).

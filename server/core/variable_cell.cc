@@ -8,7 +8,8 @@ namespace varscope::core {
 // value_mu_ stays held from an in-place BeginWrite to its Commit or Abort,
 // a span the analysis cannot follow.
 absl::StatusOr<uint8_t*> VariableCell::BeginWrite(int64_t touched_bytes,
-                                                  bool keep_old)
+                                                  bool keep_old,
+                                                  BufferPool* pool)
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
   value_mu_.Lock();
   if (keep_old && touched_bytes <= kMaxInPlaceBytes && value_.use_count() == 1) {
@@ -21,8 +22,9 @@ absl::StatusOr<uint8_t*> VariableCell::BeginWrite(int64_t touched_bytes,
   value_mu_.Unlock();
   in_place_ = false;
   try {
-    pending_ = keep_old ? TensorBuffer::CopyOf(current->data(), current->size())
-                        : TensorBuffer::Allocate(current->size());
+    pending_ = keep_old
+                   ? TensorBuffer::CopyOf(current->data(), current->size(), pool)
+                   : TensorBuffer::Allocate(current->size(), pool);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
         "out of memory while copying a variable for an update");

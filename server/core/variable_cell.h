@@ -80,7 +80,9 @@ class VariableCell {
   // current value into a new buffer (or writes in place, see above);
   // otherwise the buffer's contents are unspecified and the caller fills
   // all of it. Every BeginWrite ends in Commit or Abort.
-  absl::StatusOr<uint8_t*> BeginWrite(int64_t touched_bytes, bool keep_old)
+  // New buffers come from `pool` (may be null).
+  absl::StatusOr<uint8_t*> BeginWrite(int64_t touched_bytes, bool keep_old,
+                                      BufferPool* pool)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   // Publishes the write; returns the new version.
   uint64_t Commit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);

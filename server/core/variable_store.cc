@@ -143,7 +143,8 @@ absl::StatusOr<ScopeContext> ScopeContextForPath(absl::string_view path,
 }
 
 VariableStore::VariableStore(StoreOptions options)
-    : options_(std::move(options)) {}
+    : options_(std::move(options)),
+      buffers_(BufferPool::Create(options_.buffer_pool)) {}
 
 VariableStore::~VariableStore() = default;
 

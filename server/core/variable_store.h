@@ -50,6 +50,7 @@ inline constexpr char kLocalVariables[] = "local_variables";
 struct StoreOptions {
   // Largest tensor one variable (or one part) may hold.
   int64_t max_variable_bytes = int64_t{4} << 30;
+  BufferPoolOptions buffer_pool;
 };
 
 // What a variable scope passes to GetVariable (TensorFlow's current
@@ -159,6 +160,8 @@ class VariableStore {
 
   // Creation and deletion events (updates are published by DataPlane).
   ChangeFeed& feed() { return feed_; }
+  // Recycles large buffers between writes (see buffer_pool.h).
+  BufferPool* buffers() const { return buffers_.get(); }
 
   const StoreOptions& options() const { return options_; }
   size_t num_variables() const;
@@ -210,6 +213,7 @@ class VariableStore {
   // Constant after construction.
   const StoreOptions options_;
   ChangeFeed feed_;  // thread-safe on its own
+  const std::shared_ptr<BufferPool> buffers_;  // thread-safe on its own
 
   mutable absl::Mutex mu_;
   // Ordered by name, so listings are sorted and prefix scans are ranges.

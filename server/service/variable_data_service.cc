@@ -158,7 +158,7 @@ class PushStreamReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       VARSCOPE_ASSIGN_OR_RETURN(core::Update update, FromProto(header_));
       VARSCOPE_ASSIGN_OR_RETURN(expected_, data_->DataBytes(update));
       try {
-        buffer_ = core::TensorBuffer::Allocate(expected_);
+        buffer_ = data_->NewBuffer(expected_);
       } catch (const std::bad_alloc&) {
         return absl::ResourceExhaustedError("out of memory for the push");
       }
