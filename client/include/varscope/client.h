@@ -10,6 +10,8 @@
 //     varscope::VariableScope scope2(*client, "scope2");
 //     auto v = client->GetVariable("variable1", {1});
 //     // v->name() == "scope1/scope2/variable1:0"
+//     std::vector<float> value = v->Pull<float>().value();
+//     v->Push<float>(varscope::v1::ADD, {1.0f});
 //   }
 //
 // Scopes nest per thread per client: a guard opens its scope inside the
