@@ -184,6 +184,46 @@ TEST_F(DataServiceTest, OversizeUnaryPushIsRejectedAndStoreUnchanged) {
   EXPECT_NE(status.error_message().find("PullStream"), std::string::npos);
 }
 
+TEST_F(DataServiceTest, MalformedPushStreamsChangeNothing) {
+  Make("v", {1024});
+  auto stub = v1::VariableData::NewStub(grpc::CreateChannel(
+      server_->address(), grpc::InsecureChannelCredentials()));
+  auto run = [&](const std::vector<v1::PushChunk>& chunks) {
+    grpc::ClientContext context;
+    v1::PushResponse response;
+    auto writer = stub->PushStream(&context, &response);
+    for (const v1::PushChunk& c : chunks) {
+      if (!writer->Write(c)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  v1::PushChunk head;
+  head.mutable_update()->set_name("v");
+  head.mutable_update()->set_op(v1::ASSIGN);
+  head.mutable_update()->set_dtype(v1::DT_FLOAT);
+  v1::PushChunk half;
+  half.set_data(std::string(2048, '\1'));
+  // Ends after half the bytes.
+  EXPECT_EQ(run({head, half}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // Sends more than the variable holds.
+  EXPECT_EQ(run({head, half, half, half}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // No update in the first message; an update in a later one.
+  EXPECT_EQ(run({half}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(run({head, half, head}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Empty stream; unknown variable.
+  EXPECT_EQ(run({}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::PushChunk unknown = head;
+  unknown.mutable_update()->set_name("nope");
+  EXPECT_EQ(run({unknown, half}).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(client_->DescribeVariable("v")->version(), 1u);
+  // The well-formed stream applies.
+  EXPECT_TRUE(run({head, half, half}).ok());
+  EXPECT_EQ(client_->DescribeVariable("v")->version(), 2u);
+}
+
 TEST_F(DataServiceTest, OneGibibyteRoundTripIsByteIdentical) {
   constexpr int64_t kElements = int64_t{1} << 28;  // 1 GiB of float32
   Make("huge", {kElements});

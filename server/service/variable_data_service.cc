@@ -13,6 +13,7 @@
 #include "server/core/names.h"
 #include "server/core/status_macros.h"
 #include "server/service/data_convert.h"
+#include "server/service/handle.h"
 #include "server/service/status_convert.h"
 #include "server/service/tensor_coding.h"
 #include "server/service/waiting_reactor.h"
@@ -26,24 +27,7 @@ constexpr uint32_t kDefaultWatchBuffer = 1024;
 constexpr absl::Duration kDefaultWait = absl::Seconds(30);
 constexpr absl::Duration kMaxWait = absl::Hours(1);
 
-void LogFailure(const char* method, const absl::Status& status) {
-  if (!status.ok()) {
-    spdlog::debug("{} failed: {}: {}", method,
-                  absl::StatusCodeToString(status.code()),
-                  std::string(status.message()));
-  }
-}
 
-// Finishes a unary call with the status of `body`.
-template <typename Body>
-grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx,
-                                 const char* method, Body&& body) {
-  const absl::Status status = body();
-  LogFailure(method, status);
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status, ctx));
-  return reactor;
-}
 
 TensorFrame FrameOf(const core::ReadResult& r) {
   TensorFrame f;

@@ -10,30 +10,12 @@
 #include "server/core/names.h"
 #include "server/core/scope_tree.h"
 #include "server/core/status_macros.h"
+#include "server/service/handle.h"
 #include "server/service/proto_convert.h"
 #include "server/service/status_convert.h"
 #include "server/service/waiting_reactor.h"
 
 namespace varscope::service {
-namespace {
-
-// Runs one handler body and finishes the call; failures are logged once,
-// at debug level, with the method and code.
-template <typename Body>
-grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx,
-                                 const char* method, Body&& body) {
-  const absl::Status status = body();
-  if (!status.ok()) {
-    spdlog::debug("{} failed: {}: {}", method,
-                  absl::StatusCodeToString(status.code()),
-                  std::string(status.message()));
-  }
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status, ctx));
-  return reactor;
-}
-
-}  // namespace
 
 using Reactor = VariableStoreService::Reactor;
 using Context = VariableStoreService::Context;
