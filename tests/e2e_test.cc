@@ -100,6 +100,7 @@ TEST(EndToEnd, DaemonServesHealthReflectionAndVariables) {
     services.insert(s.name());
   }
   EXPECT_TRUE(services.count("varscope.v1.VariableStore"));
+  EXPECT_TRUE(services.count("varscope.v1.VariableData"));
   EXPECT_TRUE(services.count("grpc.health.v1.Health"));
   refl::ServerReflectionRequest describe_request;
   describe_request.set_file_containing_symbol("varscope.v1.VariableStore");
