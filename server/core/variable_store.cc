@@ -745,6 +745,143 @@ absl::StatusOr<VariableHandle> VariableStore::Find(
   return handle;
 }
 
+StoreSnapshot VariableStore::Snapshot() const {
+  std::vector<std::shared_ptr<Entry>> entries;
+  StoreSnapshot out;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, entry] : vars_) {
+      if (entry->ready) entries.push_back(entry);
+    }
+    for (const auto& [name, p] : partitioned_) {
+      if (!p->ready) continue;
+      PartitionedState state;
+      state.name = p->name;
+      state.dtype = p->dtype;
+      state.shape = p->shape;
+      state.partitions = p->partitions;
+      state.part_names = p->part_names;
+      state.trainable = p->trainable;
+      state.collections = p->collections;
+      state.initializer = p->initializer;
+      out.partitioned.push_back(std::move(state));
+    }
+  }
+  // Values and training state outside the store's lock: each cell is read
+  // under its own short locks, so writers are never held up for long.
+  for (const auto& entry : entries) {
+    VariableState state;
+    state.info.name = entry->name;
+    state.info.dtype = entry->dtype;
+    state.info.shape = entry->shape;
+    state.info.trainable = entry->trainable;
+    state.info.collections = entry->collections;
+    state.info.initializer = entry->initializer;
+    state.info.slice = entry->slice;
+    state.info.num_bytes = entry->num_bytes;
+    VariableCell& cell = *entry->cell;
+    {
+      absl::MutexLock lock(cell.writer_mu());
+      const TrainingState& t = cell.training;
+      if (t.optimizer) state.optimizer = t.optimizer->spec;
+      state.optimizer_steps = t.optimizer_steps;
+      state.replicas_to_aggregate = t.replicas_to_aggregate;
+      state.sync_step = t.sync_step;
+      state.stale_dropped = t.stale_dropped;
+      const VariableCell::Snapshot value = cell.Read();
+      state.value = value.value;
+      state.info.version = value.version;
+    }
+    out.variables.push_back(std::move(state));
+  }
+  return out;
+}
+
+absl::Status VariableStore::Restore(StoreSnapshot snapshot) {
+  std::map<std::string, std::shared_ptr<Entry>, std::less<>> vars;
+  std::map<std::string, std::shared_ptr<Partitioned>, std::less<>> partitioned;
+  absl::flat_hash_map<std::string, std::vector<std::string>> collections;
+  int64_t total = 0;
+  std::vector<ChangeEvent> events;
+  for (VariableState& v : snapshot.variables) {
+    VARSCOPE_RETURN_IF_ERROR(ValidateName(v.info.name, NamePosition::kRoot, "variable"));
+    VARSCOPE_ASSIGN_OR_RETURN(int64_t bytes, NumBytes(v.info.dtype, v.info.shape));
+    if (v.value == nullptr || static_cast<int64_t>(v.value->size()) != bytes) {
+      return absl::DataLossError(absl::StrCat(
+          "variable ", v.info.name, ": the value does not match ",
+          DTypeName(v.info.dtype), " ", ShapeToString(v.info.shape)));
+    }
+    auto entry = std::make_shared<Entry>();
+    entry->name = v.info.name;
+    entry->dtype = v.info.dtype;
+    entry->shape = v.info.shape;
+    entry->trainable = v.info.trainable;
+    entry->collections = v.info.collections;
+    entry->initializer = v.info.initializer;
+    entry->slice = v.info.slice;
+    entry->num_bytes = bytes;
+    entry->ready = entry->settled = true;
+    entry->cell = std::make_shared<VariableCell>(std::move(v.value),
+                                                 std::max<uint64_t>(1, v.info.version));
+    {
+      VariableCell& cell = *entry->cell;
+      absl::MutexLock lock(cell.writer_mu());
+      if (v.optimizer) {
+        absl::StatusOr<ResolvedOptimizer> opt = ResolveOptimizer(*v.optimizer);
+        if (!opt.ok()) {
+          return absl::DataLossError(absl::StrCat("variable ", v.info.name,
+                                                  ": ", opt.status().message()));
+        }
+        cell.training.optimizer = *std::move(opt);
+      }
+      cell.training.optimizer_steps = v.optimizer_steps;
+      cell.training.replicas_to_aggregate = v.replicas_to_aggregate;
+      cell.training.sync_step = v.sync_step;
+      cell.training.stale_dropped = v.stale_dropped;
+    }
+    if (!vars.emplace(entry->name, entry).second) {
+      return absl::DataLossError(absl::StrCat("variable ", v.info.name, " appears twice"));
+    }
+    for (const std::string& c : entry->collections) collections[c].push_back(entry->name);
+    total += bytes;
+    events.push_back({entry->name, entry->cell->version(), ChangeKind::kCreated});
+  }
+  for (PartitionedState& p : snapshot.partitioned) {
+    for (const std::string& part : p.part_names) {
+      if (vars.count(part) == 0) {
+        return absl::DataLossError(absl::StrCat(
+            "partitioned variable ", p.name, " lacks its part ", part));
+      }
+    }
+    auto entry = std::make_shared<Partitioned>();
+    entry->name = p.name;
+    entry->dtype = p.dtype;
+    entry->shape = p.shape;
+    entry->partitions = p.partitions;
+    entry->part_names = p.part_names;
+    entry->trainable = p.trainable;
+    entry->collections = p.collections;
+    entry->initializer = p.initializer;
+    entry->ready = entry->settled = true;
+    partitioned.emplace(p.name, std::move(entry));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, entry] : vars_) {
+      if (!entry->ready) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "variable ", name, " is being created; restore again"));
+      }
+    }
+    vars_.swap(vars);
+    partitioned_.swap(partitioned);
+    collections_.swap(collections);
+    total_bytes_ = total;
+  }
+  feed_.Publish(events);
+  return absl::OkStatus();
+}
+
 size_t VariableStore::num_variables() const {
   absl::MutexLock lock(&mu_);
   size_t n = 0;

@@ -114,6 +114,36 @@ struct VariableHandle {
   std::shared_ptr<VariableCell> cell;
 };
 
+// A stored variable with everything a checkpoint keeps.
+struct VariableState {
+  VariableInfo info;  // name, dtype, shape, version, trainable,
+                      // collections, initializer, slice
+  std::shared_ptr<const TensorBuffer> value;
+  std::optional<OptimizerSpec> optimizer;
+  int64_t optimizer_steps = 0;
+  int replicas_to_aggregate = 0;
+  int64_t sync_step = 0;
+  int64_t stale_dropped = 0;
+};
+
+struct PartitionedState {
+  std::string name;
+  DType dtype = DType::kInvalid;
+  Shape shape;
+  std::vector<int64_t> partitions;
+  std::vector<std::string> part_names;
+  bool trainable = true;
+  std::vector<std::string> collections;
+  InitializerSpec initializer;
+};
+
+// The whole store at one moment per variable (each value is a consistent
+// copy-on-write snapshot; writes go on meanwhile).
+struct StoreSnapshot {
+  std::vector<VariableState> variables;  // sorted by name
+  std::vector<PartitionedState> partitioned;
+};
+
 struct ListOptions {
   std::string prefix;       // literal scope prefix; "" = all
   std::string collection;   // "" = all variables, sorted by name
@@ -162,6 +192,13 @@ class VariableStore {
   ChangeFeed& feed() { return feed_; }
   // Recycles large buffers between writes (see buffer_pool.h).
   BufferPool* buffers() const { return buffers_.get(); }
+
+  // Everything, for a checkpoint. Values are shared, not copied.
+  StoreSnapshot Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Replaces the whole store with `snapshot` (all or nothing): validates
+  // names, sizes, optimizers and parts first. Publishes a CREATED event per
+  // restored variable.
+  absl::Status Restore(StoreSnapshot snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
   const StoreOptions& options() const { return options_; }
   size_t num_variables() const;

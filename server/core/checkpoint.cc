@@ -1,0 +1,458 @@
+#include "server/core/checkpoint.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "server/core/safetensors.h"
+#include "server/core/status_macros.h"
+
+namespace varscope::core {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kModel[] = "model.safetensors";
+constexpr char kMetadata[] = "metadata.json";
+constexpr char kManifest[] = "MANIFEST.json";
+constexpr char kFormat[] = "varscope-checkpoint-1";
+constexpr char kAutoPrefix[] = "ckpt-";
+constexpr char kTmpPrefix[] = ".tmp-";
+
+uint32_t Crc(uint32_t crc, const void* data, size_t n) {
+  const auto* p = static_cast<const Bytef*>(data);
+  while (n > 0) {
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc = static_cast<uint32_t>(crc32(crc, p, chunk));
+    p += chunk;
+    n -= chunk;
+  }
+  return crc;
+}
+
+uint32_t Crc(absl::string_view s) { return Crc(0, s.data(), s.size()); }
+
+absl::Status ValidateCheckpointName(absl::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64 && name[0] != '.';
+  for (char c : name) {
+    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                c == '_' || c == '-');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint name '", name,
+        "' must be 1-64 of [A-Za-z0-9._-] and not start with '.'"));
+  }
+  return absl::OkStatus();
+}
+
+json InitializerToJson(const InitializerSpec& s) {
+  json j = {{"kind", static_cast<int>(s.kind)},
+            {"name", InitializerName(s)},
+            {"values", s.values},
+            {"verify_shape", s.verify_shape},
+            {"minval", s.minval},
+            {"mean", s.mean},
+            {"stddev", s.stddev},
+            {"scale", s.scale},
+            {"mode", static_cast<int>(s.mode)},
+            {"distribution", static_cast<int>(s.distribution)},
+            {"seed", s.seed}};
+  if (s.maxval) j["maxval"] = *s.maxval;
+  if (s.kind == InitializerSpec::Kind::kValue) {
+    j["value_dtype"] = static_cast<int>(s.value.dtype);
+    j["value_shape"] = s.value.shape;
+  }
+  return j;
+}
+
+InitializerSpec InitializerFromJson(const json& j) {
+  InitializerSpec s;
+  s.kind = static_cast<InitializerSpec::Kind>(j.value("kind", 0));
+  s.values = j.value("values", std::vector<double>{});
+  s.verify_shape = j.value("verify_shape", false);
+  s.minval = j.value("minval", 0.0);
+  if (j.contains("maxval")) s.maxval = j["maxval"].get<double>();
+  s.mean = j.value("mean", 0.0);
+  s.stddev = j.value("stddev", 1.0);
+  s.scale = j.value("scale", 1.0);
+  s.mode = static_cast<InitializerSpec::FanMode>(j.value("mode", 0));
+  s.distribution =
+      static_cast<InitializerSpec::Distribution>(j.value("distribution", 0));
+  s.seed = j.value("seed", uint64_t{0});
+  if (s.kind == InitializerSpec::Kind::kValue) {
+    s.value.dtype = static_cast<DType>(j.value("value_dtype", 0));
+    s.value.shape = j.value("value_shape", Shape{});
+  }
+  return s;
+}
+
+std::string NowRfc3339() {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+}
+
+// A sequence number for ordering: the manifest's, else the digits of an
+// automatic name, else 0.
+int64_t SequenceOf(const std::string& name, const json* manifest) {
+  if (manifest != nullptr && manifest->contains("sequence")) {
+    return (*manifest)["sequence"].get<int64_t>();
+  }
+  int64_t seq = 0;
+  if (absl::StartsWith(name, kAutoPrefix) &&
+      absl::SimpleAtoi(name.substr(sizeof(kAutoPrefix) - 1), &seq)) {
+    return seq;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Checkpointer::Checkpointer(VariableStore* store, Env* env, std::string data_dir,
+                           int keep)
+    : store_(store),
+      env_(env),
+      dir_(data_dir + "/checkpoints"),
+      keep_(std::max(1, keep)) {}
+
+absl::StatusOr<std::vector<CheckpointInfo>> Checkpointer::List() {
+  absl::MutexLock lock(&mu_);
+  return ListLocked();
+}
+
+absl::StatusOr<std::vector<CheckpointInfo>> Checkpointer::ListLocked() {
+  std::vector<CheckpointInfo> out;
+  if (!env_->Exists(dir_)) return out;
+  VARSCOPE_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->ListDir(dir_));
+  for (const std::string& name : names) {
+    if (absl::StartsWith(name, ".")) continue;
+    CheckpointInfo info;
+    info.name = name;
+    info.path = absl::StrCat(dir_, "/", name);
+    absl::StatusOr<std::string> text =
+        ReadWholeFile(env_, absl::StrCat(info.path, "/", kManifest));
+    json manifest = text.ok() ? json::parse(*text, nullptr, false) : json();
+    const bool valid = manifest.is_object() && manifest.value("format", "") == kFormat;
+    info.sequence = SequenceOf(name, valid ? &manifest : nullptr);
+    if (valid) {
+      info.created = manifest.value("created", "");
+      info.variables = manifest.value("variables", int64_t{0});
+      for (const auto& [file, entry] : manifest["files"].items()) {
+        info.bytes += entry.value("bytes", int64_t{0});
+      }
+    }
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(), [](const CheckpointInfo& a, const CheckpointInfo& b) {
+    return a.sequence != b.sequence ? a.sequence < b.sequence : a.name < b.name;
+  });
+  return out;
+}
+
+absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name) {
+  if (!name.empty()) VARSCOPE_RETURN_IF_ERROR(ValidateCheckpointName(name));
+  absl::MutexLock lock(&mu_);
+  VARSCOPE_RETURN_IF_ERROR(env_->CreateDirs(dir_));
+  VARSCOPE_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> existing, ListLocked());
+  CheckpointInfo info;
+  info.sequence = existing.empty() ? 1 : existing.back().sequence + 1;
+  info.name = name.empty() ? absl::StrFormat("%s%06d", kAutoPrefix, info.sequence)
+                           : std::string(name);
+  info.path = absl::StrCat(dir_, "/", info.name);
+  info.created = NowRfc3339();
+  if (env_->Exists(info.path)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("checkpoint ", info.name, " already exists"));
+  }
+
+  const StoreSnapshot snapshot = store_->Snapshot();
+  std::vector<SafetensorsTensor> tensors;
+  for (const VariableState& v : snapshot.variables) {
+    SafetensorsTensor t;
+    t.name = v.info.name;
+    t.dtype = v.info.dtype;
+    t.shape = v.info.shape;
+    tensors.push_back(std::move(t));
+  }
+  const std::string header = EncodeSafetensorsHeader(
+      &tensors, {{"format", "varscope"}, {"checkpoint", info.name}});
+  std::vector<absl::string_view> model = {header};
+  json variables = json::array();
+  int64_t tensor_bytes = 0;
+  for (const VariableState& v : snapshot.variables) {
+    const absl::string_view bytes(reinterpret_cast<const char*>(v.value->data()),
+                                  v.value->size());
+    model.push_back(bytes);
+    tensor_bytes += static_cast<int64_t>(bytes.size());
+    json var = {{"name", v.info.name},
+                {"dtype", std::string(DTypeName(v.info.dtype))},
+                {"dtype_enum", static_cast<int>(v.info.dtype)},
+                {"shape", v.info.shape},
+                {"version", v.info.version},
+                {"trainable", v.info.trainable},
+                {"collections", v.info.collections},
+                {"initializer", InitializerToJson(v.info.initializer)},
+                {"crc32", Crc(bytes)},
+                {"optimizer_steps", v.optimizer_steps},
+                {"replicas_to_aggregate", v.replicas_to_aggregate},
+                {"sync_step", v.sync_step},
+                {"stale_dropped", v.stale_dropped}};
+    if (v.optimizer) {
+      var["optimizer"] = {{"kind", static_cast<int>(v.optimizer->kind)},
+                          {"name", std::string(OptimizerName(v.optimizer->kind))},
+                          {"hyperparameters", v.optimizer->hyperparameters}};
+    }
+    if (v.info.slice) {
+      var["partition"] = {{"full_name", v.info.slice->full_name},
+                          {"full_shape", v.info.slice->full_shape},
+                          {"offset", v.info.slice->offset},
+                          {"index", v.info.slice->index}};
+    }
+    variables.push_back(std::move(var));
+  }
+  json partitioned = json::array();
+  for (const PartitionedState& p : snapshot.partitioned) {
+    partitioned.push_back({{"name", p.name},
+                           {"dtype_enum", static_cast<int>(p.dtype)},
+                           {"shape", p.shape},
+                           {"partitions", p.partitions},
+                           {"parts", p.part_names},
+                           {"trainable", p.trainable},
+                           {"collections", p.collections},
+                           {"initializer", InitializerToJson(p.initializer)}});
+  }
+  const std::string metadata =
+      json{{"format", kFormat}, {"name", info.name}, {"sequence", info.sequence},
+           {"created", info.created}, {"variables", variables},
+           {"partitioned", partitioned}}
+          .dump(1);
+  int64_t model_bytes = 0;
+  for (absl::string_view piece : model) model_bytes += static_cast<int64_t>(piece.size());
+  const std::string manifest =
+      json{{"format", kFormat},
+           {"name", info.name},
+           {"sequence", info.sequence},
+           {"created", info.created},
+           {"variables", static_cast<int64_t>(snapshot.variables.size())},
+           {"tensor_bytes", tensor_bytes},
+           {"files",
+            {{kModel, {{"bytes", model_bytes}, {"header_crc32", Crc(header)}}},
+             {kMetadata,
+              {{"bytes", static_cast<int64_t>(metadata.size())},
+               {"crc32", Crc(metadata)}}}}}}
+          .dump(1);
+
+  // Write under a temporary name; the rename publishes it whole.
+  const std::string tmp = absl::StrCat(dir_, "/", kTmpPrefix, info.name);
+  auto write_all = [&]() -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(env_->DeleteRecursively(tmp));
+    VARSCOPE_RETURN_IF_ERROR(env_->CreateDirs(tmp));
+    VARSCOPE_RETURN_IF_ERROR(env_->WriteFile(absl::StrCat(tmp, "/", kModel), model));
+    VARSCOPE_RETURN_IF_ERROR(env_->WriteFile(absl::StrCat(tmp, "/", kMetadata), {metadata}));
+    VARSCOPE_RETURN_IF_ERROR(env_->WriteFile(absl::StrCat(tmp, "/", kManifest), {manifest}));
+    VARSCOPE_RETURN_IF_ERROR(env_->SyncDir(tmp));
+    VARSCOPE_RETURN_IF_ERROR(env_->Rename(tmp, info.path));
+    return env_->SyncDir(dir_);
+  };
+  if (absl::Status s = write_all(); !s.ok()) {
+    (void)env_->DeleteRecursively(tmp);
+    return absl::Status(s.code(), absl::StrCat("checkpoint ", info.name,
+                                               " not saved (earlier ones are "
+                                               "intact): ", s.message()));
+  }
+  info.bytes = model_bytes + static_cast<int64_t>(metadata.size() + manifest.size());
+  info.variables = static_cast<int64_t>(snapshot.variables.size());
+  (void)Prune();  // best effort: a failed prune leaves an extra checkpoint
+  return info;
+}
+
+absl::Status Checkpointer::Prune() {
+  VARSCOPE_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> all, ListLocked());
+  std::vector<CheckpointInfo> automatic;
+  for (const CheckpointInfo& c : all) {
+    if (absl::StartsWith(c.name, kAutoPrefix)) automatic.push_back(c);
+  }
+  for (size_t i = 0; i + keep_ < automatic.size(); ++i) {
+    VARSCOPE_RETURN_IF_ERROR(env_->DeleteRecursively(automatic[i].path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RestoreReport> Checkpointer::Restore(absl::string_view name) {
+  VARSCOPE_RETURN_IF_ERROR(ValidateCheckpointName(name));
+  absl::MutexLock lock(&mu_);
+  VARSCOPE_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> all, ListLocked());
+  for (const CheckpointInfo& c : all) {
+    if (c.name == name) return RestoreLocked(c);
+  }
+  return absl::NotFoundError(absl::StrCat("no checkpoint named ", name, " in ", dir_));
+}
+
+absl::StatusOr<RestoreReport> Checkpointer::RestoreNewest(bool recover) {
+  absl::MutexLock lock(&mu_);
+  RestoreReport report;
+  if (env_->Exists(dir_)) {  // leftovers of saves cut short by a crash
+    VARSCOPE_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->ListDir(dir_));
+    for (const std::string& n : names) {
+      if (absl::StartsWith(n, kTmpPrefix)) {
+        VARSCOPE_RETURN_IF_ERROR(env_->DeleteRecursively(absl::StrCat(dir_, "/", n)));
+      }
+    }
+  }
+  VARSCOPE_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> all, ListLocked());
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    absl::StatusOr<RestoreReport> restored = RestoreLocked(*it);
+    if (restored.ok()) {
+      restored->skipped = std::move(report.skipped);
+      return restored;
+    }
+    if (!recover) {
+      return absl::Status(
+          restored.status().code(),
+          absl::StrCat("the newest checkpoint ", it->path,
+                       " cannot be restored: ", restored.status().message(),
+                       ". Refusing to start; fix or remove it, or start with "
+                       "--recover to fall back to the newest valid checkpoint"));
+    }
+    report.skipped.push_back(
+        absl::StrCat(it->path, ": ", restored.status().message()));
+  }
+  return report;  // nothing (valid) to restore: start empty
+}
+
+absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
+    const CheckpointInfo& info) {
+  const absl::Time start = absl::Now();
+  const std::string model_path = absl::StrCat(info.path, "/", kModel);
+  const std::string metadata_path = absl::StrCat(info.path, "/", kMetadata);
+  const std::string manifest_path = absl::StrCat(info.path, "/", kManifest);
+  VARSCOPE_ASSIGN_OR_RETURN(std::string manifest_text, ReadWholeFile(env_, manifest_path));
+  const json manifest = json::parse(manifest_text, nullptr, false);
+  if (!manifest.is_object() || manifest.value("format", "") != kFormat ||
+      !manifest.contains("files")) {
+    return absl::DataLossError(absl::StrCat(manifest_path, " is not a varscope manifest"));
+  }
+  const json& files = manifest["files"];
+  for (const char* file : {kModel, kMetadata}) {
+    const std::string path = absl::StrCat(info.path, "/", file);
+    VARSCOPE_ASSIGN_OR_RETURN(int64_t size, env_->FileSize(path));
+    const int64_t expected = files.contains(file) ? files[file].value("bytes", int64_t{-1}) : -1;
+    if (size != expected) {
+      return absl::DataLossError(absl::StrCat(
+          path, " has ", size, " bytes; the manifest says ", expected,
+          " (truncated or replaced at offset ", std::min(size, expected), ")"));
+    }
+  }
+  VARSCOPE_ASSIGN_OR_RETURN(std::string metadata_text, ReadWholeFile(env_, metadata_path));
+  if (Crc(metadata_text) != files[kMetadata].value("crc32", 0u)) {
+    return absl::DataLossError(absl::StrCat(metadata_path, " fails its CRC-32 check"));
+  }
+  const json metadata = json::parse(metadata_text, nullptr, false);
+  if (metadata.is_discarded() || !metadata.contains("variables")) {
+    return absl::DataLossError(absl::StrCat(metadata_path, " is not valid metadata"));
+  }
+  VARSCOPE_ASSIGN_OR_RETURN(std::vector<SafetensorsTensor> tensors,
+                            ReadSafetensorsHeader(env_, model_path));
+  {
+    const int64_t header_end = tensors.empty() ? 0 : tensors.front().begin;
+    std::string header(static_cast<size_t>(header_end), '\0');
+    if (header_end > 0) {
+      VARSCOPE_RETURN_IF_ERROR(env_->ReadAt(model_path, 0, header_end, header.data()));
+    }
+    if (!tensors.empty() && Crc(header) != files[kModel].value("header_crc32", 0u)) {
+      return absl::DataLossError(absl::StrCat(
+          model_path, " fails its header CRC-32 check (bytes 0 to ", header_end, ")"));
+    }
+  }
+  std::map<std::string, const SafetensorsTensor*> by_name;
+  for (const SafetensorsTensor& t : tensors) by_name[t.name] = &t;
+
+  StoreSnapshot snapshot;
+  RestoreReport report;
+  report.checkpoint = info;
+  try {
+    for (const json& v : metadata["variables"]) {
+      VariableState state;
+      state.info.name = v.at("name").get<std::string>();
+      VARSCOPE_ASSIGN_OR_RETURN(state.info.dtype,
+                                DTypeFromNumber(v.at("dtype_enum").get<int>()));
+      state.info.shape = v.at("shape").get<Shape>();
+      state.info.version = v.at("version").get<uint64_t>();
+      state.info.trainable = v.at("trainable").get<bool>();
+      state.info.collections = v.at("collections").get<std::vector<std::string>>();
+      state.info.initializer = InitializerFromJson(v.at("initializer"));
+      if (v.contains("partition")) {
+        const json& p = v["partition"];
+        PartSlice slice;
+        slice.full_name = p.at("full_name").get<std::string>();
+        slice.full_shape = p.at("full_shape").get<Shape>();
+        slice.offset = p.at("offset").get<Shape>();
+        slice.index = p.at("index").get<int>();
+        state.info.slice = slice;
+      }
+      if (v.contains("optimizer")) {
+        OptimizerSpec spec;
+        spec.kind = static_cast<OptimizerKind>(v["optimizer"].at("kind").get<int>());
+        spec.hyperparameters =
+            v["optimizer"].at("hyperparameters").get<std::map<std::string, double>>();
+        state.optimizer = spec;
+      }
+      state.optimizer_steps = v.value("optimizer_steps", int64_t{0});
+      state.replicas_to_aggregate = v.value("replicas_to_aggregate", 0);
+      state.sync_step = v.value("sync_step", int64_t{0});
+      state.stale_dropped = v.value("stale_dropped", int64_t{0});
+      auto it = by_name.find(state.info.name);
+      if (it == by_name.end()) {
+        return absl::DataLossError(absl::StrCat(
+            model_path, " has no tensor '", state.info.name, "' listed in ", metadata_path));
+      }
+      const SafetensorsTensor& t = *it->second;
+      if (t.dtype != state.info.dtype || t.shape != state.info.shape) {
+        return absl::DataLossError(absl::StrCat(
+            model_path, ": tensor '", t.name, "' at offset ", t.begin,
+            " disagrees with ", metadata_path, " on dtype or shape"));
+      }
+      std::shared_ptr<TensorBuffer> value =
+          TensorBuffer::Allocate(static_cast<size_t>(t.end - t.begin));
+      VARSCOPE_RETURN_IF_ERROR(env_->ReadAt(model_path, t.begin, t.end - t.begin, value->data()));
+      if (Crc(0, value->data(), value->size()) != v.at("crc32").get<uint32_t>()) {
+        return absl::DataLossError(absl::StrCat(
+            model_path, ": tensor '", t.name, "' (bytes ", t.begin, " to ", t.end,
+            ") fails its CRC-32 check"));
+      }
+      report.tensor_bytes += static_cast<int64_t>(value->size());
+      state.value = std::move(value);
+      snapshot.variables.push_back(std::move(state));
+    }
+    for (const json& p : metadata.value("partitioned", json::array())) {
+      PartitionedState state;
+      state.name = p.at("name").get<std::string>();
+      VARSCOPE_ASSIGN_OR_RETURN(state.dtype, DTypeFromNumber(p.at("dtype_enum").get<int>()));
+      state.shape = p.at("shape").get<Shape>();
+      state.partitions = p.at("partitions").get<std::vector<int64_t>>();
+      state.part_names = p.at("parts").get<std::vector<std::string>>();
+      state.trainable = p.at("trainable").get<bool>();
+      state.collections = p.at("collections").get<std::vector<std::string>>();
+      state.initializer = InitializerFromJson(p.at("initializer"));
+      snapshot.partitioned.push_back(std::move(state));
+    }
+  } catch (const json::exception& e) {
+    return absl::DataLossError(absl::StrCat(metadata_path, " is malformed: ", e.what()));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("out of memory restoring ", info.path));
+  }
+  report.variables = static_cast<int64_t>(snapshot.variables.size());
+  VARSCOPE_RETURN_IF_ERROR(store_->Restore(std::move(snapshot)));
+  report.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return report;
+}
+
+}  // namespace varscope::core

@@ -1,0 +1,101 @@
+// File: checkpoint.h
+// Checkpoints of the whole store in a data directory:
+//
+//   <data_dir>/checkpoints/<name>/model.safetensors  tensors by full name
+//                                 metadata.json      dtype, shape, version,
+//                                                    trainable, collections,
+//                                                    initializer, optimizer
+//                                                    state, partitions
+//                                 MANIFEST.json      size and CRC-32 of both
+//
+// A save writes everything under ".tmp-<name>", fsyncs each file, renames
+// the directory into place and fsyncs the parent, so a crash leaves either
+// the old set of checkpoints or the old set plus a complete new one. Values
+// are copy-on-write snapshots, so saving never stalls pushes. Automatic
+// checkpoints are named "ckpt-<sequence>"; only the newest `keep` of those
+// are kept (named ones stay until deleted by hand).
+//
+// Example:
+//   Checkpointer ckpt(&store, env.get(), "/var/lib/varscope", /*keep=*/5);
+//   absl::StatusOr<CheckpointInfo> saved = ckpt.Save();
+//   absl::StatusOr<RestoreReport> r = ckpt.RestoreNewest(/*recover=*/false);
+//
+// Thread-safety: all methods are thread-safe; saves and restores run one at
+// a time.
+#ifndef VARSCOPE_SERVER_CORE_CHECKPOINT_H_
+#define VARSCOPE_SERVER_CORE_CHECKPOINT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/env.h"
+#include "server/core/variable_store.h"
+
+namespace varscope::core {
+
+struct CheckpointInfo {
+  std::string name;
+  std::string path;       // the checkpoint's directory
+  int64_t sequence = 0;   // increases with every save
+  int64_t bytes = 0;      // of all its files
+  int64_t variables = 0;
+  std::string created;    // RFC 3339, UTC
+};
+
+struct RestoreReport {
+  CheckpointInfo checkpoint;  // empty name: nothing to restore
+  int64_t variables = 0;
+  int64_t tensor_bytes = 0;
+  double seconds = 0;
+  // --recover: checkpoints skipped as damaged, each with the reason.
+  std::vector<std::string> skipped;
+};
+
+class Checkpointer {
+ public:
+  // Not owned: store and env must outlive the checkpointer.
+  Checkpointer(VariableStore* store, Env* env, std::string data_dir, int keep);
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // Saves the store; `name` "" picks "ckpt-<sequence>". Names are 1-64 of
+  // [A-Za-z0-9._-], not starting with '.'; ALREADY_EXISTS if taken. A
+  // failed save (write error, full disk) removes its temporary directory
+  // and leaves every earlier checkpoint as it was.
+  absl::StatusOr<CheckpointInfo> Save(absl::string_view name = "")
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Complete checkpoints, oldest first.
+  absl::StatusOr<std::vector<CheckpointInfo>> List() ABSL_LOCKS_EXCLUDED(mu_);
+  // Replaces the store with checkpoint `name`, all or nothing: every file
+  // is read and checked before the store changes.
+  absl::StatusOr<RestoreReport> Restore(absl::string_view name)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // On start: restores the newest checkpoint. When it is damaged, fails
+  // with a message naming the file and offset, unless `recover`, which
+  // falls back to the newest valid one and reports what it skipped.
+  absl::StatusOr<RestoreReport> RestoreNewest(bool recover)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  const std::string& checkpoints_dir() const { return dir_; }
+
+ private:
+  absl::StatusOr<std::vector<CheckpointInfo>> ListLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<RestoreReport> RestoreLocked(const CheckpointInfo& info)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  VariableStore* const store_;  // Not owned.
+  Env* const env_;              // Not owned.
+  const std::string dir_;       // <data_dir>/checkpoints
+  const int keep_;
+  absl::Mutex mu_;
+};
+
+}  // namespace varscope::core
+
+#endif  // VARSCOPE_SERVER_CORE_CHECKPOINT_H_

@@ -1,0 +1,300 @@
+// Checkpoints: safetensors + metadata round trips, an independent
+// safetensors parser, damaged files, failed saves, retention.
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "server/core/checkpoint.h"
+#include "server/core/data_plane.h"
+#include "server/core/safetensors.h"
+#include "tests/fault_env.h"
+#include "tests/test_util.h"
+
+namespace varscope::core {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "varscope-ckpt-XXXXXX").string();
+  return mkdtemp(tmpl.data());
+}
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = TempDir(); }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A store with several dtypes, a partitioned variable, an optimizer with
+  // slots, custom collections and non-trivial versions.
+  void Populate(VariableStore& store) {
+    DataPlane data(&store);
+    ScopeContext root;
+    GetVariableRequest w;
+    w.name = "model/w";
+    w.shape = ShapeSpec::Of({3, 4});
+    w.collections = {"variables", "weights"};
+    ASSERT_OK(store.GetVariable(root, w));
+    GetVariableRequest ids;
+    ids.name = "model/ids";
+    ids.shape = ShapeSpec::Of({5});
+    ids.dtype = DType::kInt64;
+    ids.trainable = false;
+    ASSERT_OK(store.GetVariable(root, ids));
+    GetVariableRequest half;
+    half.name = "model/h";
+    half.shape = ShapeSpec::Of({2, 2});
+    half.dtype = DType::kBFloat16;
+    ASSERT_OK(store.GetVariable(root, half));
+    GetVariableRequest emb;
+    emb.name = "emb";
+    emb.shape = ShapeSpec::Of({10, 2});
+    PartitionerSpec fixed;
+    fixed.kind = PartitionerSpec::Kind::kFixedSize;
+    fixed.num_shards = 3;
+    emb.partitioner = fixed;
+    ASSERT_OK(store.GetVariable(root, emb));
+    TrainingConfig adam;
+    adam.optimizer = OptimizerSpec{OptimizerKind::kAdam, {{"learning_rate", 0.1}}};
+    ASSERT_OK(data.SetTraining({"model/w"}, adam));
+    std::vector<float> g(12, 0.5f);
+    Update u;
+    u.name = "model/w";
+    u.op = UpdateOp::kApplyGradient;
+    u.dtype = DType::kFloat;
+    u.data = absl::string_view(reinterpret_cast<const char*>(g.data()), 48);
+    ASSERT_OK(data.Push({u}));
+    ASSERT_OK(data.Push({u}));
+  }
+
+  std::string dir_;
+};
+
+void ExpectSameStore(const StoreSnapshot& a, const StoreSnapshot& b) {
+  ASSERT_EQ(a.variables.size(), b.variables.size());
+  for (size_t i = 0; i < a.variables.size(); ++i) {
+    const VariableState& x = a.variables[i];
+    const VariableState& y = b.variables[i];
+    EXPECT_EQ(x.info.name, y.info.name);
+    EXPECT_EQ(x.info.dtype, y.info.dtype);
+    EXPECT_EQ(x.info.shape, y.info.shape);
+    EXPECT_EQ(x.info.version, y.info.version) << x.info.name;
+    EXPECT_EQ(x.info.trainable, y.info.trainable);
+    EXPECT_EQ(x.info.collections, y.info.collections);
+    EXPECT_EQ(InitializerName(x.info.initializer), InitializerName(y.info.initializer));
+    EXPECT_EQ(x.info.slice.has_value(), y.info.slice.has_value());
+    EXPECT_EQ(x.optimizer.has_value(), y.optimizer.has_value());
+    EXPECT_EQ(x.optimizer_steps, y.optimizer_steps);
+    ASSERT_EQ(x.value->size(), y.value->size());
+    EXPECT_EQ(std::memcmp(x.value->data(), y.value->data(), x.value->size()), 0)
+        << x.info.name;
+  }
+  ASSERT_EQ(a.partitioned.size(), b.partitioned.size());
+  for (size_t i = 0; i < a.partitioned.size(); ++i) {
+    EXPECT_EQ(a.partitioned[i].name, b.partitioned[i].name);
+    EXPECT_EQ(a.partitioned[i].part_names, b.partitioned[i].part_names);
+  }
+}
+
+TEST_F(CheckpointTest, SaveAndRestoreRoundTripsEverything) {
+  auto env = NewPosixEnv();
+  VariableStore store({});
+  Populate(store);
+  Checkpointer ckpt(&store, env.get(), dir_, 5);
+  ASSERT_OK_AND_ASSIGN(CheckpointInfo saved, ckpt.Save());
+  EXPECT_EQ(saved.name, "ckpt-000001");
+  EXPECT_EQ(saved.variables, 8);  // w, w/Adam, w/Adam_1, ids, h, 3 parts
+
+  VariableStore fresh({});
+  Checkpointer restorer(&fresh, env.get(), dir_, 5);
+  ASSERT_OK_AND_ASSIGN(RestoreReport report, restorer.RestoreNewest(false));
+  EXPECT_EQ(report.checkpoint.name, "ckpt-000001");
+  EXPECT_EQ(report.variables, 8);
+  ExpectSameStore(store.Snapshot(), fresh.Snapshot());
+  // Listings, collections and the partitioned variable work as before.
+  ListOptions weights;
+  weights.collection = "weights";
+  EXPECT_EQ(fresh.List(weights).size(), 1u);
+  ASSERT_OK_AND_ASSIGN(VariableInfo emb, fresh.Describe("emb"));
+  EXPECT_TRUE(emb.partitioned);
+  // Training resumes where it stopped: the next Adam step matches.
+  DataPlane a(&store), b(&fresh);
+  std::vector<float> g(12, -0.25f);
+  Update u;
+  u.name = "model/w";
+  u.op = UpdateOp::kApplyGradient;
+  u.dtype = DType::kFloat;
+  u.data = absl::string_view(reinterpret_cast<const char*>(g.data()), 48);
+  ASSERT_OK(a.Push({u}));
+  ASSERT_OK(b.Push({u}));
+  ExpectSameStore(store.Snapshot(), fresh.Snapshot());
+}
+
+// A reader written from the safetensors spec alone: 8-byte little-endian
+// header size, JSON header, data offsets relative to the byte buffer.
+TEST_F(CheckpointTest, SafetensorsFileLoadsWithAnIndependentParser) {
+  auto env = NewPosixEnv();
+  VariableStore store({});
+  Populate(store);
+  Checkpointer ckpt(&store, env.get(), dir_, 5);
+  ASSERT_OK_AND_ASSIGN(CheckpointInfo saved, ckpt.Save("named.v1"));
+  std::ifstream in(saved.path + "/model.safetensors", std::ios::binary);
+  std::string file((std::istreambuf_iterator<char>(in)), {});
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(file[i]);
+  EXPECT_EQ((8 + n) % 8, 0u);  // data starts 8-byte aligned
+  const auto header = nlohmann::json::parse(file.substr(8, n));
+  const std::string data = file.substr(8 + n);
+  EXPECT_EQ(header["__metadata__"]["format"], "varscope");
+  const StoreSnapshot snapshot = store.Snapshot();
+  size_t tensors = 0;
+  for (const VariableState& v : snapshot.variables) {
+    ASSERT_TRUE(header.contains(v.info.name)) << v.info.name;
+    const auto& t = header[v.info.name];
+    EXPECT_EQ(t["shape"].get<Shape>(), v.info.shape);
+    const size_t begin = t["data_offsets"][0], end = t["data_offsets"][1];
+    ASSERT_EQ(end - begin, v.value->size());
+    EXPECT_EQ(data.compare(begin, end - begin,
+                           reinterpret_cast<const char*>(v.value->data()),
+                           v.value->size()),
+              0);
+    ++tensors;
+  }
+  EXPECT_EQ(header.size(), tensors + 1);  // + __metadata__
+  EXPECT_EQ(header["model/w"]["dtype"], "F32");
+  EXPECT_EQ(header["model/ids"]["dtype"], "I64");
+  EXPECT_EQ(header["model/h"]["dtype"], "BF16");
+  EXPECT_TRUE(header.contains("model/w/Adam_1"));
+  EXPECT_TRUE(header.contains("emb/part_2"));
+}
+
+TEST_F(CheckpointTest, DamagedNewestCheckpointRefusesOrRecovers) {
+  auto env = NewPosixEnv();
+  VariableStore store({});
+  Populate(store);
+  Checkpointer ckpt(&store, env.get(), dir_, 5);
+  ASSERT_OK_AND_ASSIGN(CheckpointInfo first, ckpt.Save());
+  const StoreSnapshot at_first = store.Snapshot();
+  DataPlane data(&store);
+  std::vector<int64_t> ones(5, 1);
+  Update add;
+  add.name = "model/ids";
+  add.op = UpdateOp::kAdd;
+  add.dtype = DType::kInt64;
+  add.data = absl::string_view(reinterpret_cast<const char*>(ones.data()), 40);
+  ASSERT_OK(data.Push({add}));
+  ASSERT_OK_AND_ASSIGN(CheckpointInfo second, ckpt.Save());
+  const std::string model = second.path + "/model.safetensors";
+
+  // A flipped bit in a tensor: named by tensor and byte range.
+  {
+    std::fstream f(model, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-3, std::ios::end);
+    char c;
+    f.get(c);
+    f.seekp(-3, std::ios::end);
+    f.put(static_cast<char>(c ^ 0x10));
+  }
+  VariableStore fresh({});
+  Checkpointer restorer(&fresh, env.get(), dir_, 5);
+  auto refused = restorer.RestoreNewest(false);
+  EXPECT_CODE(refused, kDataLoss);
+  const std::string message(refused.status().message());
+  EXPECT_NE(message.find(model), std::string::npos) << message;
+  EXPECT_NE(message.find("CRC-32"), std::string::npos) << message;
+  EXPECT_NE(message.find("--recover"), std::string::npos) << message;
+  EXPECT_EQ(fresh.num_variables(), 0u);  // nothing half-restored
+
+  ASSERT_OK_AND_ASSIGN(RestoreReport recovered, restorer.RestoreNewest(true));
+  EXPECT_EQ(recovered.checkpoint.name, first.name);
+  ASSERT_EQ(recovered.skipped.size(), 1u);
+  EXPECT_NE(recovered.skipped[0].find(second.path), std::string::npos);
+  ExpectSameStore(at_first, fresh.Snapshot());
+
+  // A truncated file: named with the offset where it ends.
+  fs::resize_file(model, fs::file_size(model) - 100);
+  auto truncated = restorer.RestoreNewest(false);
+  EXPECT_CODE(truncated, kDataLoss);
+  EXPECT_NE(std::string(truncated.status().message()).find("offset"),
+            std::string::npos);
+}
+
+TEST_F(CheckpointTest, FailedSaveLeavesEarlierCheckpointsIntact) {
+  testing::FaultEnv env;
+  VariableStore store({});
+  Populate(store);
+  Checkpointer ckpt(&store, &env, dir_, 5);
+  ASSERT_OK(ckpt.Save());
+  env.FailWrites("model.safetensors",
+                 absl::ResourceExhaustedError("No space left on device"));
+  auto full = ckpt.Save();
+  EXPECT_CODE(full, kResourceExhausted);
+  EXPECT_NE(std::string(full.status().message()).find("intact"), std::string::npos);
+  env.Heal();
+  env.FailRenames(absl::InternalError("rename failed"));
+  EXPECT_CODE(ckpt.Save(), kInternal);
+  env.Heal();
+  // Only the first checkpoint exists, no temporary directory is left, and
+  // it restores.
+  std::vector<std::string> entries;
+  for (const auto& e : fs::directory_iterator(dir_ + "/checkpoints")) {
+    entries.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(entries, std::vector<std::string>{"ckpt-000001"});
+  VariableStore fresh({});
+  Checkpointer restorer(&fresh, &env, dir_, 5);
+  ASSERT_OK(restorer.RestoreNewest(false));
+  ExpectSameStore(store.Snapshot(), fresh.Snapshot());
+}
+
+TEST_F(CheckpointTest, RetentionKeepsNewestAutomaticCheckpoints) {
+  auto env = NewPosixEnv();
+  VariableStore store({});
+  Populate(store);
+  Checkpointer ckpt(&store, env.get(), dir_, 3);
+  ASSERT_OK(ckpt.Save("keep-me"));
+  for (int i = 0; i < 5; ++i) ASSERT_OK(ckpt.Save());
+  ASSERT_OK_AND_ASSIGN(std::vector<CheckpointInfo> all, ckpt.List());
+  std::vector<std::string> names;
+  for (const auto& c : all) names.push_back(c.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"keep-me", "ckpt-000004",
+                                             "ckpt-000005", "ckpt-000006"}));
+  EXPECT_CODE(ckpt.Save("keep-me"), kAlreadyExists);
+  EXPECT_CODE(ckpt.Save("../escape"), kInvalidArgument);
+  EXPECT_CODE(ckpt.Restore("missing"), kNotFound);
+  // A leftover temporary directory (a crash mid-save) is cleaned up.
+  fs::create_directories(dir_ + "/checkpoints/.tmp-ckpt-000007");
+  VariableStore fresh({});
+  Checkpointer restorer(&fresh, env.get(), dir_, 3);
+  ASSERT_OK(restorer.RestoreNewest(false));
+  EXPECT_FALSE(fs::exists(dir_ + "/checkpoints/.tmp-ckpt-000007"));
+}
+
+TEST_F(CheckpointTest, RejectsForeignOrMalformedSafetensors) {
+  auto env = NewPosixEnv();
+  const std::string path = dir_ + "/x.safetensors";
+  auto write = [&](const std::string& header, const std::string& data) {
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+    std::ofstream(path, std::ios::binary) << out << header << data;
+  };
+  write(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  ASSERT_OK_AND_ASSIGN(auto ok, ReadSafetensorsHeader(env.get(), path));
+  EXPECT_EQ(ok.size(), 1u);
+  write(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  EXPECT_CODE(ReadSafetensorsHeader(env.get(), path), kDataLoss);  // size mismatch
+  write(R"({"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", std::string(2, '\0'));
+  EXPECT_CODE(ReadSafetensorsHeader(env.get(), path), kInvalidArgument);
+  write(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, '\0'));
+  EXPECT_CODE(ReadSafetensorsHeader(env.get(), path), kDataLoss);  // a hole
+  write("{not json", "");
+  EXPECT_CODE(ReadSafetensorsHeader(env.get(), path), kDataLoss);
+  std::ofstream(path, std::ios::binary) << "abc";
+  EXPECT_CODE(ReadSafetensorsHeader(env.get(), path), kDataLoss);
+}
+
+}  // namespace
+}  // namespace varscope::core
