@@ -782,12 +782,13 @@ StoreSnapshot VariableStore::Snapshot() const {
     VariableCell& cell = *entry->cell;
     {
       absl::MutexLock lock(cell.writer_mu());
-      const TrainingState& t = cell.training;
-      if (t.optimizer) state.optimizer = t.optimizer->spec;
-      state.optimizer_steps = t.optimizer_steps;
-      state.replicas_to_aggregate = t.replicas_to_aggregate;
-      state.sync_step = t.sync_step;
-      state.stale_dropped = t.stale_dropped;
+      if (cell.training.optimizer) {
+        state.optimizer = cell.training.optimizer->spec;
+      }
+      state.optimizer_steps = cell.training.optimizer_steps;
+      state.replicas_to_aggregate = cell.training.replicas_to_aggregate;
+      state.sync_step = cell.training.sync_step;
+      state.stale_dropped = cell.training.stale_dropped;
       const VariableCell::Snapshot value = cell.Read();
       state.value = value.value;
       state.info.version = value.version;
