@@ -29,6 +29,17 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "how long in-flight calls may run on after SIGINT/SIGTERM");
 ABSL_FLAG(std::string, port_file, "",
           "if set, write the bound port to this file once serving");
+ABSL_FLAG(std::string, data_dir, "",
+          "directory for checkpoints; on start the newest one is restored. "
+          "Empty (the default) keeps everything in memory only");
+ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(60),
+          "with --data_dir: save a checkpoint this often when anything "
+          "changed (0 = only at shutdown and on request)");
+ABSL_FLAG(int, keep_checkpoints, 5,
+          "automatic checkpoints to keep (named ones are never pruned)");
+ABSL_FLAG(bool, recover, false,
+          "if the newest checkpoint is damaged, fall back to the newest "
+          "valid one (and log what was skipped) instead of refusing to start");
 
 namespace {
 
@@ -74,6 +85,19 @@ int main(int argc, char** argv) {
   if (options.sessions.default_lease <= absl::ZeroDuration()) {
     spdlog::error("--lease_ttl must be positive");
     return 2;
+  }
+
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  options.keep_checkpoints = absl::GetFlag(FLAGS_keep_checkpoints);
+  options.recover = absl::GetFlag(FLAGS_recover);
+  if (options.keep_checkpoints < 1) {
+    spdlog::error("--keep_checkpoints must be at least 1");
+    return 2;
+  }
+  if (options.data_dir.empty()) {
+    spdlog::warn("no --data_dir: variables live in memory only and are lost "
+                 "when varscoped stops");
   }
 
   auto server = varscope::service::Server::Start(options);

@@ -12,6 +12,7 @@
 #include "tests/test_server.h"
 #include "tests/test_util.h"
 #include "varscope/client.h"
+#include "varscope/v1/admin.grpc.pb.h"
 #include "varscope/v1/variable_data.grpc.pb.h"
 
 namespace varscope::testing {
@@ -492,6 +493,80 @@ TEST(TensorCoding, EncoderKnowsEveryTensorField) {
   // Adding a field to Tensor must come with a change to tensor_coding.cc.
   EXPECT_EQ(v1::Tensor::descriptor()->field_count(), 9);
   EXPECT_EQ(v1::Tensor::descriptor()->FindFieldByName("data")->number(), 15);
+}
+
+}  // namespace
+}  // namespace varscope::testing
+
+namespace varscope::testing {
+namespace {
+
+TEST(AdminService, SaveListRestoreOverGrpc) {
+  char dir_template[] = "/tmp/varscope_admin_XXXXXX";
+  const std::string data = mkdtemp(dir_template);
+  service::ServerOptions options;
+  options.data_dir = data;
+  options.checkpoint_interval = absl::ZeroDuration();
+  auto server = StartTestServer(options);
+  auto client = *Client::Connect(server->address());
+  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("w", {4}, v1::DT_FLOAT));
+  ASSERT_OK(w.Push<float>(v1::ASSIGN, {1, 2, 3, 4}));
+  auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+      server->address(), grpc::InsecureChannelCredentials()));
+  v1::SaveRequest save;
+  save.set_name("before-change");
+  v1::CheckpointInfo saved;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Save(&ctx, save, &saved).ok());
+  }
+  EXPECT_EQ(saved.name(), "before-change");
+  EXPECT_EQ(saved.variables(), 1);
+  EXPECT_GT(saved.bytes(), 16);
+  {
+    grpc::ClientContext ctx;
+    v1::CheckpointInfo again;
+    EXPECT_EQ(admin->Save(&ctx, save, &again).error_code(),
+              grpc::StatusCode::ALREADY_EXISTS);
+  }
+  ASSERT_OK(w.Push<float>(v1::ASSIGN, {9, 9, 9, 9}));
+  ASSERT_OK(client->GetVariable("later", {1}));
+  {
+    grpc::ClientContext ctx;
+    v1::ListCheckpointsResponse list;
+    ASSERT_TRUE(admin->ListCheckpoints(&ctx, {}, &list).ok());
+    ASSERT_EQ(list.checkpoints_size(), 1);
+    EXPECT_EQ(list.checkpoints(0).name(), "before-change");
+  }
+  v1::RestoreRequest restore;
+  restore.set_name("before-change");
+  v1::RestoreResponse restored;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Restore(&ctx, restore, &restored).ok());
+  }
+  EXPECT_EQ(restored.variables(), 1);
+  EXPECT_EQ(*w.Pull<float>(), (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_CODE(client->DescribeVariable("later"), kNotFound);
+  {
+    grpc::ClientContext ctx;
+    restore.set_name("no-such");
+    EXPECT_EQ(admin->Restore(&ctx, restore, &restored).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  server.reset();
+  std::system(("rm -rf " + data).c_str());
+}
+
+TEST(AdminService, WithoutDataDirCheckpointsAreRefused) {
+  auto server = StartTestServer();
+  auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+      server->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::CheckpointInfo saved;
+  const grpc::Status status = admin->Save(&ctx, {}, &saved);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("--data_dir"), std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // End-to-end: the real varscoped binary, health, reflection, client calls,
 // and a graceful SIGTERM with exit code 0.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,6 +10,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -21,22 +24,38 @@ namespace {
 
 class Daemon {
  public:
-  Daemon() {
+  // Starts varscoped on a free port with `args` added; its output goes to
+  // a log file in its own temporary directory.
+  explicit Daemon(std::vector<std::string> args = {}) {
     char dir_template[] = "/tmp/varscope_e2e_XXXXXX";
     dir_ = mkdtemp(dir_template);
     const std::string port_file = dir_ + "/port";
+    args.insert(args.begin(), {VARSCOPED_PATH, "--listen=127.0.0.1:0",
+                               "--port_file=" + port_file, "--log_level=debug"});
     pid_ = fork();
     if (pid_ == 0) {
-      execl(VARSCOPED_PATH, VARSCOPED_PATH, "--listen=127.0.0.1:0",
-            ("--port_file=" + port_file).c_str(), "--log_level=debug",
-            static_cast<char*>(nullptr));
+      const std::string log = dir_ + "/daemon.log";  // spdlog: stdout
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(VARSCOPED_PATH, argv.data());
       _exit(127);
     }
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
     while (port_ == 0 && absl::Now() < deadline) {
       std::ifstream in(port_file);
       in >> port_;
-      if (port_ == 0) absl::SleepFor(absl::Milliseconds(20));
+      if (port_ != 0) break;
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {  // exited early
+        pid_ = -1;
+        exit_status_ = status;
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
     }
   }
   ~Daemon() {
@@ -56,11 +75,18 @@ class Daemon {
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
+  // For a daemon that exited before serving: its wait status.
+  int exit_status() const { return exit_status_; }
+  std::string log() const {
+    std::ifstream in(dir_ + "/daemon.log");
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
 
  private:
   std::string dir_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int exit_status_ = -1;
 };
 
 TEST(EndToEnd, DaemonServesHealthReflectionAndVariables) {
@@ -124,6 +150,99 @@ TEST(EndToEnd, DaemonServesHealthReflectionAndVariables) {
   const int status = daemon.Terminate();
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+std::string TempDataDir() {
+  char dir_template[] = "/tmp/varscope_data_XXXXXX";
+  return mkdtemp(dir_template);
+}
+
+std::vector<float> Ramp(size_t n, float scale) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = scale * static_cast<float>(i);
+  return v;
+}
+
+// Creates persist/w with an Adam step and persist/ids through a daemon.
+void Train(const std::string& address, float scale) {
+  auto client = *Client::Connect(address);
+  ScopeOptions auto_reuse;
+  auto_reuse.reuse = v1::AUTO_REUSE;
+  VariableScope scope(*client, "persist", auto_reuse);
+  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("w", {1000}, v1::DT_FLOAT));
+  ASSERT_OK(w.Push<float>(v1::ASSIGN, Ramp(1000, scale)));
+  v1::OptimizerConfig adam;
+  adam.set_kind(v1::ADAM);
+  ASSERT_OK(client->SetOptimizer({"persist/w"}, adam));
+  ASSERT_OK(w.ApplyGradient<float>(std::vector<float>(1000, 1.0f)));
+  ASSERT_OK(client->GetVariable("ids", {4}, v1::DT_INT64));
+}
+
+TEST(EndToEnd, RestartRestoresTheDataDirectory) {
+  const std::string data = TempDataDir();
+  std::vector<float> trained;
+  {
+    Daemon daemon({"--data_dir=" + data});
+    ASSERT_NE(daemon.port(), 0) << daemon.log();
+    Train(daemon.address(), 0.5f);
+    auto client = *Client::Connect(daemon.address());
+    trained = *client->DescribeVariable("persist/w")->Pull<float>();
+    const int status = daemon.Terminate();  // checkpoints at shutdown
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_NE(daemon.log().find("shutdown checkpoint ckpt-000001"),
+              std::string::npos) << daemon.log();
+  }
+  Daemon again({"--data_dir=" + data});
+  ASSERT_NE(again.port(), 0) << again.log();
+  EXPECT_NE(again.log().find("restored 4 variables"), std::string::npos)
+      << again.log();
+  auto client = *Client::Connect(again.address());
+  ASSERT_OK_AND_ASSIGN(Variable w, client->DescribeVariable("persist/w"));
+  EXPECT_EQ(w.version(), 3u);
+  EXPECT_EQ(*w.Pull<float>(), trained);
+  ASSERT_OK_AND_ASSIGN(v1::TrainingState state,
+                       client->DescribeTraining("persist/w"));
+  EXPECT_EQ(state.optimizer(), "Adam");
+  EXPECT_EQ(state.optimizer_steps(), 1);
+  EXPECT_EQ(client->ListVariables("persist")->size(), 4u);  // w, 2 slots, ids
+  std::system(("rm -rf " + data).c_str());
+}
+
+TEST(EndToEnd, DamagedCheckpointStopsStartUnlessRecover) {
+  const std::string data = TempDataDir();
+  {
+    Daemon daemon({"--data_dir=" + data});
+    ASSERT_NE(daemon.port(), 0) << daemon.log();
+    Train(daemon.address(), 1.0f);
+    ASSERT_EQ(daemon.Terminate(), 0);  // ckpt-000001
+  }
+  {
+    Daemon daemon({"--data_dir=" + data});
+    Train(daemon.address(), 2.0f);  // changes the values
+    ASSERT_EQ(daemon.Terminate(), 0);  // ckpt-000002
+  }
+  const std::string model = data + "/checkpoints/ckpt-000002/model.safetensors";
+  {
+    std::fstream f(model, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-17, std::ios::end);
+    f.put('\x5a');
+  }
+  Daemon refused({"--data_dir=" + data});
+  EXPECT_EQ(refused.port(), 0);
+  ASSERT_TRUE(WIFEXITED(refused.exit_status()));
+  EXPECT_EQ(WEXITSTATUS(refused.exit_status()), 1);
+  EXPECT_NE(refused.log().find(model), std::string::npos) << refused.log();
+  EXPECT_NE(refused.log().find("--recover"), std::string::npos);
+
+  Daemon recovered({"--data_dir=" + data, "--recover"});
+  ASSERT_NE(recovered.port(), 0) << recovered.log();
+  EXPECT_NE(recovered.log().find("skipped damaged checkpoint"), std::string::npos);
+  auto client = *Client::Connect(recovered.address());
+  ASSERT_OK_AND_ASSIGN(Variable w, client->DescribeVariable("persist/w"));
+  // The first checkpoint's value: ramp * 1.0 after one Adam step.
+  EXPECT_NEAR(w.Pull<float>()->at(10), 10.0f - 0.001f, 1e-4);
+  std::system(("rm -rf " + data).c_str());
 }
 
 }  // namespace

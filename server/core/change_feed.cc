@@ -21,6 +21,7 @@ void ChangeFeed::Unsubscribe(uint64_t id) {
 
 void ChangeFeed::Publish(const std::vector<ChangeEvent>& events) {
   if (events.empty()) return;
+  published_.fetch_add(events.size(), std::memory_order_relaxed);
   // Collect the calls under the lock, make them after releasing it, so a
   // listener may unsubscribe (or finish an RPC that unsubscribes) inline.
   std::vector<std::pair<std::shared_ptr<ChangeListener>, const ChangeEvent*>>

@@ -19,6 +19,7 @@
 #ifndef VARSCOPE_SERVER_CORE_CHANGE_FEED_H_
 #define VARSCOPE_SERVER_CORE_CHANGE_FEED_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -61,12 +62,15 @@ class ChangeFeed {
   void Publish(const std::vector<ChangeEvent>& events) ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t num_subscribers() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Events published so far: a cheap "has anything changed" counter.
+  uint64_t published() const { return published_.load(std::memory_order_relaxed); }
 
  private:
   struct Subscription {
     std::string prefix;
     std::shared_ptr<ChangeListener> listener;
   };
+  std::atomic<uint64_t> published_{0};
   mutable absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Subscription> subscriptions_ ABSL_GUARDED_BY(mu_);

@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "server/service/admin_service.h"
 #include "server/service/variable_data_service.h"
 #include "server/service/variable_store_service.h"
 
@@ -27,6 +29,30 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   server->data_service_ = std::make_unique<VariableDataService>(
       server->store_.get(), server->data_.get(),
       server->options_.max_message_bytes);
+  if (!server->options_.data_dir.empty()) {
+    server->env_ = core::NewPosixEnv();
+    server->checkpointer_ = std::make_unique<core::Checkpointer>(
+        server->store_.get(), server->env_.get(), server->options_.data_dir,
+        server->options_.keep_checkpoints);
+    // Restore before serving: nobody sees a half-restored store.
+    absl::StatusOr<core::RestoreReport> restored =
+        server->checkpointer_->RestoreNewest(server->options_.recover);
+    if (!restored.ok()) return restored.status();
+    for (const std::string& skipped : restored->skipped) {
+      spdlog::warn("--recover: skipped damaged checkpoint {}", skipped);
+    }
+    if (restored->checkpoint.name.empty()) {
+      spdlog::info("no checkpoint in {}; starting empty",
+                   server->checkpointer_->checkpoints_dir());
+    } else {
+      spdlog::info("restored {} variables ({} bytes) in {:.2f} s from {}",
+                   restored->variables, restored->tensor_bytes,
+                   restored->seconds, restored->checkpoint.path);
+    }
+    server->saved_at_ = server->store_->feed().published();
+  }
+  server->admin_service_ = std::make_unique<AdminService>(
+      server->checkpointer_.get(), server->worker_.get());
 
   // Both are gRPC's own registration hooks for standard services.
   grpc::EnableDefaultHealthCheckService(true);
@@ -42,6 +68,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
   builder.RegisterService(server->service_.get());
   builder.RegisterService(server->data_service_.get());
+  builder.RegisterService(server->admin_service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -50,10 +77,47 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   server->reaper_ = std::thread([s = server.get()] { s->ReapLoop(); });
+  if (server->checkpointer_ != nullptr &&
+      server->options_.checkpoint_interval > absl::ZeroDuration()) {
+    server->checkpointer_thread_ =
+        std::thread([s = server.get()] { s->CheckpointLoop(); });
+  }
   return server;
 }
 
+Server::Server() : worker_(std::make_unique<Worker>()) {}
+
+void Server::CheckpointLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                         options_.checkpoint_interval);
+    if (stopping_) break;
+    mu_.Unlock();
+    CheckpointIfChanged("periodic");
+    mu_.Lock();
+  }
+}
+
+void Server::CheckpointIfChanged(const char* why) {
+  if (checkpointer_ == nullptr) return;
+  const uint64_t published = store_->feed().published();
+  if (published == saved_at_) return;
+  const absl::Time start = absl::Now();
+  absl::StatusOr<core::CheckpointInfo> saved = checkpointer_->Save();
+  if (!saved.ok()) {
+    spdlog::error("{} checkpoint failed: {}", why,
+                  std::string(saved.status().message()));
+    return;
+  }
+  saved_at_ = published;
+  spdlog::info("{} checkpoint {}: {} variables, {} bytes in {:.2f} s", why,
+               saved->name, saved->variables, saved->bytes,
+               absl::ToDoubleSeconds(absl::Now() - start));
+}
+
 Server::~Server() {
+  if (grpc_server_ == nullptr) return;  // Start failed before serving
   Shutdown(absl::Seconds(1));
   Wait();
 }
@@ -87,6 +151,8 @@ void Server::Shutdown(absl::Duration grace) {
   grpc_server_->Shutdown(
       std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
   if (reaper_.joinable()) reaper_.join();
+  if (checkpointer_thread_.joinable()) checkpointer_thread_.join();
+  CheckpointIfChanged("shutdown");  // after the last write was served
   absl::MutexLock lock(&mu_);
   stopped_ = true;
 }

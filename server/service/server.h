@@ -19,7 +19,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/core/checkpoint.h"
 #include "server/core/clock.h"
+#include "server/core/env.h"
 #include "server/core/data_plane.h"
 #include "server/core/session_manager.h"
 #include "server/core/variable_store.h"
@@ -36,10 +38,20 @@ struct ServerOptions {
   core::SessionOptions sessions;
   // How often expired sessions are reaped.
   absl::Duration reap_interval = absl::Seconds(1);
+  // Persistence: "" keeps everything in memory only.
+  std::string data_dir;
+  // Periodic checkpoints when anything changed; zero = only at shutdown
+  // and on request.
+  absl::Duration checkpoint_interval = absl::Seconds(60);
+  int keep_checkpoints = 5;
+  // Fall back to the newest valid checkpoint when the newest is damaged.
+  bool recover = false;
 };
 
 class VariableStoreService;
 class VariableDataService;
+class AdminService;
+class Worker;
 
 class Server {
  public:
@@ -50,6 +62,9 @@ class Server {
   Server& operator=(const Server&) = delete;
   // Shuts down (with a short grace period) if still running.
   ~Server();
+
+  // The checkpointer, or null without a data directory.
+  core::Checkpointer* checkpointer() { return checkpointer_.get(); }
 
   // The bound port (useful with port 0).
   int port() const { return port_; }
@@ -66,8 +81,11 @@ class Server {
   core::DataPlane& data() { return *data_; }
 
  private:
-  Server() = default;
+  Server();
   void ReapLoop();
+  void CheckpointLoop();
+  // Saves a checkpoint if anything changed since the last one.
+  void CheckpointIfChanged(const char* why);
 
   ServerOptions options_;
   core::RealClock real_clock_;
@@ -76,9 +94,17 @@ class Server {
   std::unique_ptr<VariableStoreService> service_;
   std::unique_ptr<core::DataPlane> data_;
   std::unique_ptr<VariableDataService> data_service_;
+  std::unique_ptr<core::Env> env_;
+  std::unique_ptr<core::Checkpointer> checkpointer_;  // null without data_dir
+  std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::thread reaper_;
+  std::thread checkpointer_thread_;
+  uint64_t saved_at_ = 0;  // feed().published() at the last checkpoint
+  // Declared last: destroyed first, finishing queued admin calls while the
+  // gRPC server still exists.
+  std::unique_ptr<Worker> worker_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,0 +1,114 @@
+#include "server/service/admin_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "server/core/status_macros.h"
+#include "server/service/handle.h"
+#include "server/service/status_convert.h"
+
+namespace varscope::service {
+
+Worker::Worker() : thread_([this] { Loop(); }) {}
+
+Worker::~Worker() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void Worker::Post(std::function<void()> job) {
+  absl::MutexLock lock(&mu_);
+  jobs_.push_back(std::move(job));
+}
+
+void Worker::Loop() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !jobs_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (jobs_.empty()) return;  // stopping, and nothing left
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+void ToProto(const core::CheckpointInfo& info, v1::CheckpointInfo* out) {
+  out->set_name(info.name);
+  out->set_path(info.path);
+  out->set_sequence(info.sequence);
+  out->set_bytes(info.bytes);
+  out->set_variables(info.variables);
+  out->set_created(info.created);
+}
+
+template <typename Body>
+grpc::ServerUnaryReactor* AdminService::Queue(Context* ctx, const char* method,
+                                              Body body) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (checkpointer_ == nullptr) {
+    reactor->Finish(ToGrpcStatus(
+        absl::FailedPreconditionError(
+            "this server keeps no checkpoints: start varscoped with --data_dir"),
+        ctx));
+    return reactor;
+  }
+  worker_->Post([=]() mutable {
+    const absl::Status status = body();
+    LogFailure(method, status);
+    reactor->Finish(ToGrpcStatus(status, ctx));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::Save(Context* ctx,
+                                             const v1::SaveRequest* request,
+                                             v1::CheckpointInfo* response) {
+  return Queue(ctx, "Save", [=]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(core::CheckpointInfo info,
+                              checkpointer_->Save(request->name()));
+    spdlog::info("saved checkpoint {} ({} variables, {} bytes) on request",
+                 info.name, info.variables, info.bytes);
+    ToProto(info, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListCheckpoints(
+    Context* ctx, const v1::ListCheckpointsRequest*,
+    v1::ListCheckpointsResponse* response) {
+  return Queue(ctx, "ListCheckpoints", [=]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::CheckpointInfo> all,
+                              checkpointer_->List());
+    for (const core::CheckpointInfo& info : all) {
+      ToProto(info, response->add_checkpoints());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::Restore(
+    Context* ctx, const v1::RestoreRequest* request,
+    v1::RestoreResponse* response) {
+  return Queue(ctx, "Restore", [=]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(core::RestoreReport report,
+                              checkpointer_->Restore(request->name()));
+    spdlog::info("restored {} variables ({} bytes) in {:.2f} s from {}",
+                 report.variables, report.tensor_bytes, report.seconds,
+                 report.checkpoint.path);
+    ToProto(report.checkpoint, response->mutable_checkpoint());
+    response->set_variables(report.variables);
+    response->set_tensor_bytes(report.tensor_bytes);
+    response->set_seconds(report.seconds);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace varscope::service

@@ -1,0 +1,68 @@
+// File: admin_service.h
+// gRPC handlers of varscope.v1.Admin. Checkpoint work does disk I/O, which
+// must not run inside a gRPC reaction, so each call is queued on the
+// server's worker thread, which finishes the reactor when done.
+//
+// Thread-safety: handlers may run concurrently; the worker runs jobs one
+// at a time.
+#ifndef VARSCOPE_SERVER_SERVICE_ADMIN_SERVICE_H_
+#define VARSCOPE_SERVER_SERVICE_ADMIN_SERVICE_H_
+
+#include <deque>
+#include <functional>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/checkpoint.h"
+#include "varscope/v1/admin.grpc.pb.h"
+
+namespace varscope::service {
+
+// One background thread running queued jobs in order.
+class Worker {
+ public:
+  Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  // Runs the jobs already queued, then joins.
+  ~Worker();
+  void Post(std::function<void()> job) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Loop();
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+class AdminService final : public ::varscope::v1::Admin::CallbackService {
+ public:
+  // Not owned. `checkpointer` is null without --data_dir.
+  AdminService(core::Checkpointer* checkpointer, Worker* worker)
+      : checkpointer_(checkpointer), worker_(worker) {}
+
+  using Context = grpc::CallbackServerContext;
+  grpc::ServerUnaryReactor* Save(Context* ctx, const v1::SaveRequest* request,
+                                 v1::CheckpointInfo* response) override;
+  grpc::ServerUnaryReactor* ListCheckpoints(
+      Context* ctx, const v1::ListCheckpointsRequest* request,
+      v1::ListCheckpointsResponse* response) override;
+  grpc::ServerUnaryReactor* Restore(Context* ctx,
+                                    const v1::RestoreRequest* request,
+                                    v1::RestoreResponse* response) override;
+
+ private:
+  template <typename Body>
+  grpc::ServerUnaryReactor* Queue(Context* ctx, const char* method, Body body);
+
+  core::Checkpointer* const checkpointer_;  // Not owned; may be null.
+  Worker* const worker_;                    // Not owned.
+};
+
+void ToProto(const core::CheckpointInfo& info, v1::CheckpointInfo* out);
+
+}  // namespace varscope::service
+
+#endif  // VARSCOPE_SERVER_SERVICE_ADMIN_SERVICE_H_
