@@ -377,6 +377,8 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
   StoreSnapshot snapshot;
   RestoreReport report;
   report.checkpoint = info;
+  const int64_t total_bytes = manifest.value("tensor_bytes", int64_t{0});
+  absl::Time last_progress = absl::Now();
   try {
     for (const json& v : metadata["variables"]) {
       VariableState state;
@@ -428,6 +430,11 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
             ") fails its CRC-32 check"));
       }
       report.tensor_bytes += static_cast<int64_t>(value->size());
+      if (progress_ && absl::Now() - last_progress >= progress_every_) {
+        last_progress = absl::Now();
+        progress_(report.tensor_bytes, total_bytes,
+                  static_cast<int64_t>(snapshot.variables.size()) + 1);
+      }
       state.value = std::move(value);
       snapshot.variables.push_back(std::move(state));
     }

@@ -26,12 +26,14 @@
 #define VARSCOPE_SERVER_CORE_CHECKPOINT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/core/env.h"
 #include "server/core/variable_store.h"
 
@@ -82,6 +84,15 @@ class Checkpointer {
 
   const std::string& checkpoints_dir() const { return dir_; }
 
+  // Called during restores, at most every `every`, with tensor bytes read
+  // so far, the total, and the variables done (for progress logs).
+  using Progress = std::function<void(int64_t done, int64_t total, int64_t variables)>;
+  void SetProgress(Progress progress, absl::Duration every) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    progress_ = std::move(progress);
+    progress_every_ = every;
+  }
+
  private:
   absl::StatusOr<std::vector<CheckpointInfo>> ListLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -94,6 +105,8 @@ class Checkpointer {
   const std::string dir_;       // <data_dir>/checkpoints
   const int keep_;
   absl::Mutex mu_;
+  Progress progress_ ABSL_GUARDED_BY(mu_);
+  absl::Duration progress_every_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);
 };
 
 }  // namespace varscope::core

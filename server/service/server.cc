@@ -34,6 +34,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     server->checkpointer_ = std::make_unique<core::Checkpointer>(
         server->store_.get(), server->env_.get(), server->options_.data_dir,
         server->options_.keep_checkpoints);
+    server->checkpointer_->SetProgress(
+        [](int64_t done, int64_t total, int64_t variables) {
+          spdlog::info("restoring: {} of {} bytes read ({} variables)", done,
+                       total, variables);
+        },
+        absl::Seconds(5));
     // Restore before serving: nobody sees a half-restored store.
     absl::StatusOr<core::RestoreReport> restored =
         server->checkpointer_->RestoreNewest(server->options_.recover);
