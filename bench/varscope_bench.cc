@@ -23,6 +23,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "echo.grpc.pb.h"
+#include "varscope/v1/admin.grpc.pb.h"
 #include "raw_stream.h"
 #include "varscope/client.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
@@ -32,6 +33,12 @@ ABSL_FLAG(std::string, echo, "", "echo_server address");
 ABSL_FLAG(int, server_pid, 0, "varscoped's pid, for RSS");
 ABSL_FLAG(double, seconds, 1.0, "time per measurement");
 ABSL_FLAG(int, rounds, 5, "alternating rounds per figure (median reported)");
+ABSL_FLAG(int, fill_mib, 0,
+          "checkpoint bench: add this many MiB of random float32 variables "
+          "(256 MiB each, named fill/<prefix>_<i>) and exit");
+ABSL_FLAG(std::string, fill_prefix, "v", "name prefix for --fill_mib");
+ABSL_FLAG(bool, save, false,
+          "checkpoint bench: call Admin/Save, print its seconds, and exit");
 ABSL_FLAG(std::string, h2load_bodies, "",
           "write gRPC-framed request bodies for h2load here and exit");
 
@@ -209,12 +216,46 @@ int main(int argc, char** argv) {
     varscope::VariableScope scope(**setup, "bench");
     return (*setup)->GetVariable("w", {16}, varscope::v1::DT_FLOAT).ok() ? 0 : 1;
   }
+  if (absl::GetFlag(FLAGS_save)) {
+    auto admin = varscope::v1::Admin::NewStub(grpc::CreateChannel(
+        absl::GetFlag(FLAGS_varscope), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    varscope::v1::CheckpointInfo info;
+    const auto t0 = Clock::now();
+    grpc::Status s = admin->Save(&ctx, {}, &info);
+    if (!s.ok()) {
+      std::fprintf(stderr, "Save: %s\n", s.error_message().c_str());
+      return 1;
+    }
+    Report("checkpoint_save_seconds", Seconds(Clock::now() - t0));
+    Report("checkpoint_bytes", static_cast<double>(info.bytes()));
+    return 0;
+  }
   varscope::ClientOptions options;
   options.rpc_timeout = absl::Minutes(5);
   auto client = varscope::Client::Connect(absl::GetFlag(FLAGS_varscope), options);
   if (!client.ok()) {
     std::fprintf(stderr, "%s\n", client.status().ToString().c_str());
     return 1;
+  }
+  if (const int mib = absl::GetFlag(FLAGS_fill_mib); mib > 0) {
+    std::mt19937 rng(mib);
+    std::vector<uint32_t> values(size_t{64} << 20);  // 256 MiB
+    for (int i = 0; i < mib / 256; ++i) {
+      for (uint32_t& v : values) v = rng();
+      const std::string name = absl::StrCat("fill/", absl::GetFlag(FLAGS_fill_prefix), "_", i);
+      varscope::VariableOptions shape;
+      shape.shape = {static_cast<int64_t>(values.size())};
+      shape.dtype = varscope::v1::DT_FLOAT;
+      shape.initializer.emplace();
+      shape.initializer->mutable_zeros();
+      if (!(*client)->GetVariable(name, shape).ok() ||
+          !(*client)->Push(name, varscope::v1::ASSIGN, varscope::v1::DT_FLOAT,
+                           values.data(), values.size() * 4).ok()) {
+        return 1;
+      }
+    }
+    return 0;
   }
   EchoClient echo(absl::GetFlag(FLAGS_echo));
   const int pid = absl::GetFlag(FLAGS_server_pid);

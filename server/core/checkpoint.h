@@ -25,6 +25,7 @@
 #ifndef VARSCOPE_SERVER_CORE_CHECKPOINT_H_
 #define VARSCOPE_SERVER_CORE_CHECKPOINT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -83,6 +84,9 @@ class Checkpointer {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string& checkpoints_dir() const { return dir_; }
+  // The store's change count (ChangeFeed::published) covered by the last
+  // save or restore: equal to the current count means nothing to save.
+  uint64_t saved_at() const { return saved_at_.load(std::memory_order_relaxed); }
 
   // Called during restores, at most every `every`, with tensor bytes read
   // so far, the total, and the variables done (for progress logs).
@@ -104,6 +108,7 @@ class Checkpointer {
   Env* const env_;              // Not owned.
   const std::string dir_;       // <data_dir>/checkpoints
   const int keep_;
+  std::atomic<uint64_t> saved_at_{0};
   absl::Mutex mu_;
   Progress progress_ ABSL_GUARDED_BY(mu_);
   absl::Duration progress_every_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);

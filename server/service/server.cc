@@ -55,7 +55,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                    restored->variables, restored->tensor_bytes,
                    restored->seconds, restored->checkpoint.path);
     }
-    server->saved_at_ = server->store_->feed().published();
   }
   server->admin_service_ = std::make_unique<AdminService>(
       server->checkpointer_.get(), server->worker_.get());
@@ -107,8 +106,7 @@ void Server::CheckpointLoop() {
 
 void Server::CheckpointIfChanged(const char* why) {
   if (checkpointer_ == nullptr) return;
-  const uint64_t published = store_->feed().published();
-  if (published == saved_at_) return;
+  if (store_->feed().published() == checkpointer_->saved_at()) return;
   const absl::Time start = absl::Now();
   absl::StatusOr<core::CheckpointInfo> saved = checkpointer_->Save();
   if (!saved.ok()) {
@@ -116,7 +114,6 @@ void Server::CheckpointIfChanged(const char* why) {
                   std::string(saved.status().message()));
     return;
   }
-  saved_at_ = published;
   spdlog::info("{} checkpoint {}: {} variables, {} bytes in {:.2f} s", why,
                saved->name, saved->variables, saved->bytes,
                absl::ToDoubleSeconds(absl::Now() - start));

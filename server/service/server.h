@@ -101,7 +101,6 @@ class Server {
   int port_ = 0;
   std::thread reaper_;
   std::thread checkpointer_thread_;
-  uint64_t saved_at_ = 0;  // feed().published() at the last checkpoint
   // Declared last: destroyed first, finishing queued admin calls while the
   // gRPC server still exists.
   std::unique_ptr<Worker> worker_;
