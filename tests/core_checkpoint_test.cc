@@ -409,3 +409,67 @@ TEST(CheckpointLarge, SavingDoesNotStallPushes) {
 
 }  // namespace
 }  // namespace varscope::core
+
+namespace varscope::core {
+namespace {
+
+// Writes a safetensors file the way other tools do (PyTorch names with dots,
+// F32 and I64), by hand from the spec.
+void WriteForeignFile(const std::string& path) {
+  const std::string header =
+      R"({"__metadata__":{"format":"pt"},)"
+      R"("layer1.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+      R"("layer1.bias":{"dtype":"F32","shape":[3],"data_offsets":[24,36]},)"
+      R"("step":{"dtype":"I64","shape":[],"data_offsets":[36,44]}})";
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  out += header;
+  const float w[6] = {1, 2, 3, 4, 5, 6};
+  const float b[3] = {-1, -2, -3};
+  const int64_t step = 42;
+  out.append(reinterpret_cast<const char*>(w), 24);
+  out.append(reinterpret_cast<const char*>(b), 12);
+  out.append(reinterpret_cast<const char*>(&step), 8);
+  std::ofstream(path, std::ios::binary) << out;
+}
+
+TEST(Import, CreatesOneVariablePerTensorUnderAScope) {
+  const std::string dir = TempDir();
+  const std::string path = dir + "/model.safetensors";
+  WriteForeignFile(path);
+  auto env = NewPosixEnv();
+  VariableStore store({});
+  ASSERT_OK_AND_ASSIGN(ImportReport report,
+                       ImportSafetensors(&store, env.get(), path, "pretrained", false));
+  EXPECT_EQ(report.names, (std::vector<std::string>{
+                              "pretrained/layer1.weight", "pretrained/layer1.bias",
+                              "pretrained/step"}));
+  EXPECT_EQ(report.tensor_bytes, 44);
+  ASSERT_OK_AND_ASSIGN(VariableInfo w, store.Describe("pretrained/layer1.weight"));
+  EXPECT_EQ(w.shape, (Shape{2, 3}));
+  EXPECT_FALSE(w.trainable);
+  EXPECT_EQ(w.version, 1u);
+  auto value = store.ReadValue("pretrained/layer1.bias");
+  ASSERT_OK(value);
+  EXPECT_EQ(LoadElement(DType::kFloat, (*value)->data(), 2), -3);
+  ASSERT_OK_AND_ASSIGN(VariableInfo step, store.Describe("pretrained/step"));
+  EXPECT_EQ(step.dtype, DType::kInt64);
+  EXPECT_TRUE(step.shape.empty());
+  // All or nothing: one name taken, nothing created.
+  VariableStore other({});
+  GetVariableRequest taken;
+  taken.name = "again/step";
+  taken.shape = ShapeSpec::Of({});
+  ASSERT_OK(other.GetVariable(ScopeContext{}, taken));
+  EXPECT_CODE(ImportSafetensors(&other, env.get(), path, "again", std::nullopt),
+              kAlreadyExists);
+  EXPECT_EQ(other.num_variables(), 1u);
+  EXPECT_CODE(ImportSafetensors(&other, env.get(), dir + "/missing", "x", std::nullopt),
+              kNotFound);
+  EXPECT_CODE(ImportSafetensors(&other, env.get(), path, "bad//scope", std::nullopt),
+              kInvalidArgument);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace varscope::core

@@ -558,6 +558,44 @@ TEST(AdminService, SaveListRestoreOverGrpc) {
   std::system(("rm -rf " + data).c_str());
 }
 
+TEST(AdminService, ImportsASafetensorsFileWrittenByASave) {
+  // A checkpoint's model.safetensors imported into another scope.
+  char dir_template[] = "/tmp/varscope_import_XXXXXX";
+  const std::string data = mkdtemp(dir_template);
+  service::ServerOptions options;
+  options.data_dir = data;
+  auto server = StartTestServer(options);
+  auto client = *Client::Connect(server->address());
+  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("net/w", {3}, v1::DT_FLOAT));
+  ASSERT_OK(w.Push<float>(v1::ASSIGN, {7, 8, 9}));
+  auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+      server->address(), grpc::InsecureChannelCredentials()));
+  v1::CheckpointInfo saved;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Save(&ctx, {}, &saved).ok());
+  }
+  v1::ImportRequest import;
+  import.set_path(saved.path() + "/model.safetensors");
+  import.set_scope("copy");
+  v1::ImportResponse imported;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Import(&ctx, import, &imported).ok());
+  }
+  ASSERT_EQ(imported.names_size(), 1);
+  EXPECT_EQ(imported.names(0), "copy/net/w");
+  ASSERT_OK_AND_ASSIGN(Variable copy, client->DescribeVariable("copy/net/w"));
+  EXPECT_EQ(*copy.Pull<float>(), (std::vector<float>{7, 8, 9}));
+  {
+    grpc::ClientContext ctx;  // the names are taken now
+    EXPECT_EQ(admin->Import(&ctx, import, &imported).error_code(),
+              grpc::StatusCode::ALREADY_EXISTS);
+  }
+  server.reset();
+  std::system(("rm -rf " + data).c_str());
+}
+
 TEST(AdminService, WithoutDataDirCheckpointsAreRefused) {
   auto server = StartTestServer();
   auto admin = v1::Admin::NewStub(grpc::CreateChannel(

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "server/core/names.h"
 #include "server/core/safetensors.h"
 #include "server/core/status_macros.h"
 
@@ -475,6 +476,71 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
   VARSCOPE_RETURN_IF_ERROR(store_->Restore(std::move(snapshot)));
   saved_at_.store(store_->feed().published(), std::memory_order_relaxed);
   report.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return report;
+}
+
+absl::StatusOr<ImportReport> ImportSafetensors(VariableStore* store, Env* env,
+                                               const std::string& path,
+                                               absl::string_view scope,
+                                               std::optional<bool> trainable) {
+  if (!scope.empty()) {
+    VARSCOPE_RETURN_IF_ERROR(ValidateName(scope, NamePosition::kRoot, "scope"));
+  }
+  VARSCOPE_ASSIGN_OR_RETURN(std::vector<SafetensorsTensor> tensors,
+                            ReadSafetensorsHeader(env, path));
+  if (tensors.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " holds no tensors"));
+  }
+  // Check everything first.
+  std::vector<GetVariableRequest> requests;
+  ImportReport report;
+  for (const SafetensorsTensor& t : tensors) {
+    const std::string name = scope.empty() ? t.name : JoinName(scope, t.name);
+    absl::Status valid = ValidateVariableName(name);
+    if (!valid.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": tensor '", t.name, "' cannot be a variable name: ",
+          valid.message()));
+    }
+    if (store->NameInUse(name)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "variable ", name, " already exists; import into another scope"));
+    }
+    VARSCOPE_ASSIGN_OR_RETURN(int64_t bytes, NumBytes(t.dtype, t.shape));
+    if (bytes > store->options().max_variable_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "tensor '", t.name, "' needs ", bytes,
+          " bytes; the server's --max_variable_bytes is ",
+          store->options().max_variable_bytes));
+    }
+    InitializerSpec init = InitializerSpec::Of(InitializerSpec::Kind::kValue);
+    init.value.dtype = t.dtype;
+    init.value.shape = t.shape;
+    std::shared_ptr<TensorBuffer> value;
+    try {
+      value = TensorBuffer::Allocate(static_cast<size_t>(bytes));
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat("out of memory reading ", path));
+    }
+    VARSCOPE_RETURN_IF_ERROR(env->ReadAt(path, t.begin, bytes, value->data()));
+    init.value.buffer = std::move(value);
+    GetVariableRequest request;
+    request.name = name;  // shape and dtype come from the value
+    request.initializer = std::move(init);
+    request.trainable = trainable;
+    requests.push_back(std::move(request));
+    report.names.push_back(name);
+    report.tensor_bytes += bytes;
+  }
+  // Create; if another caller takes a name meanwhile, undo.
+  for (size_t i = 0; i < requests.size(); ++i) {
+    absl::StatusOr<VariableInfo> created =
+        store->CreateVariable(requests[i].name, requests[i], ScopeContext{});
+    if (!created.ok()) {
+      for (size_t j = 0; j < i; ++j) (void)store->Delete(requests[j].name);
+      return created.status();
+    }
+  }
   return report;
 }
 

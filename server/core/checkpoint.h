@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,21 @@ struct RestoreReport {
   // --recover: checkpoints skipped as damaged, each with the reason.
   std::vector<std::string> skipped;
 };
+
+struct ImportReport {
+  std::vector<std::string> names;  // created variables, full names
+  int64_t tensor_bytes = 0;
+};
+
+// Creates one variable per tensor of a safetensors file made elsewhere
+// (e.g. exported from PyTorch), named "<scope>/<tensor name>", with the
+// file's dtype, shape and values, version 1. All or nothing: every name is
+// validated and checked to be free, and the file fully read, before the
+// first variable is created. `trainable` unset = true.
+absl::StatusOr<ImportReport> ImportSafetensors(VariableStore* store, Env* env,
+                                               const std::string& path,
+                                               absl::string_view scope,
+                                               std::optional<bool> trainable);
 
 class Checkpointer {
  public:

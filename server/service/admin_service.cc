@@ -51,9 +51,9 @@ void ToProto(const core::CheckpointInfo& info, v1::CheckpointInfo* out) {
 
 template <typename Body>
 grpc::ServerUnaryReactor* AdminService::Queue(Context* ctx, const char* method,
-                                              Body body) {
+                                              bool needs_data_dir, Body body) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (checkpointer_ == nullptr) {
+  if (needs_data_dir && checkpointer_ == nullptr) {
     reactor->Finish(ToGrpcStatus(
         absl::FailedPreconditionError(
             "this server keeps no checkpoints: start varscoped with --data_dir"),
@@ -71,7 +71,7 @@ grpc::ServerUnaryReactor* AdminService::Queue(Context* ctx, const char* method,
 grpc::ServerUnaryReactor* AdminService::Save(Context* ctx,
                                              const v1::SaveRequest* request,
                                              v1::CheckpointInfo* response) {
-  return Queue(ctx, "Save", [=]() -> absl::Status {
+  return Queue(ctx, "Save", true, [=]() -> absl::Status {
     VARSCOPE_ASSIGN_OR_RETURN(core::CheckpointInfo info,
                               checkpointer_->Save(request->name()));
     spdlog::info("saved checkpoint {} ({} variables, {} bytes) on request",
@@ -84,7 +84,7 @@ grpc::ServerUnaryReactor* AdminService::Save(Context* ctx,
 grpc::ServerUnaryReactor* AdminService::ListCheckpoints(
     Context* ctx, const v1::ListCheckpointsRequest*,
     v1::ListCheckpointsResponse* response) {
-  return Queue(ctx, "ListCheckpoints", [=]() -> absl::Status {
+  return Queue(ctx, "ListCheckpoints", true, [=]() -> absl::Status {
     VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::CheckpointInfo> all,
                               checkpointer_->List());
     for (const core::CheckpointInfo& info : all) {
@@ -97,7 +97,7 @@ grpc::ServerUnaryReactor* AdminService::ListCheckpoints(
 grpc::ServerUnaryReactor* AdminService::Restore(
     Context* ctx, const v1::RestoreRequest* request,
     v1::RestoreResponse* response) {
-  return Queue(ctx, "Restore", [=]() -> absl::Status {
+  return Queue(ctx, "Restore", true, [=]() -> absl::Status {
     VARSCOPE_ASSIGN_OR_RETURN(core::RestoreReport report,
                               checkpointer_->Restore(request->name()));
     spdlog::info("restored {} variables ({} bytes) in {:.2f} s from {}",
@@ -107,6 +107,24 @@ grpc::ServerUnaryReactor* AdminService::Restore(
     response->set_variables(report.variables);
     response->set_tensor_bytes(report.tensor_bytes);
     response->set_seconds(report.seconds);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::Import(Context* ctx,
+                                               const v1::ImportRequest* request,
+                                               v1::ImportResponse* response) {
+  return Queue(ctx, "Import", false, [=]() -> absl::Status {
+    std::optional<bool> trainable;
+    if (request->has_trainable()) trainable = request->trainable();
+    VARSCOPE_ASSIGN_OR_RETURN(
+        core::ImportReport report,
+        core::ImportSafetensors(store_, env_, request->path(), request->scope(),
+                                trainable));
+    spdlog::info("imported {} variables ({} bytes) from {}", report.names.size(),
+                 report.tensor_bytes, request->path());
+    for (const std::string& name : report.names) response->add_names(name);
+    response->set_tensor_bytes(report.tensor_bytes);
     return absl::OkStatus();
   });
 }

@@ -40,8 +40,9 @@ class Worker {
 class AdminService final : public ::varscope::v1::Admin::CallbackService {
  public:
   // Not owned. `checkpointer` is null without --data_dir.
-  AdminService(core::Checkpointer* checkpointer, Worker* worker)
-      : checkpointer_(checkpointer), worker_(worker) {}
+  AdminService(core::Checkpointer* checkpointer, core::VariableStore* store,
+               core::Env* env, Worker* worker)
+      : checkpointer_(checkpointer), store_(store), env_(env), worker_(worker) {}
 
   using Context = grpc::CallbackServerContext;
   grpc::ServerUnaryReactor* Save(Context* ctx, const v1::SaveRequest* request,
@@ -52,12 +53,18 @@ class AdminService final : public ::varscope::v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Restore(Context* ctx,
                                     const v1::RestoreRequest* request,
                                     v1::RestoreResponse* response) override;
+  grpc::ServerUnaryReactor* Import(Context* ctx,
+                                   const v1::ImportRequest* request,
+                                   v1::ImportResponse* response) override;
 
  private:
   template <typename Body>
-  grpc::ServerUnaryReactor* Queue(Context* ctx, const char* method, Body body);
+  grpc::ServerUnaryReactor* Queue(Context* ctx, const char* method,
+                                  bool needs_data_dir, Body body);
 
   core::Checkpointer* const checkpointer_;  // Not owned; may be null.
+  core::VariableStore* const store_;        // Not owned.
+  core::Env* const env_;                    // Not owned.
   Worker* const worker_;                    // Not owned.
 };
 

@@ -29,8 +29,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   server->data_service_ = std::make_unique<VariableDataService>(
       server->store_.get(), server->data_.get(),
       server->options_.max_message_bytes);
+  server->env_ = core::NewPosixEnv();
   if (!server->options_.data_dir.empty()) {
-    server->env_ = core::NewPosixEnv();
     server->checkpointer_ = std::make_unique<core::Checkpointer>(
         server->store_.get(), server->env_.get(), server->options_.data_dir,
         server->options_.keep_checkpoints);
@@ -57,7 +57,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     }
   }
   server->admin_service_ = std::make_unique<AdminService>(
-      server->checkpointer_.get(), server->worker_.get());
+      server->checkpointer_.get(), server->store_.get(), server->env_.get(),
+      server->worker_.get());
 
   // Both are gRPC's own registration hooks for standard services.
   grpc::EnableDefaultHealthCheckService(true);
