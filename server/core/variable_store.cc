@@ -30,15 +30,9 @@ struct VariableStore::Entry {
   std::shared_ptr<VariableCell> cell;
 };
 
-struct VariableStore::Partitioned {
-  std::string name;
-  DType dtype = DType::kInvalid;
-  Shape shape;
-  std::vector<int64_t> partitions;
-  std::vector<std::string> part_names;
-  bool trainable = true;
-  std::vector<std::string> collections;
-  InitializerSpec initializer;
+// A partitioned variable: its description (constant once inserted) plus
+// the publication flags.
+struct VariableStore::Partitioned : PartitionedState {
   // Guarded by VariableStore::mu_.
   bool ready = false;
   bool settled = false;
@@ -754,17 +748,7 @@ StoreSnapshot VariableStore::Snapshot() const {
       if (entry->ready) entries.push_back(entry);
     }
     for (const auto& [name, p] : partitioned_) {
-      if (!p->ready) continue;
-      PartitionedState state;
-      state.name = p->name;
-      state.dtype = p->dtype;
-      state.shape = p->shape;
-      state.partitions = p->partitions;
-      state.part_names = p->part_names;
-      state.trainable = p->trainable;
-      state.collections = p->collections;
-      state.initializer = p->initializer;
-      out.partitioned.push_back(std::move(state));
+      if (p->ready) out.partitioned.push_back(static_cast<const PartitionedState&>(*p));
     }
   }
   // Values and training state outside the store's lock: each cell is read
@@ -855,16 +839,9 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot) {
       }
     }
     auto entry = std::make_shared<Partitioned>();
-    entry->name = p.name;
-    entry->dtype = p.dtype;
-    entry->shape = p.shape;
-    entry->partitions = p.partitions;
-    entry->part_names = p.part_names;
-    entry->trainable = p.trainable;
-    entry->collections = p.collections;
-    entry->initializer = p.initializer;
+    static_cast<PartitionedState&>(*entry) = std::move(p);
     entry->ready = entry->settled = true;
-    partitioned.emplace(p.name, std::move(entry));
+    partitioned.emplace(entry->name, std::move(entry));
   }
   {
     absl::MutexLock lock(&mu_);
