@@ -27,6 +27,10 @@ class FaultEnv final : public core::Env {
     rename_status_ = absl::OkStatus();
   }
 
+  absl::StatusOr<std::unique_ptr<core::AppendableFile>> OpenAppendable(
+      const std::string& p) override {
+    return base_->OpenAppendable(p);
+  }
   absl::Status CreateDirs(const std::string& p) override { return base_->CreateDirs(p); }
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& p) override {
     return base_->ListDir(p);

@@ -29,8 +29,43 @@ absl::Status IoError(absl::string_view what, const std::string& path,
   return absl::InternalError(message);
 }
 
+class PosixAppendableFile final : public AppendableFile {
+ public:
+  PosixAppendableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixAppendableFile() override { close(fd_); }
+  absl::Status Append(absl::string_view data) override {
+    const char* p = data.data();
+    size_t left = data.size();
+    while (left > 0) {
+      const ssize_t n = write(fd_, p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return IoError("cannot append to", path_, errno);
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Sync() override {
+    if (fdatasync(fd_) != 0) return IoError("cannot fdatasync", path_, errno);
+    return absl::OkStatus();
+  }
+
+ private:
+  const int fd_;
+  const std::string path_;
+};
+
 class PosixEnv final : public Env {
  public:
+  absl::StatusOr<std::unique_ptr<AppendableFile>> OpenAppendable(
+      const std::string& path) override {
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return IoError("cannot open for appending", path, errno);
+    return std::unique_ptr<AppendableFile>(new PosixAppendableFile(fd, path));
+  }
+
   absl::Status CreateDirs(const std::string& path) override {
     std::error_code ec;
     std::filesystem::create_directories(path, ec);

@@ -23,8 +23,20 @@
 
 namespace varscope::core {
 
+// A file opened for appending (a log). Not thread-safe: one writer.
+class AppendableFile {
+ public:
+  virtual ~AppendableFile() = default;
+  virtual absl::Status Append(absl::string_view data) = 0;
+  // Makes everything appended so far durable (fdatasync).
+  virtual absl::Status Sync() = 0;
+};
+
 class Env {
  public:
+  // Opens (creating if needed) `path` for appending at its end.
+  virtual absl::StatusOr<std::unique_ptr<AppendableFile>> OpenAppendable(
+      const std::string& path) = 0;
   virtual ~Env() = default;
   // Creates `path` and missing parents; OK if it exists.
   virtual absl::Status CreateDirs(const std::string& path) = 0;
