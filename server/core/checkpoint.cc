@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "server/core/names.h"
 #include "server/core/safetensors.h"
+#include "server/core/state_json.h"
 #include "server/core/status_macros.h"
 
 namespace varscope::core {
@@ -54,47 +55,6 @@ absl::Status ValidateCheckpointName(absl::string_view name) {
         "' must be 1-64 of [A-Za-z0-9._-] and not start with '.'"));
   }
   return absl::OkStatus();
-}
-
-json InitializerToJson(const InitializerSpec& s) {
-  json j = {{"kind", static_cast<int>(s.kind)},
-            {"name", InitializerName(s)},
-            {"values", s.values},
-            {"verify_shape", s.verify_shape},
-            {"minval", s.minval},
-            {"mean", s.mean},
-            {"stddev", s.stddev},
-            {"scale", s.scale},
-            {"mode", static_cast<int>(s.mode)},
-            {"distribution", static_cast<int>(s.distribution)},
-            {"seed", s.seed}};
-  if (s.maxval) j["maxval"] = *s.maxval;
-  if (s.kind == InitializerSpec::Kind::kValue) {
-    j["value_dtype"] = static_cast<int>(s.value.dtype);
-    j["value_shape"] = s.value.shape;
-  }
-  return j;
-}
-
-InitializerSpec InitializerFromJson(const json& j) {
-  InitializerSpec s;
-  s.kind = static_cast<InitializerSpec::Kind>(j.value("kind", 0));
-  s.values = j.value("values", std::vector<double>{});
-  s.verify_shape = j.value("verify_shape", false);
-  s.minval = j.value("minval", 0.0);
-  if (j.contains("maxval")) s.maxval = j["maxval"].get<double>();
-  s.mean = j.value("mean", 0.0);
-  s.stddev = j.value("stddev", 1.0);
-  s.scale = j.value("scale", 1.0);
-  s.mode = static_cast<InitializerSpec::FanMode>(j.value("mode", 0));
-  s.distribution =
-      static_cast<InitializerSpec::Distribution>(j.value("distribution", 0));
-  s.seed = j.value("seed", uint64_t{0});
-  if (s.kind == InitializerSpec::Kind::kValue) {
-    s.value.dtype = static_cast<DType>(j.value("value_dtype", 0));
-    s.value.shape = j.value("value_shape", Shape{});
-  }
-  return s;
 }
 
 std::string NowRfc3339() {
@@ -195,41 +155,12 @@ absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name) {
                                   v.value->size());
     model.push_back(bytes);
     tensor_bytes += static_cast<int64_t>(bytes.size());
-    json var = {{"name", v.info.name},
-                {"dtype", std::string(DTypeName(v.info.dtype))},
-                {"dtype_enum", static_cast<int>(v.info.dtype)},
-                {"shape", v.info.shape},
-                {"version", v.info.version},
-                {"trainable", v.info.trainable},
-                {"collections", v.info.collections},
-                {"initializer", InitializerToJson(v.info.initializer)},
-                {"optimizer_steps", v.optimizer_steps},
-                {"replicas_to_aggregate", v.replicas_to_aggregate},
-                {"sync_step", v.sync_step},
-                {"stale_dropped", v.stale_dropped}};
-    if (v.optimizer) {
-      var["optimizer"] = {{"kind", static_cast<int>(v.optimizer->kind)},
-                          {"name", std::string(OptimizerName(v.optimizer->kind))},
-                          {"hyperparameters", v.optimizer->hyperparameters}};
-    }
-    if (v.info.slice) {
-      var["partition"] = {{"full_name", v.info.slice->full_name},
-                          {"full_shape", v.info.slice->full_shape},
-                          {"offset", v.info.slice->offset},
-                          {"index", v.info.slice->index}};
-    }
+    json var = VariableStateToJson(v);
     variables.push_back(std::move(var));
   }
   json partitioned = json::array();
   for (const PartitionedState& p : snapshot.partitioned) {
-    partitioned.push_back({{"name", p.name},
-                           {"dtype_enum", static_cast<int>(p.dtype)},
-                           {"shape", p.shape},
-                           {"partitions", p.partitions},
-                           {"parts", p.part_names},
-                           {"trainable", p.trainable},
-                           {"collections", p.collections},
-                           {"initializer", InitializerToJson(p.initializer)}});
+    partitioned.push_back(PartitionedStateToJson(p));
   }
   int64_t model_bytes = 0;
   for (absl::string_view piece : model) model_bytes += static_cast<int64_t>(piece.size());
@@ -397,35 +328,7 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
   absl::Time last_progress = absl::Now();
   try {
     for (const json& v : metadata["variables"]) {
-      VariableState state;
-      state.info.name = v.at("name").get<std::string>();
-      VARSCOPE_ASSIGN_OR_RETURN(state.info.dtype,
-                                DTypeFromNumber(v.at("dtype_enum").get<int>()));
-      state.info.shape = v.at("shape").get<Shape>();
-      state.info.version = v.at("version").get<uint64_t>();
-      state.info.trainable = v.at("trainable").get<bool>();
-      state.info.collections = v.at("collections").get<std::vector<std::string>>();
-      state.info.initializer = InitializerFromJson(v.at("initializer"));
-      if (v.contains("partition")) {
-        const json& p = v["partition"];
-        PartSlice slice;
-        slice.full_name = p.at("full_name").get<std::string>();
-        slice.full_shape = p.at("full_shape").get<Shape>();
-        slice.offset = p.at("offset").get<Shape>();
-        slice.index = p.at("index").get<int>();
-        state.info.slice = slice;
-      }
-      if (v.contains("optimizer")) {
-        OptimizerSpec spec;
-        spec.kind = static_cast<OptimizerKind>(v["optimizer"].at("kind").get<int>());
-        spec.hyperparameters =
-            v["optimizer"].at("hyperparameters").get<std::map<std::string, double>>();
-        state.optimizer = spec;
-      }
-      state.optimizer_steps = v.value("optimizer_steps", int64_t{0});
-      state.replicas_to_aggregate = v.value("replicas_to_aggregate", 0);
-      state.sync_step = v.value("sync_step", int64_t{0});
-      state.stale_dropped = v.value("stale_dropped", int64_t{0});
+      VARSCOPE_ASSIGN_OR_RETURN(VariableState state, VariableStateFromJson(v));
       auto it = by_name.find(state.info.name);
       if (it == by_name.end()) {
         return absl::DataLossError(absl::StrCat(
@@ -455,15 +358,7 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
       snapshot.variables.push_back(std::move(state));
     }
     for (const json& p : metadata.value("partitioned", json::array())) {
-      PartitionedState state;
-      state.name = p.at("name").get<std::string>();
-      VARSCOPE_ASSIGN_OR_RETURN(state.dtype, DTypeFromNumber(p.at("dtype_enum").get<int>()));
-      state.shape = p.at("shape").get<Shape>();
-      state.partitions = p.at("partitions").get<std::vector<int64_t>>();
-      state.part_names = p.at("parts").get<std::vector<std::string>>();
-      state.trainable = p.at("trainable").get<bool>();
-      state.collections = p.at("collections").get<std::vector<std::string>>();
-      state.initializer = InitializerFromJson(p.at("initializer"));
+      VARSCOPE_ASSIGN_OR_RETURN(PartitionedState state, PartitionedStateFromJson(p));
       snapshot.partitioned.push_back(std::move(state));
     }
   } catch (const json::exception& e) {
