@@ -37,9 +37,14 @@ ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(60),
           "changed (0 = only at shutdown and on request)");
 ABSL_FLAG(int, keep_checkpoints, 5,
           "automatic checkpoints to keep (named ones are never pruned)");
+ABSL_FLAG(std::string, durability, "relaxed",
+          "with --data_dir: relaxed logs creates and deletes before acknowledging "
+          "them (a crash loses pushes since the last checkpoint); strict also "
+          "logs every push (a crash loses nothing acknowledged)");
 ABSL_FLAG(bool, recover, false,
           "if the newest checkpoint is damaged, fall back to the newest "
-          "valid one (and log what was skipped) instead of refusing to start");
+          "valid one (and log what was skipped), and replay a damaged log up to "
+          "the damage, instead of refusing to start");
 
 namespace {
 
@@ -91,6 +96,12 @@ int main(int argc, char** argv) {
   options.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   options.keep_checkpoints = absl::GetFlag(FLAGS_keep_checkpoints);
   options.recover = absl::GetFlag(FLAGS_recover);
+  const std::string durability = absl::GetFlag(FLAGS_durability);
+  if (durability != "relaxed" && durability != "strict") {
+    spdlog::error("--durability must be relaxed or strict");
+    return 2;
+  }
+  options.strict = durability == "strict";
   if (options.keep_checkpoints < 1) {
     spdlog::error("--keep_checkpoints must be at least 1");
     return 2;

@@ -9,14 +9,19 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <atomic>
+#include <map>
 #include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "varscope_testing/reflection.pb.h"
+#include "absl/strings/str_cat.h"
 #include "tests/test_util.h"
+#include "varscope/v1/admin.grpc.pb.h"
 #include "varscope/client.h"
 
 namespace varscope::testing {
@@ -64,6 +69,12 @@ class Daemon {
       waitpid(pid_, nullptr, 0);
     }
     std::system(("rm -rf " + dir_).c_str());
+  }
+  // kill -9: no shutdown, no final checkpoint.
+  void Crash() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
   }
   // Sends SIGTERM and returns the exit status.
   int Terminate() {
@@ -242,6 +253,126 @@ TEST(EndToEnd, DamagedCheckpointStopsStartUnlessRecover) {
   ASSERT_OK_AND_ASSIGN(Variable w, client->DescribeVariable("persist/w"));
   // The first checkpoint's value: ramp * 1.0 after one Adam step.
   EXPECT_NEAR(w.Pull<float>()->at(10), 10.0f - 0.001f, 1e-4);
+  std::system(("rm -rf " + data).c_str());
+}
+
+// What one client knows it got acknowledged for one variable.
+struct Acked {
+  std::vector<float> value = std::vector<float>(64, 0.0f);
+  std::vector<float> pending;  // sent, no answer yet (may or may not be in)
+};
+
+TEST(EndToEnd, StrictDurabilityLosesNothingAcknowledgedAcrossKill9) {
+  const std::string data = TempDataDir();
+  const std::vector<std::string> flags = {"--data_dir=" + data, "--durability=strict",
+                                          "--checkpoint_interval=300ms"};
+  std::vector<std::map<std::string, Acked>> acked(8);
+  {
+    Daemon daemon(flags);
+    ASSERT_NE(daemon.port(), 0) << daemon.log();
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 8; ++c) {
+      clients.emplace_back([&, c] {
+        ClientOptions options;
+        options.rpc_timeout = absl::Seconds(5);
+        auto client = Client::Connect(daemon.address(), options);
+        if (!client.ok()) return;
+        auto& mine = acked[c];
+        for (int step = 0; !stop; ++step) {
+          if (step % 10 == 0) {  // a new variable every 10 steps
+            const std::string name = absl::StrCat("c", c, "/v", step / 10);
+            VariableOptions zeros;
+            zeros.shape = {64};
+            zeros.dtype = v1::DT_FLOAT;
+            zeros.initializer.emplace();
+            zeros.initializer->mutable_zeros();
+            if (!(*client)->GetVariable(name, zeros).ok()) return;
+            mine[name];  // acknowledged create
+            continue;
+          }
+          // ADD a value distinct per step to one or two variables at once,
+          // so a lost or doubled push shows.
+          std::vector<PushItem> items;
+          std::vector<std::vector<float>> deltas;
+          std::vector<std::string> names;
+          for (auto it = mine.rbegin(); it != mine.rend() && names.size() < 2; ++it) {
+            names.push_back(it->first);
+          }
+          deltas.assign(names.size(), std::vector<float>(64, static_cast<float>(step + c)));
+          for (size_t i = 0; i < names.size(); ++i) {
+            items.push_back({names[i], v1::ADD, v1::DT_FLOAT, deltas[i].data(), 256, {}});
+            mine[names[i]].pending = deltas[i];
+          }
+          auto pushed = (*client)->PushMany(items);
+          if (!pushed.ok()) return;  // the daemon is gone
+          for (size_t i = 0; i < names.size(); ++i) {
+            Acked& a = mine[names[i]];
+            for (int k = 0; k < 64; ++k) a.value[k] += a.pending[k];
+            a.pending.clear();
+          }
+        }
+      });
+    }
+    absl::SleepFor(absl::Milliseconds(1500));
+    daemon.Crash();
+    stop = true;
+    for (auto& t : clients) t.join();
+  }
+  Daemon again(flags);
+  ASSERT_NE(again.port(), 0) << again.log();
+  auto client = *Client::Connect(again.address());
+  int variables = 0;
+  for (int c = 0; c < 8; ++c) {
+    for (auto& [name, a] : acked[c]) {
+      ++variables;
+      auto var = client->DescribeVariable(name);
+      ASSERT_OK(var) << name << " was acknowledged but is gone\n" << again.log();
+      ASSERT_OK_AND_ASSIGN(std::vector<float> got, var->Pull<float>());
+      std::vector<float> with_pending = a.value;
+      for (size_t k = 0; k < a.pending.size(); ++k) with_pending[k] += a.pending[k];
+      EXPECT_TRUE(got == a.value || (!a.pending.empty() && got == with_pending))
+          << name << ": got " << got[0] << ", acknowledged " << a.value[0];
+    }
+  }
+  EXPECT_GT(variables, 8);
+  EXPECT_NE(again.log().find("replayed"), std::string::npos) << again.log();
+  std::system(("rm -rf " + data).c_str());
+}
+
+TEST(EndToEnd, RelaxedDurabilityKeepsCheckpointPlusLoggedNamespace) {
+  const std::string data = TempDataDir();
+  const std::vector<std::string> flags = {"--data_dir=" + data,
+                                          "--checkpoint_interval=0"};
+  {
+    Daemon daemon(flags);
+    ASSERT_NE(daemon.port(), 0) << daemon.log();
+    auto client = *Client::Connect(daemon.address());
+    ASSERT_OK_AND_ASSIGN(Variable a, client->GetVariable("a", {2}, v1::DT_FLOAT));
+    ASSERT_OK(a.Push<float>(v1::ASSIGN, {1, 2}));
+    ASSERT_OK(client->GetVariable("doomed", {1}, v1::DT_FLOAT));
+    auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+        daemon.address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    v1::CheckpointInfo saved;
+    ASSERT_TRUE(admin->Save(&ctx, {}, &saved).ok());
+    ASSERT_OK(a.Push<float>(v1::ASSIGN, {5, 5}));  // lost: relaxed, no log
+    VariableOptions zeros;
+    zeros.shape = {3};
+    zeros.initializer.emplace();
+    zeros.initializer->mutable_zeros();
+    ASSERT_OK_AND_ASSIGN(Variable b, client->GetVariable("b", zeros));  // logged
+    ASSERT_OK(b.Push<float>(v1::ASSIGN, {7, 7, 7}));  // lost
+    ASSERT_OK(client->DeleteVariable("doomed"));  // logged
+    daemon.Crash();
+  }
+  Daemon again(flags);
+  ASSERT_NE(again.port(), 0) << again.log();
+  auto client = *Client::Connect(again.address());
+  EXPECT_EQ(*client->DescribeVariable("a")->Pull<float>(), (std::vector<float>{1, 2}));
+  ASSERT_OK_AND_ASSIGN(Variable b, client->DescribeVariable("b"));
+  EXPECT_EQ(*b.Pull<float>(), (std::vector<float>{0, 0, 0}));
+  EXPECT_CODE(client->DescribeVariable("doomed"), kNotFound);
   std::system(("rm -rf " + data).c_str());
 }
 

@@ -106,6 +106,7 @@ absl::StatusOr<std::vector<CheckpointInfo>> Checkpointer::ListLocked() {
     if (valid) {
       info.created = manifest.value("created", "");
       info.variables = manifest.value("variables", int64_t{0});
+      info.wal_segment = manifest.value("wal_segment", int64_t{0});
       for (const auto& [file, entry] : manifest["files"].items()) {
         info.bytes += entry.value("bytes", int64_t{0});
       }
@@ -121,6 +122,10 @@ absl::StatusOr<std::vector<CheckpointInfo>> Checkpointer::ListLocked() {
 absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name) {
   if (!name.empty()) VARSCOPE_RETURN_IF_ERROR(ValidateCheckpointName(name));
   absl::MutexLock lock(&mu_);
+  return SaveLocked(name);
+}
+
+absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) {
   VARSCOPE_RETURN_IF_ERROR(env_->CreateDirs(dir_));
   VARSCOPE_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> existing, ListLocked());
   CheckpointInfo info;
@@ -136,7 +141,14 @@ absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name) {
 
   // Changes counted before the snapshot: anything later may be missing.
   const uint64_t changes = store_->feed().published();
-  const StoreSnapshot snapshot = store_->Snapshot();
+  StoreSnapshot snapshot;
+  if (journal_ != nullptr) {
+    VARSCOPE_ASSIGN_OR_RETURN(info.wal_segment, journal_->Rotate([&] {
+      snapshot = store_->Snapshot();
+    }));
+  } else {
+    snapshot = store_->Snapshot();
+  }
   std::vector<SafetensorsTensor> tensors;
   for (const VariableState& v : snapshot.variables) {
     SafetensorsTensor t;
@@ -192,6 +204,7 @@ absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name) {
              {"created", info.created},
              {"variables", static_cast<int64_t>(snapshot.variables.size())},
              {"tensor_bytes", tensor_bytes},
+             {"wal_segment", info.wal_segment},
              {"files",
               {{kModel, {{"bytes", model_bytes}, {"header_crc32", Crc(header)}}},
                {kMetadata,
@@ -217,6 +230,16 @@ absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name) {
   info.bytes = model_bytes + static_cast<int64_t>(metadata.size() + manifest.size());
   info.variables = static_cast<int64_t>(snapshot.variables.size());
   (void)Prune();  // best effort: a failed prune leaves an extra checkpoint
+  if (journal_ != nullptr) {
+    // Keep the log from the oldest remaining checkpoint on, so --recover
+    // can still fall back to it; older segments are covered by all of them.
+    absl::StatusOr<std::vector<CheckpointInfo>> all = ListLocked();
+    if (all.ok() && !all->empty()) {
+      int64_t oldest = info.wal_segment;
+      for (const CheckpointInfo& c : *all) oldest = std::min(oldest, c.wal_segment);
+      (void)journal_->DropBefore(oldest);
+    }
+  }
   return info;
 }
 
@@ -237,7 +260,14 @@ absl::StatusOr<RestoreReport> Checkpointer::Restore(absl::string_view name) {
   absl::MutexLock lock(&mu_);
   VARSCOPE_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> all, ListLocked());
   for (const CheckpointInfo& c : all) {
-    if (c.name == name) return RestoreLocked(c);
+    if (c.name != name) continue;
+    VARSCOPE_ASSIGN_OR_RETURN(RestoreReport report, RestoreLocked(c));
+    if (journal_ != nullptr) {
+      // The log after the restored checkpoint no longer applies: a fresh
+      // checkpoint marks where recovery starts from now on.
+      VARSCOPE_RETURN_IF_ERROR(SaveLocked("").status());
+    }
+    return report;
   }
   return absl::NotFoundError(absl::StrCat("no checkpoint named ", name, " in ", dir_));
 }

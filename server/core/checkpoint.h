@@ -37,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/env.h"
+#include "server/core/journal.h"
 #include "server/core/variable_store.h"
 
 namespace varscope::core {
@@ -48,6 +49,8 @@ struct CheckpointInfo {
   int64_t bytes = 0;      // of all its files
   int64_t variables = 0;
   std::string created;    // RFC 3339, UTC
+  // The first write-ahead-log segment not contained in it (0: no log).
+  int64_t wal_segment = 0;
 };
 
 struct RestoreReport {
@@ -100,6 +103,11 @@ class Checkpointer {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string& checkpoints_dir() const { return dir_; }
+  // Coordinates saves with the write-ahead log (null = no log): each save
+  // rotates the log and snapshots while no logged operation runs, records
+  // the first segment it does not contain, and drops older segments.
+  // Set before serving; not owned.
+  void set_journal(Journal* journal) { journal_ = journal; }
   // The store's change count (ChangeFeed::published) covered by the last
   // save or restore: equal to the current count means nothing to save.
   uint64_t saved_at() const { return saved_at_.load(std::memory_order_relaxed); }
@@ -116,6 +124,8 @@ class Checkpointer {
  private:
   absl::StatusOr<std::vector<CheckpointInfo>> ListLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<CheckpointInfo> SaveLocked(absl::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<RestoreReport> RestoreLocked(const CheckpointInfo& info)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -124,6 +134,7 @@ class Checkpointer {
   Env* const env_;              // Not owned.
   const std::string dir_;       // <data_dir>/checkpoints
   const int keep_;
+  Journal* journal_ = nullptr;  // Not owned.
   std::atomic<uint64_t> saved_at_{0};
   absl::Mutex mu_;
   Progress progress_ ABSL_GUARDED_BY(mu_);

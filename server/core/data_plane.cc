@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/names.h"
+#include "server/core/state_json.h"
 #include "server/core/status_macros.h"
 
 namespace varscope::core {
@@ -72,6 +73,7 @@ struct DataPlane::Target {
   int64_t begin = 0;         // dense region, in elements
   int64_t count = 0;
   int64_t expected_bytes = 0;  // of update.data
+  uint64_t version_before = 0;  // read under the writer lock
   std::optional<ResolvedOptimizer> call_optimizer;
   // Filled while locked.
   ResolvedOptimizer optimizer;
@@ -401,13 +403,16 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
 
   std::vector<ChangeEvent> events;
   {
+    // Log operations take the journal's barrier before any writer lock.
+    Journal::Operation journaled(log_pushes_ ? journal_ : nullptr);
     OrderedLocks locks(cells);
     // Decide everything before changing anything.
     for (Target& t : targets) {
       VariableCell& cell = *t.var.cell;
       cell.writer_mu()->AssertHeld();
+      t.version_before = cell.version();
       if (t.update.expected_version.has_value() &&
-          cell.version() != *t.update.expected_version) {
+          t.version_before != *t.update.expected_version) {
         return absl::AbortedError(absl::StrCat(
             "version conflict on ", t.var.name, ": it is at version ",
             cell.version(), ", the push expected ",
@@ -510,6 +515,17 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
       }
       begun.push_back(w.cell);
       *w.out = *p;
+    }
+
+    // Strict durability: the push is on disk before it takes effect.
+    if (log_pushes_ && journal_ != nullptr) {
+      std::string data;
+      const std::string header = PushRecord(targets, &data);  // fills data
+      absl::Status logged = journal_->Append(header, data);
+      if (!logged.ok()) {
+        abort_all();
+        return logged;
+      }
     }
 
     // Apply. Nothing below can fail.
@@ -637,6 +653,32 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
   return results;
 }
 
+std::string DataPlane::PushRecord(const std::vector<Target>& targets,
+                                  std::string* data) const {
+  nlohmann::json updates = nlohmann::json::array();
+  for (const Target& t : targets) {
+    const Update& u = t.update;
+    nlohmann::json j = {{"name", t.var.name},
+                        {"op", static_cast<int>(u.op)},
+                        {"dtype", static_cast<int>(u.dtype)},
+                        // Not cell.version(): an in-place write holds the
+                        // value lock by now.
+                        {"version_before", t.version_before},
+                        {"data_bytes", u.data.size()},
+                        {"index_count", u.indices ? u.indices->size() : 0}};
+    if (u.rows) j["rows"] = {u.rows->start, u.rows->count};
+    if (u.optimizer) j["optimizer"] = OptimizerToJson(*u.optimizer);
+    if (u.step) j["step"] = *u.step;
+    if (u.indices) {
+      data->append(reinterpret_cast<const char*>(u.indices->data()),
+                   u.indices->size() * sizeof(int64_t));
+    }
+    data->append(u.data.data(), u.data.size());
+    updates.push_back(std::move(j));
+  }
+  return nlohmann::json{{"op", "push"}, {"updates", updates}}.dump();
+}
+
 absl::Status DataPlane::SetTraining(const std::vector<std::string>& names,
                                     const TrainingConfig& config) {
   if (config.replicas_to_aggregate < 0) {
@@ -660,7 +702,15 @@ absl::Status DataPlane::SetTraining(const std::vector<std::string>& names,
       VARSCOPE_RETURN_IF_ERROR(EnsureSlots(var, *optimizer).status());
     }
     VariableCell& cell = *var.cell;
+    Journal::Operation journaled(journal_);  // before the writer lock
     absl::MutexLock lock(cell.writer_mu());
+    if (journal_ != nullptr) {
+      nlohmann::json record = {{"op", "training"},
+                               {"name", var.name},
+                               {"replicas", config.replicas_to_aggregate}};
+      if (config.optimizer) record["optimizer"] = OptimizerToJson(*config.optimizer);
+      VARSCOPE_RETURN_IF_ERROR(journal_->Append(record.dump(), ""));
+    }
     if (optimizer) cell.training.optimizer = optimizer;
     if (cell.training.replicas_to_aggregate != config.replicas_to_aggregate) {
       cell.training.replicas_to_aggregate = config.replicas_to_aggregate;

@@ -116,6 +116,14 @@ struct TrainingInfo {
 class DataPlane {
  public:
   explicit DataPlane(VariableStore* store);  // not owned
+
+  // Logs training settings to `journal`, and with `log_pushes` (strict
+  // durability) every push before it takes effect. Set before serving;
+  // null = no log. Not owned.
+  void set_journal(Journal* journal, bool log_pushes) {
+    journal_ = journal;
+    log_pushes_ = log_pushes;
+  }
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
 
@@ -142,10 +150,14 @@ class DataPlane {
  private:
   struct Target;
   absl::StatusOr<Target> Prepare(Update update, bool check_data = true) const;
+  std::string PushRecord(const std::vector<Target>& targets,
+                         std::string* data) const;
   absl::StatusOr<std::vector<VariableHandle>> EnsureSlots(
       const VariableHandle& var, const ResolvedOptimizer& optimizer);
 
   VariableStore* const store_;  // Not owned.
+  Journal* journal_ = nullptr;  // Not owned; set before serving.
+  bool log_pushes_ = false;
 };
 
 }  // namespace varscope::core

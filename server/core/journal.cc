@@ -137,14 +137,19 @@ absl::Status Journal::Append(absl::string_view header, absl::string_view data) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> Journal::Rotate() {
+absl::StatusOr<int64_t> Journal::Rotate(const std::function<void()>& while_quiet) {
   absl::MutexLock barrier(&barrier_);  // no operation in progress
-  absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !syncing_; };
-  mu_.Await(absl::Condition(&idle));
-  if (!error_.ok()) return error_;
-  VARSCOPE_RETURN_IF_ERROR(OpenSegment(segment_ + 1));
-  return segment_;
+  int64_t segment;
+  {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !syncing_; };
+    mu_.Await(absl::Condition(&idle));
+    if (!error_.ok()) return error_;
+    VARSCOPE_RETURN_IF_ERROR(OpenSegment(segment_ + 1));
+    segment = segment_;
+  }
+  if (while_quiet) while_quiet();
+  return segment;
 }
 
 absl::Status Journal::DropBefore(int64_t segment) {

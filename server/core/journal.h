@@ -80,8 +80,11 @@ class Journal {
   absl::Status Append(absl::string_view header, absl::string_view data)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Waits for operations in progress, then starts a new segment and
-  // returns its number.
-  absl::StatusOr<int64_t> Rotate() ABSL_LOCKS_EXCLUDED(mu_, barrier_);
+  // returns its number. `while_quiet` (if given) runs right after, while
+  // no logged operation can start: a checkpoint takes its snapshot there,
+  // so no multi-variable push is half in it.
+  absl::StatusOr<int64_t> Rotate(const std::function<void()>& while_quiet = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_, barrier_);
   // Deletes segments numbered below `segment`.
   absl::Status DropBefore(int64_t segment) ABSL_LOCKS_EXCLUDED(mu_);
   int64_t segment() const ABSL_LOCKS_EXCLUDED(mu_);

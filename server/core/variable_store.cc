@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/core/names.h"
+#include "server/core/state_json.h"
 #include "server/core/status_macros.h"
 
 namespace varscope::core {
@@ -123,7 +124,43 @@ absl::Status CheckBytes(int64_t bytes, int64_t limit, absl::string_view name,
   return absl::OkStatus();
 }
 
+std::string ConcatValues(const std::vector<std::shared_ptr<TensorBuffer>>& values) {
+  std::string out;
+  for (const auto& v : values) {
+    out.append(reinterpret_cast<const char*>(v->data()), v->size());
+  }
+  return out;
+}
+
 }  // namespace
+
+// The log record of a creation: each entry's description as in a
+// checkpoint (version 1), the partitioned variable if any; the initial
+// values follow as the record's data, in entry order.
+std::string VariableStore::CreationRecord(
+    const CreationPlan& plan,
+    const std::vector<std::shared_ptr<TensorBuffer>>& values) const {
+  nlohmann::json vars = nlohmann::json::array();
+  for (size_t i = 0; i < plan.entries.size(); ++i) {
+    const Entry& e = *plan.entries[i];
+    VariableState state;
+    state.info.name = e.name;
+    state.info.dtype = e.dtype;
+    state.info.shape = e.shape;
+    state.info.version = 1;
+    state.info.trainable = e.trainable;
+    state.info.collections = e.collections;
+    state.info.initializer = e.initializer;
+    state.info.initializer.value.buffer.reset();  // the value is the data
+    state.info.slice = e.slice;
+    nlohmann::json j = VariableStateToJson(state);
+    j["value_bytes"] = values[i]->size();
+    vars.push_back(std::move(j));
+  }
+  nlohmann::json record = {{"op", "create"}, {"variables", vars}};
+  if (plan.partitioned) record["partitioned"] = PartitionedStateToJson(*plan.partitioned);
+  return record.dump();
+}
 
 absl::StatusOr<ScopeContext> ScopeContextForPath(absl::string_view path,
                                                  Reuse reuse) {
@@ -508,10 +545,20 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
   } catch (const std::bad_alloc&) {
     failed = true;
   }
+  absl::Status failure = failed ? absl::ResourceExhaustedError(
+                                      "out of memory while initializing the variable")
+                                : absl::OkStatus();
+
+  // Log the creation (with its initial values) before anyone can see the
+  // variable: once published, pushes to it may be logged after it.
+  Journal::Operation journaled(journal_);
+  if (failure.ok() && journal_ != nullptr) {
+    failure = journal_->Append(CreationRecord(plan, values), ConcatValues(values));
+  }
 
   std::vector<ChangeEvent> events;
   absl::ReleasableMutexLock lock(&mu_);
-  if (failed) {
+  if (!failure.ok()) {
     // Abandon: remove the pending entries; waiters re-decide.
     for (const auto& entry : plan.entries) {
       entry->settled = true;
@@ -522,8 +569,7 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
       plan.partitioned->settled = true;
       partitioned_.erase(plan.partitioned->name);
     }
-    return absl::ResourceExhaustedError(
-        "out of memory while initializing the variable");
+    return failure;
   }
   for (size_t i = 0; i < plan.entries.size(); ++i) {
     Entry& entry = *plan.entries[i];
@@ -653,10 +699,19 @@ std::vector<VariableInfo> VariableStore::List(
 
 absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
     absl::string_view name) {
+  name = StripTensorSuffix(name);
   absl::StatusOr<std::vector<std::string>> removed;
   {
+    Journal::Operation journaled(journal_);
+    // Deletes are rare: the store's lock is held across the log write, so
+    // nothing can change between the check, the record and the delete.
     absl::MutexLock lock(&mu_);
-    removed = DeleteLocked(StripTensorSuffix(name));
+    VARSCOPE_RETURN_IF_ERROR(CheckDeletable(name));
+    if (journal_ != nullptr) {
+      VARSCOPE_RETURN_IF_ERROR(journal_->Append(
+          nlohmann::json{{"op", "delete"}, {"name", std::string(name)}}.dump(), ""));
+    }
+    removed = DeleteLocked(name);
   }
   if (removed.ok()) {
     std::vector<ChangeEvent> events;
@@ -666,6 +721,31 @@ absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
     feed_.Publish(events);
   }
   return removed;
+}
+
+absl::Status VariableStore::CheckDeletable(absl::string_view name) const {
+  if (auto it = partitioned_.find(name); it != partitioned_.end()) {
+    if (!it->second->ready) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partitioned variable ", name, " is being created; retry"));
+    }
+    return absl::OkStatus();
+  }
+  auto it = vars_.find(name);
+  if (it == vars_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("variable ", name, " does not exist"));
+  }
+  if (!it->second->ready) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("variable ", name, " is being created; retry"));
+  }
+  if (it->second->slice.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "variable ", name, " is part of partitioned variable ",
+        it->second->slice->full_name, "; delete that instead"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> VariableStore::DeleteLocked(
@@ -782,12 +862,15 @@ StoreSnapshot VariableStore::Snapshot() const {
   return out;
 }
 
-absl::Status VariableStore::Restore(StoreSnapshot snapshot) {
+// Entries built from a snapshot, not yet in the store.
+struct VariableStore::Built {
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> vars;
   std::map<std::string, std::shared_ptr<Partitioned>, std::less<>> partitioned;
-  absl::flat_hash_map<std::string, std::vector<std::string>> collections;
-  int64_t total = 0;
-  std::vector<ChangeEvent> events;
+  int64_t total_bytes = 0;
+};
+
+absl::StatusOr<VariableStore::Built> VariableStore::Build(StoreSnapshot snapshot) {
+  Built built;
   for (VariableState& v : snapshot.variables) {
     VARSCOPE_RETURN_IF_ERROR(ValidateName(v.info.name, NamePosition::kRoot, "variable"));
     VARSCOPE_ASSIGN_OR_RETURN(int64_t bytes, NumBytes(v.info.dtype, v.info.shape));
@@ -824,24 +907,35 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot) {
       cell.training.sync_step = v.sync_step;
       cell.training.stale_dropped = v.stale_dropped;
     }
-    if (!vars.emplace(entry->name, entry).second) {
+    if (!built.vars.emplace(entry->name, entry).second) {
       return absl::DataLossError(absl::StrCat("variable ", v.info.name, " appears twice"));
     }
-    for (const std::string& c : entry->collections) collections[c].push_back(entry->name);
-    total += bytes;
-    events.push_back({entry->name, entry->cell->version(), ChangeKind::kCreated});
+    built.total_bytes += bytes;
   }
   for (PartitionedState& p : snapshot.partitioned) {
-    for (const std::string& part : p.part_names) {
-      if (vars.count(part) == 0) {
-        return absl::DataLossError(absl::StrCat(
-            "partitioned variable ", p.name, " lacks its part ", part));
-      }
-    }
     auto entry = std::make_shared<Partitioned>();
     static_cast<PartitionedState&>(*entry) = std::move(p);
     entry->ready = entry->settled = true;
-    partitioned.emplace(entry->name, std::move(entry));
+    built.partitioned.emplace(entry->name, std::move(entry));
+  }
+  return built;
+}
+
+absl::Status VariableStore::Restore(StoreSnapshot snapshot) {
+  VARSCOPE_ASSIGN_OR_RETURN(Built built, Build(std::move(snapshot)));
+  for (const auto& [name, p] : built.partitioned) {
+    for (const std::string& part : p->part_names) {
+      if (built.vars.count(part) == 0) {
+        return absl::DataLossError(absl::StrCat(
+            "partitioned variable ", name, " lacks its part ", part));
+      }
+    }
+  }
+  absl::flat_hash_map<std::string, std::vector<std::string>> collections;
+  std::vector<ChangeEvent> events;
+  for (const auto& [name, entry] : built.vars) {
+    for (const std::string& c : entry->collections) collections[c].push_back(name);
+    events.push_back({name, entry->cell->version(), ChangeKind::kCreated});
   }
   {
     absl::MutexLock lock(&mu_);
@@ -851,10 +945,30 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot) {
             "variable ", name, " is being created; restore again"));
       }
     }
-    vars_.swap(vars);
-    partitioned_.swap(partitioned);
+    vars_.swap(built.vars);
+    partitioned_.swap(built.partitioned);
     collections_.swap(collections);
-    total_bytes_ = total;
+    total_bytes_ = built.total_bytes;
+  }
+  feed_.Publish(events);
+  return absl::OkStatus();
+}
+
+absl::Status VariableStore::Insert(StoreSnapshot snapshot) {
+  VARSCOPE_ASSIGN_OR_RETURN(Built built, Build(std::move(snapshot)));
+  std::vector<ChangeEvent> events;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, entry] : built.vars) {
+      if (vars_.count(name) > 0) continue;
+      AddToCollections(name, entry->collections);
+      total_bytes_ += entry->num_bytes;
+      events.push_back({name, entry->cell->version(), ChangeKind::kCreated});
+      vars_.emplace(name, std::move(entry));
+    }
+    for (auto& [name, p] : built.partitioned) {
+      if (partitioned_.count(name) == 0) partitioned_.emplace(name, std::move(p));
+    }
   }
   feed_.Publish(events);
   return absl::OkStatus();

@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/core/change_feed.h"
 #include "server/core/initializer.h"
+#include "server/core/journal.h"
 #include "server/core/partitioner.h"
 #include "server/core/tensor.h"
 #include "server/core/types.h"
@@ -190,6 +191,13 @@ class VariableStore {
 
   // Creation and deletion events (updates are published by DataPlane).
   ChangeFeed& feed() { return feed_; }
+  // Logs every creation and deletion to `journal` before it takes effect
+  // (null = no log). Set before serving; not owned.
+  void set_journal(Journal* journal) { journal_ = journal; }
+  Journal* journal() const { return journal_; }
+  // Adds the variables of `snapshot` that do not exist yet (log replay).
+  absl::Status Insert(StoreSnapshot snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Recycles large buffers between writes (see buffer_pool.h).
   BufferPool* buffers() const { return buffers_.get(); }
 
@@ -208,6 +216,8 @@ class VariableStore {
   struct Entry;
   struct Partitioned;
   struct CreationPlan;
+  struct Built;
+  static absl::StatusOr<Built> Build(StoreSnapshot snapshot);
 
   // One pass of the decision procedure under mu_. Either finishes (returns
   // a result or error), asks the caller to wait for a pending entry, or
@@ -239,6 +249,11 @@ class VariableStore {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   VariableInfo InfoOf(const Partitioned& partitioned) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  std::string CreationRecord(
+      const CreationPlan& plan,
+      const std::vector<std::shared_ptr<TensorBuffer>>& values) const;
+  absl::Status CheckDeletable(absl::string_view name) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<std::string>> DeleteLocked(absl::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddToCollections(const std::string& name,
@@ -251,6 +266,7 @@ class VariableStore {
   const StoreOptions options_;
   ChangeFeed feed_;  // thread-safe on its own
   const std::shared_ptr<BufferPool> buffers_;  // thread-safe on its own
+  Journal* journal_ = nullptr;  // Not owned; set before serving.
 
   mutable absl::Mutex mu_;
   // Ordered by name, so listings are sorted and prefix scans are ranges.

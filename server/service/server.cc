@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
+#include "server/core/recovery.h"
 #include "server/service/admin_service.h"
 #include "server/service/variable_data_service.h"
 #include "server/service/variable_store_service.h"
@@ -55,6 +56,39 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                    restored->variables, restored->tensor_bytes,
                    restored->seconds, restored->checkpoint.path);
     }
+    // Then everything logged after that checkpoint.
+    core::VariableStore* store = server->store_.get();
+    core::DataPlane* data = server->data_.get();
+    const absl::Time replay_start = absl::Now();
+    absl::StatusOr<core::ReplayReport> replayed = core::Journal::Replay(
+        server->env_.get(), server->options_.data_dir,
+        restored->checkpoint.wal_segment, server->options_.recover,
+        [&](const core::JournalRecord& record) {
+          return core::ApplyJournalRecord(store, data, record);
+        });
+    if (!replayed.ok()) return replayed.status();
+    if (replayed->records > 0 || replayed->torn_tail) {
+      spdlog::info("replayed {} log records from {} segment(s) in {:.2f} s{}",
+                   replayed->records, replayed->segments,
+                   absl::ToDoubleSeconds(absl::Now() - replay_start),
+                   replayed->torn_tail ? " (cut one torn, unacknowledged record at the end)" : "");
+    }
+    if (!replayed->stopped_at.empty()) {
+      spdlog::warn("--recover: the log is damaged at {}; dropped everything after it",
+                   replayed->stopped_at);
+    }
+    absl::StatusOr<std::unique_ptr<core::Journal>> journal =
+        core::Journal::Open(server->env_.get(), server->options_.data_dir);
+    if (!journal.ok()) return journal.status();
+    server->journal_ = *std::move(journal);
+    server->store_->set_journal(server->journal_.get());
+    server->data_->set_journal(server->journal_.get(), server->options_.strict);
+    server->checkpointer_->set_journal(server->journal_.get());
+    spdlog::info("durability {}: {}", server->options_.strict ? "strict" : "relaxed",
+                 server->options_.strict
+                     ? "creates, deletes and every push are logged before they are acknowledged"
+                     : "creates and deletes are logged; pushes since the last checkpoint "
+                       "are lost in a crash");
   }
   server->admin_service_ = std::make_unique<AdminService>(
       server->checkpointer_.get(), server->store_.get(), server->env_.get(),

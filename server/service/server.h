@@ -46,6 +46,10 @@ struct ServerOptions {
   int keep_checkpoints = 5;
   // Fall back to the newest valid checkpoint when the newest is damaged.
   bool recover = false;
+  // Durability with a data_dir: relaxed logs creates and deletes (a crash
+  // loses pushes since the last checkpoint); strict also logs every push
+  // before acknowledging it (a crash loses nothing acknowledged).
+  bool strict = false;
 };
 
 class VariableStoreService;
@@ -95,6 +99,7 @@ class Server {
   std::unique_ptr<core::DataPlane> data_;
   std::unique_ptr<VariableDataService> data_service_;
   std::unique_ptr<core::Env> env_;
+  std::unique_ptr<core::Journal> journal_;            // null without data_dir
   std::unique_ptr<core::Checkpointer> checkpointer_;  // null without data_dir
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
