@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/core/journal.h"
+#include "server/core/recovery.h"
+#include "tests/fault_env.h"
 #include "tests/test_util.h"
 
 namespace varscope::core {
@@ -115,6 +117,43 @@ TEST_F(JournalTest, RotationStartsANewSegmentAndReplayCanSkipOldOnes) {
   journal.reset();
   ASSERT_OK_AND_ASSIGN(auto reopened, Journal::Open(env_.get(), dir_));
   EXPECT_EQ(reopened->segment(), 3);
+}
+
+}  // namespace
+}  // namespace varscope::core
+
+namespace varscope::core {
+namespace {
+
+TEST(JournalFaults, AFailedLogWriteRefusesTheChangeAndLeavesTheStoreAlone) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "varscope-walf-XXXXXX").string();
+  const std::string dir = mkdtemp(tmpl.data());
+  testing::FaultEnv env;
+  ASSERT_OK_AND_ASSIGN(auto journal, Journal::Open(&env, dir));
+  VariableStore store({});
+  store.set_journal(journal.get());
+  GetVariableRequest ok;
+  ok.name = "kept";
+  ok.shape = ShapeSpec::Of({2});
+  ASSERT_OK(store.GetVariable(ScopeContext{}, ok));
+  env.FailSyncs(absl::ResourceExhaustedError("No space left on device"));
+  GetVariableRequest lost = ok;
+  lost.name = "refused";
+  auto refused = store.GetVariable(ScopeContext{}, lost);
+  EXPECT_CODE(refused, kResourceExhausted);
+  EXPECT_NE(std::string(refused.status().message()).find("write-ahead log"),
+            std::string::npos);
+  EXPECT_EQ(store.num_variables(), 1u);
+  EXPECT_CODE(store.Delete("kept"), kResourceExhausted);  // sticky error
+  EXPECT_EQ(store.num_variables(), 1u);
+  // What was acknowledged replays; the refused create does not appear.
+  journal.reset();
+  VariableStore replayed({});
+  ASSERT_OK(Journal::Replay(&env, dir, 0, false, [&](const JournalRecord& r) {
+    return ApplyJournalRecord(&replayed, nullptr, r);
+  }).status());
+  EXPECT_TRUE(replayed.Find("kept").ok());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

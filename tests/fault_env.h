@@ -4,6 +4,7 @@
 #define VARSCOPE_TESTS_FAULT_ENV_H_
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -12,6 +13,24 @@
 namespace varscope::testing {
 
 class FaultEnv final : public core::Env {
+ private:
+  // Appends go through; Sync fails while *status is an error.
+  class FaultyFile final : public core::AppendableFile {
+   public:
+    FaultyFile(std::unique_ptr<core::AppendableFile> base,
+               std::shared_ptr<absl::Status> status)
+        : base_(std::move(base)), status_(std::move(status)) {}
+    absl::Status Append(absl::string_view d) override { return base_->Append(d); }
+    absl::Status Sync() override {
+      if (!status_->ok()) return *status_;
+      return base_->Sync();
+    }
+
+   private:
+    std::unique_ptr<core::AppendableFile> base_;
+    std::shared_ptr<absl::Status> status_;
+  };
+
  public:
   FaultEnv() : base_(core::NewPosixEnv()) {}
 
@@ -22,14 +41,20 @@ class FaultEnv final : public core::Env {
     write_status_ = std::move(status);
   }
   void FailRenames(absl::Status status) { rename_status_ = std::move(status); }
+  // Every later Sync of an appendable file (the log) fails with `status`.
+  void FailSyncs(absl::Status status) { *sync_status_ = std::move(status); }
   void Heal() {
     fail_write_.clear();
     rename_status_ = absl::OkStatus();
+    *sync_status_ = absl::OkStatus();
   }
 
   absl::StatusOr<std::unique_ptr<core::AppendableFile>> OpenAppendable(
       const std::string& p) override {
-    return base_->OpenAppendable(p);
+    auto file = base_->OpenAppendable(p);
+    if (!file.ok()) return file.status();
+    return std::unique_ptr<core::AppendableFile>(
+        new FaultyFile(*std::move(file), sync_status_));
   }
   absl::Status CreateDirs(const std::string& p) override { return base_->CreateDirs(p); }
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& p) override {
@@ -65,6 +90,7 @@ class FaultEnv final : public core::Env {
   std::string fail_write_;
   absl::Status write_status_;
   absl::Status rename_status_;
+  std::shared_ptr<absl::Status> sync_status_ = std::make_shared<absl::Status>();
 };
 
 }  // namespace varscope::testing
