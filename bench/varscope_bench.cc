@@ -37,6 +37,8 @@ ABSL_FLAG(int, fill_mib, 0,
           "checkpoint bench: add this many MiB of random float32 variables "
           "(256 MiB each, named fill/<prefix>_<i>) and exit");
 ABSL_FLAG(std::string, fill_prefix, "v", "name prefix for --fill_mib");
+ABSL_FLAG(bool, push_rate, false,
+          "durability bench: 8 threads push 4 KiB ADDs for --seconds; print pushes/s");
 ABSL_FLAG(bool, save, false,
           "checkpoint bench: call Admin/Save, print its seconds, and exit");
 ABSL_FLAG(std::string, h2load_bodies, "",
@@ -255,6 +257,27 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    return 0;
+  }
+  if (absl::GetFlag(FLAGS_push_rate)) {
+    std::atomic<int64_t> pushes{0};
+    std::vector<std::thread> pool;
+    const auto start = Clock::now();
+    for (int t = 0; t < 8; ++t) {
+      pool.emplace_back([&, t] {
+        const std::string name = absl::StrCat("rate/v", t);
+        if (!(*client)->GetVariable(name, {1024}, varscope::v1::DT_FLOAT).ok()) return;
+        std::vector<float> ones(1024, 1.0f);
+        while (Seconds(Clock::now() - start) < absl::GetFlag(FLAGS_seconds)) {
+          if ((*client)->Push(name, varscope::v1::ADD, varscope::v1::DT_FLOAT,
+                              ones.data(), 4096).ok()) {
+            ++pushes;
+          }
+        }
+      });
+    }
+    for (auto& th : pool) th.join();
+    Report("pushes_per_s_8_threads", pushes / Seconds(Clock::now() - start));
     return 0;
   }
   EchoClient echo(absl::GetFlag(FLAGS_echo));
