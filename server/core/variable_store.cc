@@ -750,12 +750,9 @@ absl::Status VariableStore::CheckDeletable(absl::string_view name) const {
 
 absl::StatusOr<std::vector<std::string>> VariableStore::DeleteLocked(
     absl::string_view name) {
+  VARSCOPE_RETURN_IF_ERROR(CheckDeletable(name));
   std::vector<std::string> removed;
   if (auto it = partitioned_.find(name); it != partitioned_.end()) {
-    if (!it->second->ready) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "partitioned variable ", name, " is being created; retry"));
-    }
     for (const std::string& part : it->second->part_names) {
       if (auto var = vars_.find(part); var != vars_.end()) {
         total_bytes_ -= var->second->num_bytes;
@@ -769,19 +766,6 @@ absl::StatusOr<std::vector<std::string>> VariableStore::DeleteLocked(
     return removed;
   }
   auto it = vars_.find(name);
-  if (it == vars_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("variable ", name, " does not exist"));
-  }
-  if (!it->second->ready) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("variable ", name, " is being created; retry"));
-  }
-  if (it->second->slice.has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "variable ", name, " is part of partitioned variable ",
-        it->second->slice->full_name, "; delete that instead"));
-  }
   total_bytes_ -= it->second->num_bytes;
   vars_.erase(it);
   RemoveFromCollections(std::string(name));
