@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client_data.h"
+#include "status_util.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
 
 namespace varscope {
@@ -39,11 +40,7 @@ namespace {
 constexpr char kReasonKey[] = "varscope-error-reason";
 constexpr char kSessionNotFound[] = "SESSION_NOT_FOUND";
 
-absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
+using internal::FromGrpc;
 
 bool SessionLost(const grpc::ClientContext& context) {
   const auto& trailers = context.GetServerTrailingMetadata();

@@ -6,15 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "raw_stream.h"
+#include "status_util.h"
 
 namespace varscope {
 namespace {
 
-absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
+using internal::FromGrpc;
 
 v1::Selector SelectorOf(absl::string_view name, const PullOptions& options) {
   v1::Selector selector;

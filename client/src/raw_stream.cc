@@ -6,6 +6,7 @@
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "status_util.h"
 
 namespace varscope::internal {
 namespace {
@@ -26,9 +27,7 @@ class RawCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffe
     StartCall();
     const grpc::Status status = done_.get_future().get();
     if (!error_.ok()) return error_;
-    if (status.ok()) return absl::OkStatus();
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    return FromGrpc(status);
   }
 
   void OnWriteDone(bool ok) override {

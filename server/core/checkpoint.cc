@@ -1,7 +1,5 @@
 #include "server/core/checkpoint.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <thread>
@@ -13,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "server/core/crc32.h"
 #include "server/core/names.h"
 #include "server/core/safetensors.h"
 #include "server/core/state_json.h"
@@ -29,19 +28,6 @@ constexpr char kManifest[] = "MANIFEST.json";
 constexpr char kFormat[] = "varscope-checkpoint-1";
 constexpr char kAutoPrefix[] = "ckpt-";
 constexpr char kTmpPrefix[] = ".tmp-";
-
-uint32_t Crc(uint32_t crc, const void* data, size_t n) {
-  const auto* p = static_cast<const Bytef*>(data);
-  while (n > 0) {
-    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    crc = static_cast<uint32_t>(crc32(crc, p, chunk));
-    p += chunk;
-    n -= chunk;
-  }
-  return crc;
-}
-
-uint32_t Crc(absl::string_view s) { return Crc(0, s.data(), s.size()); }
 
 absl::Status ValidateCheckpointName(absl::string_view name) {
   bool ok = !name.empty() && name.size() <= 64 && name[0] != '.';
@@ -180,7 +166,7 @@ absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) 
   // is written (CRC-32 of 2 GiB takes about as long as writing it).
   std::vector<uint32_t> crcs(snapshot.variables.size());
   std::thread checksummer([&] {
-    for (size_t i = 0; i < crcs.size(); ++i) crcs[i] = Crc(model[i + 1]);
+    for (size_t i = 0; i < crcs.size(); ++i) crcs[i] = Crc32(model[i + 1]);
   });
   std::string metadata, manifest;
 
@@ -206,10 +192,10 @@ absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) 
              {"tensor_bytes", tensor_bytes},
              {"wal_segment", info.wal_segment},
              {"files",
-              {{kModel, {{"bytes", model_bytes}, {"header_crc32", Crc(header)}}},
+              {{kModel, {{"bytes", model_bytes}, {"header_crc32", Crc32(header)}}},
                {kMetadata,
                 {{"bytes", static_cast<int64_t>(metadata.size())},
-                 {"crc32", Crc(metadata)}}}}}}
+                 {"crc32", Crc32(metadata)}}}}}}
             .dump(1);
     VARSCOPE_RETURN_IF_ERROR(env_->WriteFile(absl::StrCat(tmp, "/", kMetadata), {metadata}));
     VARSCOPE_RETURN_IF_ERROR(env_->WriteFile(absl::StrCat(tmp, "/", kManifest), {manifest}));
@@ -328,7 +314,7 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
     }
   }
   VARSCOPE_ASSIGN_OR_RETURN(std::string metadata_text, ReadWholeFile(env_, metadata_path));
-  if (Crc(metadata_text) != files[kMetadata].value("crc32", 0u)) {
+  if (Crc32(metadata_text) != files[kMetadata].value("crc32", 0u)) {
     return absl::DataLossError(absl::StrCat(metadata_path, " fails its CRC-32 check"));
   }
   const json metadata = json::parse(metadata_text, nullptr, false);
@@ -343,7 +329,7 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
     if (header_end > 0) {
       VARSCOPE_RETURN_IF_ERROR(env_->ReadAt(model_path, 0, header_end, header.data()));
     }
-    if (!tensors.empty() && Crc(header) != files[kModel].value("header_crc32", 0u)) {
+    if (!tensors.empty() && Crc32(header) != files[kModel].value("header_crc32", 0u)) {
       return absl::DataLossError(absl::StrCat(
           model_path, " fails its header CRC-32 check (bytes 0 to ", header_end, ")"));
     }
@@ -373,7 +359,7 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
       std::shared_ptr<TensorBuffer> value =
           TensorBuffer::Allocate(static_cast<size_t>(t.end - t.begin));
       VARSCOPE_RETURN_IF_ERROR(env_->ReadAt(model_path, t.begin, t.end - t.begin, value->data()));
-      if (Crc(0, value->data(), value->size()) != v.at("crc32").get<uint32_t>()) {
+      if (Crc32(0, value->data(), value->size()) != v.at("crc32").get<uint32_t>()) {
         return absl::DataLossError(absl::StrCat(
             model_path, ": tensor '", t.name, "' (bytes ", t.begin, " to ", t.end,
             ") fails its CRC-32 check"));

@@ -450,14 +450,12 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
       for (Target& t : targets) {
         VariableCell& cell = *t.var.cell;
         cell.writer_mu()->AssertHeld();
-        if (t.action == Target::Action::kStale) continue;
-        if (t.action != Target::Action::kWrite &&
-            cell.training.accumulated.empty()) {
-          cell.training.accumulated.assign(t.var.num_bytes /
-                                               DTypeSize(t.var.dtype),
-                                           0.0);
+        const bool accumulates = t.action == Target::Action::kAccumulate ||
+                                 t.action == Target::Action::kAggregateAndApply;
+        if (accumulates && cell.training.accumulated.empty()) {
+          cell.training.accumulated.assign(
+              t.var.num_bytes / DTypeSize(t.var.dtype), 0.0);
         }
-        if (t.action == Target::Action::kAccumulate) continue;
       }
     } catch (const std::bad_alloc&) {
       return absl::ResourceExhaustedError(
@@ -519,8 +517,8 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
 
     // Strict durability: the push is on disk before it takes effect.
     if (log_pushes_ && journal_ != nullptr) {
-      std::string data;
-      const std::string header = PushRecord(targets, &data);  // fills data
+      std::vector<absl::string_view> data;  // points into the updates
+      const std::string header = PushRecord(targets, &data);
       absl::Status logged = journal_->Append(header, data);
       if (!logged.ok()) {
         abort_all();
@@ -654,7 +652,7 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
 }
 
 std::string DataPlane::PushRecord(const std::vector<Target>& targets,
-                                  std::string* data) const {
+                                  std::vector<absl::string_view>* data) const {
   nlohmann::json updates = nlohmann::json::array();
   for (const Target& t : targets) {
     const Update& u = t.update;
@@ -670,10 +668,10 @@ std::string DataPlane::PushRecord(const std::vector<Target>& targets,
     if (u.optimizer) j["optimizer"] = OptimizerToJson(*u.optimizer);
     if (u.step) j["step"] = *u.step;
     if (u.indices) {
-      data->append(reinterpret_cast<const char*>(u.indices->data()),
-                   u.indices->size() * sizeof(int64_t));
+      data->emplace_back(reinterpret_cast<const char*>(u.indices->data()),
+                         u.indices->size() * sizeof(int64_t));
     }
-    data->append(u.data.data(), u.data.size());
+    data->push_back(u.data);
     updates.push_back(std::move(j));
   }
   return nlohmann::json{{"op", "push"}, {"updates", updates}}.dump();

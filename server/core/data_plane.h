@@ -150,8 +150,10 @@ class DataPlane {
  private:
   struct Target;
   absl::StatusOr<Target> Prepare(Update update, bool check_data = true) const;
+  // The log record of a push; `data` gets the indices and values, in
+  // order, as views into the updates.
   std::string PushRecord(const std::vector<Target>& targets,
-                         std::string* data) const;
+                         std::vector<absl::string_view>* data) const;
   absl::StatusOr<std::vector<VariableHandle>> EnsureSlots(
       const VariableHandle& var, const ResolvedOptimizer& optimizer);
 

@@ -1,13 +1,12 @@
 #include "server/core/journal.h"
 
-#include <zlib.h>
-
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/core/crc32.h"
 #include "server/core/status_macros.h"
 
 namespace varscope::core {
@@ -25,17 +24,6 @@ uint32_t GetU32(const char* p) {
   uint32_t v = 0;
   for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
   return v;
-}
-
-uint32_t Crc(absl::string_view a, absl::string_view b = {}) {
-  uLong crc = crc32(0, reinterpret_cast<const Bytef*>(a.data()), static_cast<uInt>(a.size()));
-  size_t off = 0;
-  while (off < b.size()) {
-    const uInt n = static_cast<uInt>(std::min<size_t>(b.size() - off, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(b.data() + off), n);
-    off += n;
-  }
-  return static_cast<uint32_t>(crc);
 }
 
 }  // namespace
@@ -88,23 +76,33 @@ int64_t Journal::segment() const {
 }
 
 absl::Status Journal::Append(absl::string_view header, absl::string_view data) {
-  std::string frame;
+  return Append(header, std::vector<absl::string_view>{data});
+}
+
+absl::Status Journal::Append(absl::string_view header,
+                             const std::vector<absl::string_view>& data) {
   std::string prefix;
   PutU32(&prefix, static_cast<uint32_t>(header.size()));
-  const uint64_t payload = 4 + header.size() + data.size();
+  uint64_t payload = 4 + header.size();
+  uint32_t crc = Crc32(header, Crc32(prefix));
+  for (absl::string_view piece : data) {
+    payload += piece.size();
+    crc = Crc32(piece, crc);
+  }
   if (payload > kMaxRecordBytes) {
     return absl::ResourceExhaustedError("a log record above 3.75 GiB");
   }
+  std::string frame;  // length and CRC, then the body follows the pieces
   PutU32(&frame, static_cast<uint32_t>(payload));
-  std::string body = prefix;
-  body.append(header.data(), header.size());
-  PutU32(&frame, Crc(body, data));
-  frame += body;
-  frame.append(data.data(), data.size());
+  PutU32(&frame, crc);
 
   absl::MutexLock lock(&mu_);
   if (!error_.ok()) return error_;
+  // Straight into the batch: one copy of the record's bytes.
   pending_ += frame;
+  pending_ += prefix;
+  pending_.append(header.data(), header.size());
+  for (absl::string_view piece : data) pending_.append(piece.data(), piece.size());
   const uint64_t mine = ++appended_;
   while (synced_ < mine) {
     if (!error_.ok()) return error_;
@@ -187,7 +185,7 @@ absl::StatusOr<ReplayReport> Journal::Replay(
           why = "a record runs past the end of the file";
         } else {
           const absl::string_view body(bytes.data() + off + 8, length);
-          if (Crc(body) != GetU32(bytes.data() + off + 4)) {
+          if (Crc32(body) != GetU32(bytes.data() + off + 4)) {
             why = "a record fails its CRC-32 check";
           } else {
             const uint32_t header_len = GetU32(body.data());

@@ -79,6 +79,10 @@ class Journal {
   // the journal refuses every later append (the error is sticky).
   absl::Status Append(absl::string_view header, absl::string_view data)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The same, with the data given in pieces (logged back to back).
+  absl::Status Append(absl::string_view header,
+                      const std::vector<absl::string_view>& data)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Waits for operations in progress, then starts a new segment and
   // returns its number. `while_quiet` (if given) runs right after, while
   // no logged operation can start: a checkpoint takes its snapshot there,

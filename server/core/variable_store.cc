@@ -124,10 +124,11 @@ absl::Status CheckBytes(int64_t bytes, int64_t limit, absl::string_view name,
   return absl::OkStatus();
 }
 
-std::string ConcatValues(const std::vector<std::shared_ptr<TensorBuffer>>& values) {
-  std::string out;
+std::vector<absl::string_view> ValueViews(
+    const std::vector<std::shared_ptr<TensorBuffer>>& values) {
+  std::vector<absl::string_view> out;
   for (const auto& v : values) {
-    out.append(reinterpret_cast<const char*>(v->data()), v->size());
+    out.emplace_back(reinterpret_cast<const char*>(v->data()), v->size());
   }
   return out;
 }
@@ -553,7 +554,7 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
   // variable: once published, pushes to it may be logged after it.
   Journal::Operation journaled(journal_);
   if (failure.ok() && journal_ != nullptr) {
-    failure = journal_->Append(CreationRecord(plan, values), ConcatValues(values));
+    failure = journal_->Append(CreationRecord(plan, values), ValueViews(values));
   }
 
   std::vector<ChangeEvent> events;
