@@ -13,6 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
+#include "server/core/names.h"
 #include "server/service/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -25,6 +26,29 @@ ABSL_FLAG(int64_t, max_message_bytes, 64 << 20,
           "largest gRPC message accepted or sent, in bytes");
 ABSL_FLAG(int64_t, max_variable_bytes, int64_t{4} << 30,
           "largest tensor one variable (or one part) may hold, in bytes");
+ABSL_FLAG(int64_t, max_memory_bytes, 0,
+          "limit on all stored tensors together (variables, parts, optimizer "
+          "slots), in bytes; a create beyond it fails with RESOURCE_EXHAUSTED. "
+          "0 = no limit");
+ABSL_FLAG(int, max_sessions, 10000,
+          "live sessions at most (0 = no limit)");
+ABSL_FLAG(int, max_open_scopes_per_session, 10000,
+          "open scope handles per session at most (0 = no limit)");
+ABSL_FLAG(int, max_name_bytes, 1024,
+          "longest full variable or scope name, in bytes (at most 1024)");
+ABSL_FLAG(int, max_in_flight_per_client, 256,
+          "calls one client connection may have in flight, streams and waits "
+          "included; more fail with RESOURCE_EXHAUSTED (0 = no limit)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain; with --tls_key turns TLS on");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates; if set, every client must present a "
+          "certificate signed by one of them (mutual TLS)");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "bearer tokens with roles, one per line: '<name> <role> <token> "
+          "[<scope prefix> ...]' (roles: reader, trainer, admin). Re-read on "
+          "SIGHUP. Empty = no authentication");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "how long in-flight calls may run on after SIGINT/SIGTERM");
 ABSL_FLAG(std::string, port_file, "",
@@ -48,13 +72,14 @@ ABSL_FLAG(bool, recover, false,
 
 namespace {
 
-// Blocks SIGINT/SIGTERM in every thread (call before any thread starts) so
-// that one thread can take them with sigwait.
-sigset_t BlockShutdownSignals() {
+// Blocks SIGINT/SIGTERM/SIGHUP in every thread (call before any thread
+// starts) so that one thread can take them with sigwait.
+sigset_t BlockHandledSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
@@ -62,7 +87,7 @@ sigset_t BlockShutdownSignals() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const sigset_t signals = BlockShutdownSignals();
+  const sigset_t signals = BlockHandledSignals();
   absl::SetProgramUsageMessage(
       "varscoped: a parameter server with TensorFlow 1.x variable scopes.\n"
       "Usage: varscoped [--listen=127.0.0.1:50051] [--flagfile=FILE] ...");
@@ -86,6 +111,31 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.max_message_bytes = static_cast<int>(max_message);
   options.store.max_variable_bytes = absl::GetFlag(FLAGS_max_variable_bytes);
+  options.store.max_memory_bytes = absl::GetFlag(FLAGS_max_memory_bytes);
+  options.sessions.max_sessions = absl::GetFlag(FLAGS_max_sessions);
+  options.sessions.max_open_scopes =
+      absl::GetFlag(FLAGS_max_open_scopes_per_session);
+  options.max_in_flight_per_client =
+      absl::GetFlag(FLAGS_max_in_flight_per_client);
+  const int max_name = absl::GetFlag(FLAGS_max_name_bytes);
+  if (max_name < 1 || max_name > static_cast<int>(varscope::core::kMaxNameBytes)) {
+    spdlog::error("--max_name_bytes must be in [1, {}]",
+                  varscope::core::kMaxNameBytes);
+    return 2;
+  }
+  options.store.max_name_bytes = static_cast<size_t>(max_name);
+  if (options.store.max_memory_bytes < 0 || options.sessions.max_sessions < 0 ||
+      options.sessions.max_open_scopes < 0 ||
+      options.max_in_flight_per_client < 0 ||
+      options.store.max_variable_bytes <= 0) {
+    spdlog::error("limits must not be negative (0 = no limit), and "
+                  "--max_variable_bytes must be positive");
+    return 2;
+  }
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
   options.sessions.default_lease = absl::GetFlag(FLAGS_lease_ttl);
   if (options.sessions.default_lease <= absl::ZeroDuration()) {
     spdlog::error("--lease_ttl must be positive");
@@ -126,11 +176,23 @@ int main(int argc, char** argv) {
   }
 
   std::thread signal_waiter([&] {
-    int signal_number = 0;
-    sigwait(&signals, &signal_number);
-    spdlog::info("received {}, shutting down",
-                 signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-    (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+    for (;;) {
+      int signal_number = 0;
+      sigwait(&signals, &signal_number);
+      if (signal_number == SIGHUP) {
+        if (options.auth_tokens_file.empty()) {
+          spdlog::info("received SIGHUP; no --auth_tokens_file to reload");
+        } else if (absl::Status s = (*server)->ReloadTokens(); !s.ok()) {
+          spdlog::error("SIGHUP: kept the previous tokens: {}",
+                        std::string(s.message()));
+        }
+        continue;
+      }
+      spdlog::info("received {}, shutting down",
+                   signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+      (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+      return;
+    }
   });
   (*server)->Wait();
   signal_waiter.join();

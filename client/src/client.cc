@@ -1,8 +1,11 @@
 #include "varscope/client.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -334,15 +337,97 @@ class Client::Impl {
 
 // ---- Client ----
 
+namespace {
+
+// Adds "authorization: Bearer <token>" to every call of a channel.
+class BearerTokenInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerTokenInterceptor(const std::string* header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace("authorization", *header_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* header_;
+};
+
+class BearerTokenFactory
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerTokenFactory(const std::string& token)
+      : header_("Bearer " + token) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new BearerTokenInterceptor(&header_);
+  }
+
+ private:
+  const std::string header_;  // lives as long as the channel
+};
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the TLS ", what, " file ", path));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> CredentialsFor(
+    const ClientTlsOptions& tls) {
+  if (!tls.enabled) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  if (!tls.ca_file.empty()) {
+    auto ca = ReadFile(tls.ca_file, "CA");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "a client certificate needs both cert_file and key_file");
+  }
+  if (!tls.cert_file.empty()) {
+    auto cert = ReadFile(tls.cert_file, "certificate");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadFile(tls.key_file, "key");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     const std::string& target, ClientOptions options) {
+  auto credentials = CredentialsFor(options.tls);
+  if (!credentials.ok()) return credentials.status();
   grpc::ChannelArguments args;
+  if (!options.tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls.server_name);
+  }
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
   // Let the server send pulled tensors in 1 MiB HTTP/2 frames.
   args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
-  auto channel = grpc::CreateCustomChannel(
-      target, grpc::InsecureChannelCredentials(), args);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      interceptors;
+  if (!options.auth_token.empty()) {
+    interceptors.push_back(
+        std::make_unique<BearerTokenFactory>(options.auth_token));
+  }
+  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+      target, *credentials, args, std::move(interceptors));
   auto impl = std::make_unique<Impl>(channel, options);
   auto data = std::make_unique<Data>(std::move(channel), std::move(options));
   // Generation 0 has no session yet, so this opens the first one.

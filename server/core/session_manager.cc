@@ -71,6 +71,7 @@ struct SessionManager::Scope {
 struct SessionManager::Session {
   uint64_t id = 0;
   std::string client_name;
+  std::string owner;  // the token holder that opened it; "" without tokens
   absl::Duration lease;
 
   absl::Mutex mu;
@@ -79,6 +80,8 @@ struct SessionManager::Session {
   // Handles by id; id 0 is the root.
   absl::flat_hash_map<uint64_t, Scope> scopes ABSL_GUARDED_BY(mu);
   uint64_t next_scope_id ABSL_GUARDED_BY(mu) = 1;
+  // Handles opened and not yet closed (the root not counted).
+  int open_scopes ABSL_GUARDED_BY(mu) = 0;
   // Op namespace: lower-cased full name -> use count (TF's _names_in_use).
   absl::flat_hash_map<std::string, int64_t> names_in_use ABSL_GUARDED_BY(mu);
   // Variable-scope open counts (TF's variable_scopes_count).
@@ -154,7 +157,7 @@ SessionManager::SessionManager(VariableStore* store, const Clock* clock,
 SessionManager::~SessionManager() = default;
 
 absl::StatusOr<SessionInfo> SessionManager::OpenSession(
-    std::string client_name, absl::Duration lease) {
+    std::string client_name, absl::Duration lease, std::string owner) {
   if (lease < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("lease_ttl_ms must not be negative");
   }
@@ -165,6 +168,7 @@ absl::StatusOr<SessionInfo> SessionManager::OpenSession(
   lease = std::clamp(lease, options_.min_lease, options_.max_lease);
   auto session = std::make_shared<Session>();
   session->client_name = std::move(client_name);
+  session->owner = std::move(owner);
   session->lease = lease;
   {
     absl::MutexLock lock(&session->mu);
@@ -174,9 +178,28 @@ absl::StatusOr<SessionInfo> SessionManager::OpenSession(
     session->scopes.emplace(0, std::move(root));
   }
   absl::MutexLock lock(&mu_);
+  if (options_.max_sessions > 0 &&
+      sessions_.size() >= static_cast<size_t>(options_.max_sessions)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the server already has ", sessions_.size(),
+        " sessions, its --max_sessions; close sessions you no longer use (an "
+        "abandoned one ends when its lease runs out)"));
+  }
   session->id = next_session_id_++;
   sessions_.emplace(session->id, session);
   return SessionInfo{session->id, session->client_name, lease};
+}
+
+absl::Status SessionManager::CheckOwner(uint64_t session,
+                                        absl::string_view owner) const {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session);
+  // An unknown session is reported by the call itself.
+  if (it == sessions_.end() || it->second->owner == owner) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "session ", session, " was opened with another token"));
 }
 
 absl::StatusOr<std::shared_ptr<SessionManager::Session>> SessionManager::Find(
@@ -237,6 +260,13 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
   const Scope& owner = s->scopes.at(parent->owner);
   const std::string current_ns = parent->name_scope;
   const NamePosition position = PositionIn(current_ns);
+  if (options_.max_open_scopes > 0 &&
+      s->open_scopes >= options_.max_open_scopes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "session ", session, " already has ", s->open_scopes,
+        " open scopes, the server's --max_open_scopes_per_session; close "
+        "scopes you no longer use"));
+  }
 
   Scope scope;
   scope.parent = request.parent;
@@ -295,7 +325,7 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
       VARSCOPE_RETURN_IF_ERROR(
           ValidateName(request.name, position, "scope name"));
       scope.name = JoinName(owner.name, request.name);
-      VARSCOPE_RETURN_IF_ERROR(ValidateVariableName(scope.name));
+      VARSCOPE_RETURN_IF_ERROR(store_->ValidateFullName(scope.name));
       scope.reuse = ResolveReuse(request.reuse, owner.reuse);
       take_defaults(owner);
       scope.name_scope = open_name_scope(request.name);
@@ -325,7 +355,7 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
         chosen = absl::StrCat(request.default_name, "_", k);
       }
       scope.name = JoinName(owner.name, chosen);
-      VARSCOPE_RETURN_IF_ERROR(ValidateVariableName(scope.name));
+      VARSCOPE_RETURN_IF_ERROR(store_->ValidateFullName(scope.name));
       scope.reuse = owner.reuse;
       take_defaults(owner);
       scope.original_name_scope = scope.name_scope;
@@ -356,6 +386,7 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
   scope.id = s->next_scope_id++;
   if (scope.kind == ScopeKind::kVariableScope) scope.owner = scope.id;
   parent->open_children++;
+  s->open_scopes++;
   const uint64_t id = scope.id;
   Scope& stored = s->scopes.emplace(id, std::move(scope)).first->second;
   return s->InfoOf(stored);
@@ -389,6 +420,7 @@ absl::Status SessionManager::CloseScope(uint64_t session, uint64_t scope) {
   }
   handle->open = false;
   s->scopes.at(handle->parent).open_children--;
+  s->open_scopes--;
   if (handle->origin == Scope::Origin::kString) {
     // Counts of sub-scopes restart, so re-entering the parent hands out the
     // same default names again.

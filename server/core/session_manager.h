@@ -59,6 +59,10 @@ struct SessionOptions {
   // First session id; 0 = a random 63-bit start, so ids of a restarted
   // server never collide with ids that stale clients still hold.
   uint64_t first_session_id = 0;
+  // Live sessions; 0 = no limit. OpenSession beyond it: RESOURCE_EXHAUSTED.
+  int max_sessions = 0;
+  // Open (not yet closed) scope handles per session; 0 = no limit.
+  int max_open_scopes = 0;
 };
 
 struct SessionInfo {
@@ -109,8 +113,13 @@ class SessionManager {
   ~SessionManager();
 
   // `lease` zero = default; otherwise clamped to [min_lease, max_lease].
+  // `owner` names the token holder (see access.h); "" without tokens.
   absl::StatusOr<SessionInfo> OpenSession(std::string client_name,
-                                          absl::Duration lease);
+                                          absl::Duration lease,
+                                          std::string owner = "");
+  // PERMISSION_DENIED when `session` exists and was opened by another
+  // owner, so one token cannot drive another token's session.
+  absl::Status CheckOwner(uint64_t session, absl::string_view owner) const;
   // Renews the lease; NOT_FOUND (reason SESSION_NOT_FOUND) when unknown or
   // expired.
   absl::StatusOr<absl::Duration> KeepAlive(uint64_t session);

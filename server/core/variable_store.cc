@@ -186,14 +186,16 @@ absl::StatusOr<VariableInfo> VariableStore::GetVariable(
     return absl::InvalidArgumentError("GetVariable needs a variable name");
   }
   const std::string full_name = JoinName(scope.name, request.name);
-  VARSCOPE_RETURN_IF_ERROR(ValidateVariableName(full_name));
+  VARSCOPE_RETURN_IF_ERROR(ValidateFullName(full_name));
+  if (request.check_name) VARSCOPE_RETURN_IF_ERROR(request.check_name(full_name));
   return Run(scope, request, full_name, /*create_only=*/false);
 }
 
 absl::StatusOr<VariableInfo> VariableStore::CreateVariable(
     const std::string& full_name, const GetVariableRequest& request,
     const ScopeContext& scope) {
-  VARSCOPE_RETURN_IF_ERROR(ValidateVariableName(full_name));
+  VARSCOPE_RETURN_IF_ERROR(ValidateFullName(full_name));
+  if (request.check_name) VARSCOPE_RETURN_IF_ERROR(request.check_name(full_name));
   return Run(scope, request, full_name, /*create_only=*/true);
 }
 
@@ -366,6 +368,9 @@ VariableStore::Decision VariableStore::DecideSingle(
       !s.ok()) {
     return Decision::Done(s);
   }
+  if (absl::Status s = CheckMemory(*bytes, full_name); !s.ok()) {
+    return Decision::Done(s);
+  }
 
   auto entry = std::make_shared<Entry>();
   entry->name = full_name;
@@ -516,6 +521,9 @@ VariableStore::Decision VariableStore::DecidePartitioned(
         PartContext{shape, layouts[i].offset, static_cast<int>(i)});
     plan.entries.push_back(std::move(entry));
   }
+  if (absl::Status s = CheckMemory(plan_bytes, full_name); !s.ok()) {
+    return Decision::Done(s);
+  }
   for (const auto& entry : plan.entries) vars_.emplace(entry->name, entry);
   partitioned_.emplace(full_name, p);
   total_bytes_ += plan_bytes;
@@ -593,6 +601,28 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
   lock.Release();
   feed_.Publish(events);
   return info;
+}
+
+absl::Status VariableStore::ValidateFullName(absl::string_view full_name) const {
+  VARSCOPE_RETURN_IF_ERROR(ValidateVariableName(full_name));
+  if (full_name.size() > options_.max_name_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name '", full_name.substr(0, 64), "...' is ", full_name.size(),
+        " bytes; the server's --max_name_bytes is ", options_.max_name_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VariableStore::CheckMemory(int64_t bytes,
+                                        absl::string_view name) const {
+  const int64_t limit = options_.max_memory_bytes;
+  if (limit > 0 && total_bytes_ + bytes > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "creating ", name, " (", bytes, " bytes) would bring tensor storage to ",
+        total_bytes_ + bytes, " bytes, above the server's --max_memory_bytes of ",
+        limit, "; delete variables or raise the limit"));
+  }
+  return absl::OkStatus();
 }
 
 VariableInfo VariableStore::InfoOf(const Entry& entry) const {
@@ -908,6 +938,13 @@ absl::StatusOr<VariableStore::Built> VariableStore::Build(StoreSnapshot snapshot
 
 absl::Status VariableStore::Restore(StoreSnapshot snapshot) {
   VARSCOPE_ASSIGN_OR_RETURN(Built built, Build(std::move(snapshot)));
+  if (options_.max_memory_bytes > 0 &&
+      built.total_bytes > options_.max_memory_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the checkpoint holds ", built.total_bytes,
+        " bytes of tensors, above the server's --max_memory_bytes of ",
+        options_.max_memory_bytes, "; raise the limit to restore it"));
+  }
   for (const auto& [name, p] : built.partitioned) {
     for (const std::string& part : p->part_names) {
       if (built.vars.count(part) == 0) {

@@ -24,6 +24,7 @@
 #define VARSCOPE_SERVER_CORE_VARIABLE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +38,7 @@
 #include "server/core/change_feed.h"
 #include "server/core/initializer.h"
 #include "server/core/journal.h"
+#include "server/core/names.h"
 #include "server/core/partitioner.h"
 #include "server/core/tensor.h"
 #include "server/core/types.h"
@@ -51,6 +53,12 @@ inline constexpr char kLocalVariables[] = "local_variables";
 struct StoreOptions {
   // Largest tensor one variable (or one part) may hold.
   int64_t max_variable_bytes = int64_t{4} << 30;
+  // All stored tensors together (variables, parts and optimizer slots);
+  // 0 = no limit. A creation that would pass it fails with
+  // RESOURCE_EXHAUSTED and creates nothing.
+  int64_t max_memory_bytes = 0;
+  // Longest full variable or scope name (at most kMaxNameBytes).
+  size_t max_name_bytes = kMaxNameBytes;
   BufferPoolOptions buffer_pool;
 };
 
@@ -73,6 +81,10 @@ struct GetVariableRequest {
   std::vector<std::string> collections;  // empty = ["variables"]
   std::optional<PartitionerSpec> partitioner;
   bool local = false;               // get_local_variable
+  // The caller's veto on the resolved full name, asked before anything is
+  // looked up or created (the service checks a token's scope prefixes
+  // here). Null = everything allowed.
+  std::function<absl::Status(absl::string_view full_name)> check_name;
 };
 
 // Where a part sits inside its partitioned variable.
@@ -209,6 +221,8 @@ class VariableStore {
   absl::Status Restore(StoreSnapshot snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
   const StoreOptions& options() const { return options_; }
+  // The grammar of ValidateVariableName plus --max_name_bytes.
+  absl::Status ValidateFullName(absl::string_view full_name) const;
   size_t num_variables() const;
   int64_t total_bytes() const;
 
@@ -253,6 +267,9 @@ class VariableStore {
       const CreationPlan& plan,
       const std::vector<std::shared_ptr<TensorBuffer>>& values) const;
   absl::Status CheckDeletable(absl::string_view name) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED when `bytes` more would pass max_memory_bytes.
+  absl::Status CheckMemory(int64_t bytes, absl::string_view name) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<std::string>> DeleteLocked(absl::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

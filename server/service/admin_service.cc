@@ -53,15 +53,21 @@ template <typename Body>
 grpc::ServerUnaryReactor* AdminService::Queue(Context* ctx, const char* method,
                                               bool needs_data_dir, Body body) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (needs_data_dir && checkpointer_ == nullptr) {
-    reactor->Finish(ToGrpcStatus(
-        absl::FailedPreconditionError(
-            "this server keeps no checkpoints: start varscoped with --data_dir"),
-        ctx));
+  absl::StatusOr<Admission> admitted = gate_->Admit(*ctx, method);
+  absl::Status refused = admitted.status();
+  if (refused.ok() && needs_data_dir && checkpointer_ == nullptr) {
+    refused = absl::FailedPreconditionError(
+        "this server keeps no checkpoints: start varscoped with --data_dir");
+  }
+  if (!refused.ok()) {
+    LogFailure(method, refused);
+    reactor->Finish(ToGrpcStatus(refused, ctx));
     return reactor;
   }
+  // The job owns the admission, so the in-flight slot lasts until it ran.
+  auto call = std::make_shared<Admission>(std::move(*admitted));
   worker_->Post([=]() mutable {
-    const absl::Status status = body();
+    const absl::Status status = body(*call);
     LogFailure(method, status);
     reactor->Finish(ToGrpcStatus(status, ctx));
   });
@@ -71,7 +77,7 @@ grpc::ServerUnaryReactor* AdminService::Queue(Context* ctx, const char* method,
 grpc::ServerUnaryReactor* AdminService::Save(Context* ctx,
                                              const v1::SaveRequest* request,
                                              v1::CheckpointInfo* response) {
-  return Queue(ctx, "Save", true, [=]() -> absl::Status {
+  return Queue(ctx, "varscope.v1.Admin.Save", true, [=](const Admission&) -> absl::Status {
     VARSCOPE_ASSIGN_OR_RETURN(core::CheckpointInfo info,
                               checkpointer_->Save(request->name()));
     spdlog::info("saved checkpoint {} ({} variables, {} bytes) on request",
@@ -84,7 +90,7 @@ grpc::ServerUnaryReactor* AdminService::Save(Context* ctx,
 grpc::ServerUnaryReactor* AdminService::ListCheckpoints(
     Context* ctx, const v1::ListCheckpointsRequest*,
     v1::ListCheckpointsResponse* response) {
-  return Queue(ctx, "ListCheckpoints", true, [=]() -> absl::Status {
+  return Queue(ctx, "varscope.v1.Admin.ListCheckpoints", true, [=](const Admission&) -> absl::Status {
     VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::CheckpointInfo> all,
                               checkpointer_->List());
     for (const core::CheckpointInfo& info : all) {
@@ -97,7 +103,7 @@ grpc::ServerUnaryReactor* AdminService::ListCheckpoints(
 grpc::ServerUnaryReactor* AdminService::Restore(
     Context* ctx, const v1::RestoreRequest* request,
     v1::RestoreResponse* response) {
-  return Queue(ctx, "Restore", true, [=]() -> absl::Status {
+  return Queue(ctx, "varscope.v1.Admin.Restore", true, [=](const Admission&) -> absl::Status {
     VARSCOPE_ASSIGN_OR_RETURN(core::RestoreReport report,
                               checkpointer_->Restore(request->name()));
     spdlog::info("restored {} variables ({} bytes) in {:.2f} s from {}",
@@ -114,7 +120,9 @@ grpc::ServerUnaryReactor* AdminService::Restore(
 grpc::ServerUnaryReactor* AdminService::Import(Context* ctx,
                                                const v1::ImportRequest* request,
                                                v1::ImportResponse* response) {
-  return Queue(ctx, "Import", false, [=]() -> absl::Status {
+  return Queue(ctx, "varscope.v1.Admin.Import", false, [=](const Admission& call) -> absl::Status {
+    // Every imported name lies under the target scope.
+    VARSCOPE_RETURN_IF_ERROR(call.CheckName(request->scope()));
     std::optional<bool> trainable;
     if (request->has_trainable()) trainable = request->trainable();
     VARSCOPE_ASSIGN_OR_RETURN(

@@ -15,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/checkpoint.h"
+#include "server/service/call_gate.h"
 #include "varscope/v1/admin.grpc.pb.h"
 
 namespace varscope::service {
@@ -41,8 +42,12 @@ class AdminService final : public ::varscope::v1::Admin::CallbackService {
  public:
   // Not owned. `checkpointer` is null without --data_dir.
   AdminService(core::Checkpointer* checkpointer, core::VariableStore* store,
-               core::Env* env, Worker* worker)
-      : checkpointer_(checkpointer), store_(store), env_(env), worker_(worker) {}
+               core::Env* env, Worker* worker, CallGate* gate)
+      : checkpointer_(checkpointer),
+        store_(store),
+        env_(env),
+        worker_(worker),
+        gate_(gate) {}
 
   using Context = grpc::CallbackServerContext;
   grpc::ServerUnaryReactor* Save(Context* ctx, const v1::SaveRequest* request,
@@ -66,6 +71,7 @@ class AdminService final : public ::varscope::v1::Admin::CallbackService {
   core::VariableStore* const store_;        // Not owned.
   core::Env* const env_;                    // Not owned.
   Worker* const worker_;                    // Not owned.
+  CallGate* const gate_;                    // Not owned.
 };
 
 void ToProto(const core::CheckpointInfo& info, v1::CheckpointInfo* out);

@@ -1,9 +1,11 @@
 // File: handle.h
-// The one-line body of every unary handler: run the core call, log a
-// failure once at debug level, finish with the mapped status.
+// The one-line body of every unary handler: admit the call (token, role,
+// in-flight slot; see call_gate.h), run the core call, log a failure once
+// at debug level, finish with the mapped status.
 //
 // Example:
-//   return Handle(ctx, "Push", [&]() -> absl::Status { ...; return s; });
+//   return Handle(ctx, gate_, "varscope.v1.VariableData.Push",
+//                 [&](const Admission& call) -> absl::Status { ... });
 #ifndef VARSCOPE_SERVER_SERVICE_HANDLE_H_
 #define VARSCOPE_SERVER_SERVICE_HANDLE_H_
 
@@ -13,13 +15,15 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "server/service/call_gate.h"
 #include "server/service/status_convert.h"
 
 namespace varscope::service {
 
-inline void LogFailure(const char* method, const absl::Status& status) {
+inline void LogFailure(absl::string_view method, const absl::Status& status) {
   if (!status.ok()) {
-    spdlog::debug("{} failed: {}: {}", method,
+    spdlog::debug("{} failed: {}: {}", std::string(ShortMethod(method)),
                   absl::StatusCodeToString(status.code()),
                   std::string(status.message()));
   }
@@ -27,13 +31,25 @@ inline void LogFailure(const char* method, const absl::Status& status) {
 
 template <typename Body>
 grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx,
-                                 const char* method, Body&& body) {
-  const absl::Status status = body();
-  LogFailure(method, status);
+                                 CallGate* gate, const char* full_method,
+                                 Body&& body) {
+  absl::StatusOr<Admission> call = gate->Admit(*ctx, full_method);
+  const absl::Status status = call.ok() ? body(*call) : call.status();
+  LogFailure(full_method, status);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status, ctx));
   return reactor;
 }
+
+// A streaming reactor that fails at once (refused admission, bad request).
+template <typename Reactor>
+class Rejected final : public Reactor {
+ public:
+  explicit Rejected(const absl::Status& status) {
+    this->Finish(ToGrpcStatus(status, nullptr));
+  }
+  void OnDone() override { delete this; }
+};
 
 }  // namespace varscope::service
 

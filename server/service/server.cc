@@ -4,15 +4,85 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "server/core/recovery.h"
+#include "server/core/status_macros.h"
+#include "server/service/call_gate.h"
 #include "server/service/admin_service.h"
 #include "server/service/variable_data_service.h"
 #include "server/service/variable_store_service.h"
 
 namespace varscope::service {
+namespace {
+
+bool IsLoopback(absl::string_view listen) {
+  // host:port, [v6]:port, or unix sockets (local by nature).
+  absl::string_view host = listen.substr(0, listen.rfind(':'));
+  return absl::StartsWith(listen, "unix:") || absl::StartsWith(host, "127.") ||
+         host == "localhost" || host == "[::1]";
+}
+
+absl::StatusOr<std::string> ReadPem(core::Env* env, absl::string_view flag,
+                                    const std::string& path) {
+  absl::StatusOr<std::string> pem = core::ReadWholeFile(env, path);
+  if (!pem.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": ", pem.status().message()));
+  }
+  if (pem->find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": ", path, " is not a PEM file"));
+  }
+  return pem;
+}
+
+// TLS (mutual with a client CA) or plaintext, with a loud warning when
+// plaintext leaves the machine.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
+    core::Env* env, const ServerOptions& options) {
+  const TlsFiles& tls = options.tls;
+  if (!tls.enabled()) {
+    if (!tls.key_file.empty() || !tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_key and --tls_client_ca need --tls_cert");
+    }
+    if (!IsLoopback(options.listen)) {
+      spdlog::warn(
+          "*** listening on {} WITHOUT TLS: anyone on the network can read "
+          "and change the variables{}. Use --tls_cert/--tls_key (and "
+          "--tls_client_ca) outside loopback. ***",
+          options.listen,
+          options.auth_tokens_file.empty() ? ""
+                                           : " and steal the bearer tokens");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert needs --tls_key");
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  VARSCOPE_ASSIGN_OR_RETURN(pair.cert_chain,
+                            ReadPem(env, "--tls_cert", tls.cert_file));
+  VARSCOPE_ASSIGN_OR_RETURN(pair.private_key,
+                            ReadPem(env, "--tls_key", tls.key_file));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!tls.client_ca_file.empty()) {
+    VARSCOPE_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                              ReadPem(env, "--tls_client_ca", tls.client_ca_file));
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  spdlog::info("TLS on{}", tls.client_ca_file.empty()
+                               ? ""
+                               : ", client certificates required (mutual TLS)");
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     ServerOptions options, const core::Clock* clock) {
@@ -24,13 +94,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       std::make_unique<core::VariableStore>(server->options_.store);
   server->sessions_ = std::make_unique<core::SessionManager>(
       server->store_.get(), effective_clock, server->options_.sessions);
+  server->env_ = core::NewPosixEnv();
+  server->gate_ =
+      std::make_unique<CallGate>(server->options_.max_in_flight_per_client);
+  if (!server->options_.auth_tokens_file.empty()) {
+    VARSCOPE_RETURN_IF_ERROR(server->ReloadTokens());
+  }
+  VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                            ServerCredentialsFor(server->env_.get(), server->options_));
   server->service_ = std::make_unique<VariableStoreService>(
-      server->store_.get(), server->sessions_.get());
+      server->store_.get(), server->sessions_.get(), server->gate_.get());
   server->data_ = std::make_unique<core::DataPlane>(server->store_.get());
   server->data_service_ = std::make_unique<VariableDataService>(
-      server->store_.get(), server->data_.get(),
+      server->store_.get(), server->data_.get(), server->gate_.get(),
       server->options_.max_message_bytes);
-  server->env_ = core::NewPosixEnv();
   if (!server->options_.data_dir.empty()) {
     server->checkpointer_ = std::make_unique<core::Checkpointer>(
         server->store_.get(), server->env_.get(), server->options_.data_dir,
@@ -92,15 +169,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   server->admin_service_ = std::make_unique<AdminService>(
       server->checkpointer_.get(), server->store_.get(), server->env_.get(),
-      server->worker_.get());
+      server->worker_.get(), server->gate_.get());
 
   // Both are gRPC's own registration hooks for standard services.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(server->options_.listen,
-                           grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(server->options_.listen, credentials,
+                           &server->port_);
   builder.SetMaxReceiveMessageSize(server->options_.max_message_bytes);
   builder.SetMaxSendMessageSize(server->options_.max_message_bytes);
   // Let clients send large tensors in 1 MiB HTTP/2 frames (the default is
@@ -113,7 +190,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
         "could not listen on ", server->options_.listen,
-        " (address in use or not valid; use host:port, e.g. 127.0.0.1:50051)"));
+        " (address in use or not valid; use host:port, e.g. 127.0.0.1:50051",
+        server->options_.tls.enabled()
+            ? "; or the TLS certificate and key do not match"
+            : "",
+        ")"));
   }
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   server->reaper_ = std::thread([s = server.get()] { s->ReapLoop(); });
@@ -126,6 +207,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 }
 
 Server::Server() : worker_(std::make_unique<Worker>()) {}
+
+absl::Status Server::ReloadTokens() {
+  const std::string& path = options_.auth_tokens_file;
+  if (path.empty()) {
+    return absl::FailedPreconditionError("no --auth_tokens_file to reload");
+  }
+  absl::StatusOr<std::string> text = core::ReadWholeFile(env_.get(), path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("--auth_tokens_file: ", text.status().message()));
+  }
+  absl::StatusOr<core::TokenTable> table = core::TokenTable::Parse(*text);
+  if (!table.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", table.status().message()));
+  }
+  const size_t count = table->size();
+  gate_->SetTokens(std::make_shared<const core::TokenTable>(*std::move(table)));
+  spdlog::info("loaded {} bearer token(s) from {}", count, path);
+  return absl::OkStatus();
+}
 
 void Server::CheckpointLoop() {
   absl::MutexLock lock(&mu_);

@@ -30,8 +30,23 @@ namespace varscope::service {
 
 inline constexpr char kVersion[] = "0.1.0";
 
+// TLS files (PEM). cert_file and key_file turn TLS on; client_ca_file also
+// requires every client to present a certificate signed by that CA (mutual
+// TLS).
+struct TlsFiles {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
+  TlsFiles tls;
+  // Bearer tokens with roles (see core/access.h); "" = no authentication.
+  std::string auth_tokens_file;
+  // Calls one client connection may have in flight; 0 = unlimited.
+  int max_in_flight_per_client = 256;
   // Largest request or response message, in bytes.
   int max_message_bytes = 64 << 20;
   core::StoreOptions store;
@@ -52,6 +67,7 @@ struct ServerOptions {
   bool strict = false;
 };
 
+class CallGate;
 class VariableStoreService;
 class VariableDataService;
 class AdminService;
@@ -66,6 +82,9 @@ class Server {
   Server& operator=(const Server&) = delete;
   // Shuts down (with a short grace period) if still running.
   ~Server();
+
+  // Re-reads --auth_tokens_file (SIGHUP). On error the old tokens stay.
+  absl::Status ReloadTokens();
 
   // The checkpointer, or null without a data directory.
   core::Checkpointer* checkpointer() { return checkpointer_.get(); }
@@ -93,6 +112,7 @@ class Server {
 
   ServerOptions options_;
   core::RealClock real_clock_;
+  std::unique_ptr<CallGate> gate_;  // outlives the services that use it
   std::unique_ptr<core::VariableStore> store_;
   std::unique_ptr<core::SessionManager> sessions_;
   std::unique_ptr<VariableStoreService> service_;

@@ -57,9 +57,9 @@ absl::Status TooLarge(size_t bytes, int limit, absl::string_view instead) {
 // Streams one snapshot in chunks. Each chunk's data is a zero-copy slice.
 class PullStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  PullStreamReactor(absl::StatusOr<core::ReadResult> read, int64_t chunk_bytes,
-                    grpc::CallbackServerContext* ctx)
-      : chunk_bytes_(chunk_bytes) {
+  PullStreamReactor(Admission call, absl::StatusOr<core::ReadResult> read,
+                    int64_t chunk_bytes, grpc::CallbackServerContext* ctx)
+      : call_(std::move(call)), chunk_bytes_(chunk_bytes) {
     if (!read.ok()) {
       LogFailure("PullStream", read.status());
       Finish(ToGrpcStatus(read.status(), ctx));
@@ -102,6 +102,7 @@ class PullStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     }
   }
 
+  const Admission call_;  // holds the client's in-flight slot
   const int64_t chunk_bytes_;
   core::ReadResult read_;
   int64_t sent_ = 0;
@@ -113,9 +114,9 @@ class PullStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 // received slices straight into the buffer.
 class PushStreamReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
-  PushStreamReactor(core::DataPlane* data, grpc::CallbackServerContext* ctx,
-                    grpc::ByteBuffer* response)
-      : data_(data), ctx_(ctx), response_(response) {
+  PushStreamReactor(Admission call, core::DataPlane* data,
+                    grpc::CallbackServerContext* ctx, grpc::ByteBuffer* response)
+      : call_(std::move(call)), data_(data), ctx_(ctx), response_(response) {
     StartRead(&chunk_);
   }
   void OnReadDone(bool ok) override {
@@ -139,6 +140,7 @@ class PushStreamReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
             "the first PushStream message must carry the update");
       }
       header_ = first.update();
+      VARSCOPE_RETURN_IF_ERROR(call_.CheckName(header_.name()));
       VARSCOPE_ASSIGN_OR_RETURN(core::Update update, FromProto(header_));
       VARSCOPE_ASSIGN_OR_RETURN(expected_, data_->DataBytes(update));
       try {
@@ -211,6 +213,7 @@ class PushStreamReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     return absl::OkStatus();
   }
 
+  const Admission call_;  // holds the client's in-flight slot
   core::DataPlane* const data_;
   grpc::CallbackServerContext* const ctx_;
   grpc::ByteBuffer* const response_;
@@ -226,8 +229,10 @@ class PushStreamReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 // never wait for a slow reader.
 class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
  public:
-  WatchReactor(core::VariableStore* store, const v1::WatchRequest& request)
-      : store_(store),
+  WatchReactor(Admission call, core::VariableStore* store,
+               const v1::WatchRequest& request)
+      : call_(std::move(call)),
+        store_(store),
         state_(std::make_shared<State>(
             this, request.buffer_events() > 0 ? request.buffer_events()
                                               : kDefaultWatchBuffer)) {
@@ -358,6 +363,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
     v1::WatchEvent current_;
   };
 
+  const Admission call_;  // holds the client's in-flight slot
   core::VariableStore* const store_;  // Not owned.
   std::shared_ptr<State> state_;
   uint64_t subscription_ = 0;
@@ -367,7 +373,8 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
 
 grpc::ServerUnaryReactor* VariableDataService::Pull(
     Context* ctx, const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
-  return Handle(ctx, "Pull", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableData.Pull",
+                [&](const Admission& call) -> absl::Status {
     v1::PullRequest req;
     VARSCOPE_RETURN_IF_ERROR(ParseRequest(*request, &req));
     if (req.variables_size() == 0) {
@@ -375,6 +382,9 @@ grpc::ServerUnaryReactor* VariableDataService::Pull(
     }
     std::vector<grpc::Slice> slices;
     size_t total = 0;
+    for (const v1::Selector& selector : req.variables()) {
+      VARSCOPE_RETURN_IF_ERROR(call.CheckName(selector.name()));
+    }
     for (const v1::Selector& selector : req.variables()) {
       VARSCOPE_ASSIGN_OR_RETURN(core::ReadResult read,
                                 data_->Read(FromProto(selector)));
@@ -391,23 +401,34 @@ grpc::ServerUnaryReactor* VariableDataService::Pull(
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* VariableDataService::PullStream(
     Context* ctx, const grpc::ByteBuffer* request) {
+  using Writer = grpc::ServerWriteReactor<grpc::ByteBuffer>;
+  constexpr char kMethod[] = "varscope.v1.VariableData.PullStream";
+  absl::StatusOr<Admission> call = gate_->Admit(*ctx, kMethod);
   v1::PullStreamRequest req;
-  absl::Status parsed = ParseRequest(*request, &req);
-  if (!parsed.ok()) return new PullStreamReactor(parsed, 0, ctx);
+  absl::Status status = call.status();
+  if (status.ok()) status = ParseRequest(*request, &req);
+  if (status.ok()) status = call->CheckName(req.variable().name());
+  if (!status.ok()) {
+    LogFailure(kMethod, status);
+    return new Rejected<Writer>(status);
+  }
   int64_t chunk = req.chunk_bytes() > 0 ? req.chunk_bytes() : kDefaultChunkBytes;
   // Leave room for the chunk's header under the message limit.
   chunk = std::clamp<int64_t>(chunk, kMinChunkBytes,
                               std::max<int64_t>(max_message_bytes_ - 4096,
                                                 kMinChunkBytes));
-  return new PullStreamReactor(data_->Read(FromProto(req.variable())), chunk,
+  return new PullStreamReactor(*std::move(call),
+                               data_->Read(FromProto(req.variable())), chunk,
                                ctx);
 }
 
 grpc::ServerUnaryReactor* VariableDataService::Gather(
     Context* ctx, const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
-  return Handle(ctx, "Gather", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableData.Gather",
+                [&](const Admission& call) -> absl::Status {
     v1::GatherRequest req;
     VARSCOPE_RETURN_IF_ERROR(ParseRequest(*request, &req));
+    VARSCOPE_RETURN_IF_ERROR(call.CheckName(req.name()));
     VARSCOPE_ASSIGN_OR_RETURN(
         core::GatherResult rows,
         data_->Gather(req.name(), {req.indices().begin(), req.indices().end()}));
@@ -431,13 +452,15 @@ grpc::ServerUnaryReactor* VariableDataService::Gather(
 
 grpc::ServerUnaryReactor* VariableDataService::Push(
     Context* ctx, const v1::PushRequest* request, v1::PushResponse* response) {
-  return Handle(ctx, "Push", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableData.Push",
+                [&](const Admission& call) -> absl::Status {
     if (request->updates_size() == 0) {
       return absl::InvalidArgumentError("Push needs at least one update");
     }
     std::vector<core::Update> updates;
     updates.reserve(request->updates_size());
     for (const v1::Update& update : request->updates()) {
+      VARSCOPE_RETURN_IF_ERROR(call.CheckName(update.name()));
       VARSCOPE_ASSIGN_OR_RETURN(core::Update u, FromProto(update));
       updates.push_back(std::move(u));
     }
@@ -452,13 +475,21 @@ grpc::ServerUnaryReactor* VariableDataService::Push(
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* VariableDataService::PushStream(
     Context* ctx, grpc::ByteBuffer* response) {
-  return new PushStreamReactor(data_, ctx, response);
+  constexpr char kMethod[] = "varscope.v1.VariableData.PushStream";
+  absl::StatusOr<Admission> call = gate_->Admit(*ctx, kMethod);
+  if (!call.ok()) {
+    LogFailure(kMethod, call.status());
+    return new Rejected<grpc::ServerReadReactor<grpc::ByteBuffer>>(
+        call.status());
+  }
+  return new PushStreamReactor(*std::move(call), data_, ctx, response);
 }
 
 grpc::ServerUnaryReactor* VariableDataService::SetOptimizer(
     Context* ctx, const v1::SetOptimizerRequest* request,
     v1::SetOptimizerResponse* response) {
-  return Handle(ctx, "SetOptimizer", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableData.SetOptimizer",
+                [&](const Admission& call) -> absl::Status {
     if (request->names_size() == 0) {
       return absl::InvalidArgumentError("SetOptimizer needs variable names");
     }
@@ -470,6 +501,9 @@ grpc::ServerUnaryReactor* VariableDataService::SetOptimizer(
     config.replicas_to_aggregate = request->replicas_to_aggregate();
     const std::vector<std::string> names(request->names().begin(),
                                          request->names().end());
+    for (const std::string& name : names) {
+      VARSCOPE_RETURN_IF_ERROR(call.CheckName(name));
+    }
     VARSCOPE_RETURN_IF_ERROR(data_->SetTraining(names, config));
     for (const std::string& name : names) {
       VARSCOPE_ASSIGN_OR_RETURN(core::TrainingInfo info,
@@ -483,7 +517,9 @@ grpc::ServerUnaryReactor* VariableDataService::SetOptimizer(
 grpc::ServerUnaryReactor* VariableDataService::DescribeTraining(
     Context* ctx, const v1::DescribeTrainingRequest* request,
     v1::TrainingState* response) {
-  return Handle(ctx, "DescribeTraining", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableData.DescribeTraining",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(call.CheckName(request->name()));
     VARSCOPE_ASSIGN_OR_RETURN(core::TrainingInfo info,
                               data_->DescribeTraining(request->name()));
     ToProto(info, core::StripTensorSuffix(request->name()), response);
@@ -494,13 +530,23 @@ grpc::ServerUnaryReactor* VariableDataService::DescribeTraining(
 grpc::ServerUnaryReactor* VariableDataService::WaitVersion(
     Context* ctx, const v1::WaitVersionRequest* request,
     v1::WaitVersionResponse* response) {
+  constexpr char kMethod[] = "varscope.v1.VariableData.WaitVersion";
+  absl::StatusOr<Admission> admitted = gate_->Admit(*ctx, kMethod);
+  absl::Status status = admitted.status();
+  if (status.ok()) status = admitted->CheckName(request->name());
+  if (!status.ok()) {
+    return Handle(ctx, gate_, kMethod,
+                  [&](const Admission&) { return status; });
+  }
+  // Held by the reactor's callbacks: the in-flight slot lasts the wait.
+  auto call = std::make_shared<Admission>(std::move(*admitted));
   const std::string name(core::StripTensorSuffix(request->name()));
   const uint64_t target = request->version();
   const absl::Duration timeout = WaitTimeout(request->timeout_ms());
   core::VariableStore* store = store_;
   return WaitingReactor::Start(
       ctx, &store_->feed(), name, timeout,
-      [name](const core::ChangeEvent& e) { return e.name == name; },
+      [name, call](const core::ChangeEvent& e) { return e.name == name; },
       [=]() -> std::optional<grpc::Status> {
         absl::StatusOr<core::VariableHandle> var = store->Find(name);
         if (!var.ok() && !absl::IsNotFound(var.status())) {
@@ -524,8 +570,16 @@ grpc::ServerUnaryReactor* VariableDataService::WaitVersion(
 
 grpc::ServerWriteReactor<v1::WatchEvent>* VariableDataService::Watch(
     Context* ctx, const v1::WatchRequest* request) {
-  (void)ctx;
-  return new WatchReactor(store_, *request);
+  constexpr char kMethod[] = "varscope.v1.VariableData.Watch";
+  absl::StatusOr<Admission> call = gate_->Admit(*ctx, kMethod);
+  absl::Status status = call.status();
+  // A scope-limited token watches one of its prefixes (or below).
+  if (status.ok()) status = call->CheckName(request->prefix());
+  if (!status.ok()) {
+    LogFailure(kMethod, status);
+    return new Rejected<grpc::ServerWriteReactor<v1::WatchEvent>>(status);
+  }
+  return new WatchReactor(*std::move(call), store_, *request);
 }
 
 }  // namespace varscope::service

@@ -13,6 +13,7 @@
 
 #include "server/core/data_plane.h"
 #include "server/core/variable_store.h"
+#include "server/service/call_gate.h"
 #include "varscope/v1/variable_data.grpc.pb.h"
 
 namespace varscope::service {
@@ -36,11 +37,14 @@ using DataBase = ::varscope::v1::VariableData::WithRawCallbackMethod_Pull<
 
 class VariableDataService final : public internal::DataBase {
  public:
-  // Not owned; both must outlive the service. `max_message_bytes` caps
+  // Not owned; all must outlive the service. `max_message_bytes` caps
   // unary responses (larger reads must use PullStream).
   VariableDataService(core::VariableStore* store, core::DataPlane* data,
-                      int max_message_bytes)
-      : store_(store), data_(data), max_message_bytes_(max_message_bytes) {}
+                      CallGate* gate, int max_message_bytes)
+      : store_(store),
+        data_(data),
+        gate_(gate),
+        max_message_bytes_(max_message_bytes) {}
 
   using Context = grpc::CallbackServerContext;
   grpc::ServerUnaryReactor* Pull(Context* ctx, const grpc::ByteBuffer* request,
@@ -69,6 +73,7 @@ class VariableDataService final : public internal::DataBase {
  private:
   core::VariableStore* const store_;  // Not owned.
   core::DataPlane* const data_;       // Not owned.
+  CallGate* const gate_;              // Not owned.
   const int max_message_bytes_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -20,14 +21,31 @@ namespace varscope::service {
 using Reactor = VariableStoreService::Reactor;
 using Context = VariableStoreService::Context;
 
+namespace {
+
+// Sessions belong to the token that opened them ("" without tokens).
+std::string OwnerOf(const Admission& call) {
+  return call.principal() != nullptr ? call.principal()->name : "";
+}
+
+}  // namespace
+
+absl::Status VariableStoreService::CheckOwner(const Admission& call,
+                                              uint64_t session) const {
+  if (session == 0) return absl::OkStatus();
+  return sessions_->CheckOwner(session, OwnerOf(call));
+}
+
 Reactor* VariableStoreService::OpenSession(
     Context* ctx, const v1::OpenSessionRequest* request,
     v1::OpenSessionResponse* response) {
-  return Handle(ctx, "OpenSession", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.OpenSession",
+                [&](const Admission& call) -> absl::Status {
     VARSCOPE_ASSIGN_OR_RETURN(
         core::SessionInfo info,
         sessions_->OpenSession(request->client_name(),
-                               absl::Milliseconds(request->lease_ttl_ms())));
+                               absl::Milliseconds(request->lease_ttl_ms()),
+                               OwnerOf(call)));
     response->set_session_id(info.id);
     response->set_lease_ttl_ms(absl::ToInt64Milliseconds(info.lease));
     return absl::OkStatus();
@@ -37,7 +55,9 @@ Reactor* VariableStoreService::OpenSession(
 Reactor* VariableStoreService::KeepAlive(Context* ctx,
                                          const v1::KeepAliveRequest* request,
                                          v1::KeepAliveResponse* response) {
-  return Handle(ctx, "KeepAlive", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.KeepAlive",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
     VARSCOPE_ASSIGN_OR_RETURN(absl::Duration lease,
                               sessions_->KeepAlive(request->session_id()));
     response->set_lease_ttl_ms(absl::ToInt64Milliseconds(lease));
@@ -48,7 +68,9 @@ Reactor* VariableStoreService::KeepAlive(Context* ctx,
 Reactor* VariableStoreService::CloseSession(
     Context* ctx, const v1::CloseSessionRequest* request,
     v1::CloseSessionResponse*) {
-  return Handle(ctx, "CloseSession", [&] {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.CloseSession",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
     return sessions_->CloseSession(request->session_id());
   });
 }
@@ -56,7 +78,9 @@ Reactor* VariableStoreService::CloseSession(
 Reactor* VariableStoreService::OpenScope(Context* ctx,
                                          const v1::OpenScopeRequest* request,
                                          v1::Scope* response) {
-  return Handle(ctx, "OpenScope", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.OpenScope",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
     VARSCOPE_ASSIGN_OR_RETURN(core::OpenScopeRequest open, FromProto(*request));
     VARSCOPE_ASSIGN_OR_RETURN(core::ScopeInfo scope,
                               sessions_->OpenScope(request->session_id(), open));
@@ -68,7 +92,9 @@ Reactor* VariableStoreService::OpenScope(Context* ctx,
 Reactor* VariableStoreService::ReuseVariables(
     Context* ctx, const v1::ReuseVariablesRequest* request,
     v1::Scope* response) {
-  return Handle(ctx, "ReuseVariables", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.ReuseVariables",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
     VARSCOPE_ASSIGN_OR_RETURN(
         core::ScopeInfo scope,
         sessions_->ReuseVariables(request->session_id(), request->scope_id()));
@@ -80,14 +106,21 @@ Reactor* VariableStoreService::ReuseVariables(
 Reactor* VariableStoreService::CloseScope(Context* ctx,
                                           const v1::CloseScopeRequest* request,
                                           v1::CloseScopeResponse*) {
-  return Handle(ctx, "CloseScope", [&] {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.CloseScope",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
     return sessions_->CloseScope(request->session_id(), request->scope_id());
   });
 }
 
 absl::Status VariableStoreService::RunGetVariable(
-    const v1::GetVariableRequest& request, v1::Variable* response) {
+    const v1::GetVariableRequest& request, const Admission& call,
+    v1::Variable* response) {
+  VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request.session_id()));
   VARSCOPE_ASSIGN_OR_RETURN(core::GetVariableRequest get, FromProto(request));
+  get.check_name = [&call](absl::string_view name) {
+    return call.CheckName(name);
+  };
   absl::StatusOr<core::VariableInfo> info;
   if (request.session_id() != 0) {
     info = sessions_->GetVariable(request.session_id(), request.scope_id(), get);
@@ -105,10 +138,20 @@ absl::Status VariableStoreService::RunGetVariable(
 Reactor* VariableStoreService::GetVariable(
     Context* ctx, const v1::GetVariableRequest* request,
     v1::Variable* response) {
+  constexpr char kMethod[] = "varscope.v1.VariableStore.GetVariable";
   if (request->wait_ms() <= 0) {
-    return Handle(ctx, "GetVariable",
-                  [&] { return RunGetVariable(*request, response); });
+    return Handle(ctx, gate_, kMethod, [&](const Admission& call) {
+      return RunGetVariable(*request, call, response);
+    });
   }
+  absl::StatusOr<Admission> admitted = gate_->Admit(*ctx, kMethod);
+  if (!admitted.ok()) {
+    return Handle(ctx, gate_, kMethod, [&](const Admission&) {
+      return admitted.status();
+    });
+  }
+  // Held by the reactor's callbacks: the in-flight slot lasts the wait.
+  auto call = std::make_shared<Admission>(std::move(*admitted));
   // Wait for another worker to create the variable: retry whenever a
   // variable with this (relative) name is created, until the deadline.
   const std::string name(core::StripTensorSuffix(request->name()));
@@ -129,7 +172,7 @@ Reactor* VariableStoreService::GetVariable(
       },
       [=]() -> std::optional<grpc::Status> {
         response->Clear();
-        absl::Status status = RunGetVariable(*request, response);
+        absl::Status status = RunGetVariable(*request, *call, response);
         if (is_missing(status)) {
           *last = status;
           return std::nullopt;
@@ -147,9 +190,14 @@ Reactor* VariableStoreService::GetVariable(
 Reactor* VariableStoreService::NewVariable(
     Context* ctx, const v1::NewVariableRequest* request,
     v1::Variable* response) {
-  return Handle(ctx, "NewVariable", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.NewVariable",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
     VARSCOPE_ASSIGN_OR_RETURN(core::NewVariableRequest create,
                               FromProto(*request));
+    create.variable.check_name = [&call](absl::string_view name) {
+      return call.CheckName(name);
+    };
     VARSCOPE_ASSIGN_OR_RETURN(
         core::VariableInfo info,
         sessions_->NewVariable(request->session_id(), request->scope_id(),
@@ -162,7 +210,9 @@ Reactor* VariableStoreService::NewVariable(
 Reactor* VariableStoreService::OpName(Context* ctx,
                                       const v1::OpNameRequest* request,
                                       v1::OpNameResponse* response) {
-  return Handle(ctx, "OpName", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.OpName",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
     VARSCOPE_ASSIGN_OR_RETURN(
         std::string name,
         sessions_->OpName(request->session_id(), request->scope_id(),
@@ -175,8 +225,10 @@ Reactor* VariableStoreService::OpName(Context* ctx,
 Reactor* VariableStoreService::ListVariables(
     Context* ctx, const v1::ListVariablesRequest* request,
     v1::ListVariablesResponse* response) {
-  return Handle(ctx, "ListVariables", [&] {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.ListVariables",
+                [&](const Admission& call) -> absl::Status {
     for (const core::VariableInfo& info : store_->List(FromProto(*request))) {
+      if (!call.MayTouch(info.name)) continue;
       ToProto(info, response->add_variables());
     }
     return absl::OkStatus();
@@ -186,12 +238,19 @@ Reactor* VariableStoreService::ListVariables(
 Reactor* VariableStoreService::ListScopes(Context* ctx,
                                           const v1::ListScopesRequest* request,
                                           v1::ListScopesResponse* response) {
-  return Handle(ctx, "ListScopes", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.ListScopes",
+                [&](const Admission& call) -> absl::Status {
     core::ListOptions options;
     options.prefix = request->prefix();
-    ToProto(core::BuildScopeTree(store_->List(options)),
-            response->mutable_root());
+    std::vector<core::VariableInfo> visible = store_->List(options);
+    visible.erase(std::remove_if(visible.begin(), visible.end(),
+                                 [&](const core::VariableInfo& info) {
+                                   return !call.MayTouch(info.name);
+                                 }),
+                  visible.end());
+    ToProto(core::BuildScopeTree(visible), response->mutable_root());
     if (request->session_id() != 0) {
+      VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
       VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::ScopeInfo> handles,
                                 sessions_->ListHandles(request->session_id()));
       for (const core::ScopeInfo& h : handles) {
@@ -205,7 +264,9 @@ Reactor* VariableStoreService::ListScopes(Context* ctx,
 Reactor* VariableStoreService::DescribeVariable(
     Context* ctx, const v1::DescribeVariableRequest* request,
     v1::Variable* response) {
-  return Handle(ctx, "DescribeVariable", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.DescribeVariable",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(call.CheckName(request->name()));
     VARSCOPE_ASSIGN_OR_RETURN(core::VariableInfo info,
                               store_->Describe(request->name()));
     ToProto(info, response);
@@ -216,7 +277,9 @@ Reactor* VariableStoreService::DescribeVariable(
 Reactor* VariableStoreService::DeleteVariable(
     Context* ctx, const v1::DeleteVariableRequest* request,
     v1::DeleteVariableResponse* response) {
-  return Handle(ctx, "DeleteVariable", [&]() -> absl::Status {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.DeleteVariable",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(call.CheckName(request->name()));
     VARSCOPE_ASSIGN_OR_RETURN(std::vector<std::string> deleted,
                               store_->Delete(request->name()));
     for (std::string& name : deleted) response->add_deleted(std::move(name));

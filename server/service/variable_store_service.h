@@ -11,6 +11,7 @@
 
 #include "server/core/session_manager.h"
 #include "server/core/variable_store.h"
+#include "server/service/call_gate.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
 
 namespace varscope::service {
@@ -18,10 +19,10 @@ namespace varscope::service {
 class VariableStoreService final
     : public ::varscope::v1::VariableStore::CallbackService {
  public:
-  // Neither argument is owned; both must outlive the service.
+  // No argument is owned; all must outlive the service.
   VariableStoreService(core::VariableStore* store,
-                       core::SessionManager* sessions)
-      : store_(store), sessions_(sessions) {}
+                       core::SessionManager* sessions, CallGate* gate)
+      : store_(store), sessions_(sessions), gate_(gate) {}
 
   using Context = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -56,11 +57,14 @@ class VariableStoreService final
                           v1::DeleteVariableResponse* response) override;
 
  private:
+  // PERMISSION_DENIED when `session` was opened with another token.
+  absl::Status CheckOwner(const Admission& call, uint64_t session) const;
   absl::Status RunGetVariable(const v1::GetVariableRequest& request,
-                              v1::Variable* response);
+                              const Admission& call, v1::Variable* response);
 
   core::VariableStore* const store_;       // Not owned.
   core::SessionManager* const sessions_;   // Not owned.
+  CallGate* const gate_;                   // Not owned.
 };
 
 }  // namespace varscope::service

@@ -66,9 +66,25 @@ class StatusError : public std::runtime_error {
 };
 
 /// \brief Connection settings.
+/// \brief TLS to a varscoped started with --tls_cert (PEM file paths).
+struct ClientTlsOptions {
+  /// Use TLS. Without ca_file the system's root certificates are trusted.
+  bool enabled = false;
+  /// CA that signed the server's certificate.
+  std::string ca_file;
+  /// This client's certificate and key, for a server with --tls_client_ca.
+  std::string cert_file;
+  std::string key_file;
+  /// Expect this name in the server certificate instead of the target host.
+  std::string server_name;
+};
+
 struct ClientOptions {
   /// Shown in server logs.
   std::string client_name = "varscope-client";
+  ClientTlsOptions tls;
+  /// Sent as "authorization: Bearer <token>" on every call; "" = none.
+  std::string auth_token;
   /// Requested session lease; zero = the server's default.
   absl::Duration lease = absl::ZeroDuration();
   /// Deadline of every RPC.
