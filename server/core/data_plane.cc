@@ -273,6 +273,18 @@ absl::StatusOr<DataPlane::Target> DataPlane::Prepare(Update update,
 
 absl::StatusOr<std::vector<VariableHandle>> DataPlane::EnsureSlots(
     const VariableHandle& var, const ResolvedOptimizer& optimizer) {
+  // Check room for all missing slots first, so that --max_memory_bytes does
+  // not leave an optimizer with half its slots.
+  int64_t missing_bytes = 0;
+  for (const SlotSpec& slot : optimizer.slots) {
+    if (absl::IsNotFound(store_->Find(JoinName(var.name, slot.suffix)).status())) {
+      missing_bytes += var.num_bytes;
+    }
+  }
+  if (missing_bytes > 0) {
+    VARSCOPE_RETURN_IF_ERROR(store_->CheckRoomFor(
+        missing_bytes, absl::StrCat("the optimizer slots of ", var.name)));
+  }
   std::vector<VariableHandle> slots;
   for (const SlotSpec& slot : optimizer.slots) {
     const std::string name = JoinName(var.name, slot.suffix);

@@ -613,6 +613,12 @@ absl::Status VariableStore::ValidateFullName(absl::string_view full_name) const 
   return absl::OkStatus();
 }
 
+absl::Status VariableStore::CheckRoomFor(int64_t bytes,
+                                         absl::string_view what) const {
+  absl::MutexLock lock(&mu_);
+  return CheckMemory(bytes, what);
+}
+
 absl::Status VariableStore::CheckMemory(int64_t bytes,
                                         absl::string_view name) const {
   const int64_t limit = options_.max_memory_bytes;

@@ -221,6 +221,10 @@ class VariableStore {
   absl::Status Restore(StoreSnapshot snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
   const StoreOptions& options() const { return options_; }
+  // RESOURCE_EXHAUSTED when `bytes` more tensor storage for `what` would
+  // pass max_memory_bytes (a pre-check for multi-variable creations).
+  absl::Status CheckRoomFor(int64_t bytes, absl::string_view what) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The grammar of ValidateVariableName plus --max_name_bytes.
   absl::Status ValidateFullName(absl::string_view full_name) const;
   size_t num_variables() const;
