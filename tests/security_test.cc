@@ -240,6 +240,7 @@ const std::map<std::string, Expected>& ExpectedTable() {
       {"varscope.v1.Admin.Save", {3, true}},
       {"varscope.v1.Admin.Restore", {3, true}},
       {"varscope.v1.Admin.Import", {3, false}},
+      {"varscope.v1.Admin.GetStats", {1, true}},
   };
   return *table;
 }

@@ -48,6 +48,7 @@ constexpr MethodRule kRules[] = {
     {"varscope.v1.Admin.Save", {Role::kAdmin, /*global=*/true}},
     {"varscope.v1.Admin.Restore", {Role::kAdmin, /*global=*/true}},
     {"varscope.v1.Admin.Import", {Role::kAdmin}},
+    {"varscope.v1.Admin.GetStats", {Role::kReader, /*global=*/true}},
 };
 
 absl::StatusOr<Role> ParseRole(absl::string_view text) {

@@ -1,5 +1,6 @@
 #include "server/core/state_json.h"
 
+#include "absl/strings/str_cat.h"
 #include "server/core/status_macros.h"
 
 namespace varscope::core {
@@ -83,7 +84,7 @@ json VariableStateToJson(const VariableState& v) {
   return var;
 }
 
-absl::StatusOr<VariableState> VariableStateFromJson(const json& v) {
+absl::StatusOr<VariableState> VariableStateFromJsonOrThrow(const json& v) {
   VariableState state;
   state.info.name = v.at("name").get<std::string>();
   VARSCOPE_ASSIGN_OR_RETURN(state.info.dtype,
@@ -121,7 +122,7 @@ json PartitionedStateToJson(const PartitionedState& p) {
           {"initializer", InitializerToJson(p.initializer)}};
 }
 
-absl::StatusOr<PartitionedState> PartitionedStateFromJson(const json& p) {
+absl::StatusOr<PartitionedState> PartitionedStateFromJsonOrThrow(const json& p) {
   PartitionedState state;
   state.name = p.at("name").get<std::string>();
   VARSCOPE_ASSIGN_OR_RETURN(state.dtype, DTypeFromNumber(p.at("dtype_enum").get<int>()));
@@ -132,6 +133,24 @@ absl::StatusOr<PartitionedState> PartitionedStateFromJson(const json& p) {
   state.collections = p.at("collections").get<std::vector<std::string>>();
   state.initializer = InitializerFromJson(p.at("initializer"));
   return state;
+}
+
+// The StatusOr API must not throw: a damaged file is DATA_LOSS, not a crash.
+absl::StatusOr<VariableState> VariableStateFromJson(const json& v) {
+  try {
+    return VariableStateFromJsonOrThrow(v);
+  } catch (const json::exception& e) {
+    return absl::DataLossError(absl::StrCat("malformed variable state: ", e.what()));
+  }
+}
+
+absl::StatusOr<PartitionedState> PartitionedStateFromJson(const json& p) {
+  try {
+    return PartitionedStateFromJsonOrThrow(p);
+  } catch (const json::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat("malformed partitioned variable state: ", e.what()));
+  }
 }
 
 }  // namespace varscope::core

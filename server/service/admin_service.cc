@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/time/clock.h"
+
 #include "server/core/status_macros.h"
 #include "server/service/handle.h"
 #include "server/service/status_convert.h"
@@ -133,6 +135,24 @@ grpc::ServerUnaryReactor* AdminService::Import(Context* ctx,
                  report.tensor_bytes, request->path());
     for (const std::string& name : report.names) response->add_names(name);
     response->set_tensor_bytes(report.tensor_bytes);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetStats(Context* ctx,
+                                                 const v1::GetStatsRequest*,
+                                                 v1::ServerStats* response) {
+  return Handle(ctx, gate_, "varscope.v1.Admin.GetStats",
+                [&](const Admission&) -> absl::Status {
+    response->set_version(facts_.version);
+    response->set_sessions(static_cast<int64_t>(sessions_->num_sessions()));
+    response->set_variables(static_cast<int64_t>(store_->num_variables()));
+    response->set_tensor_bytes(store_->total_bytes());
+    response->set_max_memory_bytes(store_->options().max_memory_bytes);
+    response->set_uptime_seconds(
+        absl::ToDoubleSeconds(absl::Now() - facts_.started));
+    response->set_auth_enabled(gate_->auth_enabled());
+    response->set_tls_enabled(facts_.tls_enabled);
     return absl::OkStatus();
   });
 }

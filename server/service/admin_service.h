@@ -10,11 +10,14 @@
 
 #include <deque>
 #include <functional>
+#include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/core/checkpoint.h"
+#include "server/core/session_manager.h"
 #include "server/service/call_gate.h"
 #include "varscope/v1/admin.grpc.pb.h"
 
@@ -41,13 +44,22 @@ class Worker {
 class AdminService final : public ::varscope::v1::Admin::CallbackService {
  public:
   // Not owned. `checkpointer` is null without --data_dir.
+  // Facts GetStats reports that the service cannot see for itself.
+  struct ServerFacts {
+    std::string version;
+    absl::Time started;
+    bool tls_enabled = false;
+  };
   AdminService(core::Checkpointer* checkpointer, core::VariableStore* store,
-               core::Env* env, Worker* worker, CallGate* gate)
+               core::SessionManager* sessions, core::Env* env, Worker* worker,
+               CallGate* gate, ServerFacts facts)
       : checkpointer_(checkpointer),
         store_(store),
+        sessions_(sessions),
         env_(env),
         worker_(worker),
-        gate_(gate) {}
+        gate_(gate),
+        facts_(std::move(facts)) {}
 
   using Context = grpc::CallbackServerContext;
   grpc::ServerUnaryReactor* Save(Context* ctx, const v1::SaveRequest* request,
@@ -61,6 +73,9 @@ class AdminService final : public ::varscope::v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Import(Context* ctx,
                                    const v1::ImportRequest* request,
                                    v1::ImportResponse* response) override;
+  grpc::ServerUnaryReactor* GetStats(Context* ctx,
+                                     const v1::GetStatsRequest* request,
+                                     v1::ServerStats* response) override;
 
  private:
   template <typename Body>
@@ -69,9 +84,11 @@ class AdminService final : public ::varscope::v1::Admin::CallbackService {
 
   core::Checkpointer* const checkpointer_;  // Not owned; may be null.
   core::VariableStore* const store_;        // Not owned.
+  core::SessionManager* const sessions_;    // Not owned.
   core::Env* const env_;                    // Not owned.
   Worker* const worker_;                    // Not owned.
   CallGate* const gate_;                    // Not owned.
+  const ServerFacts facts_;
 };
 
 void ToProto(const core::CheckpointInfo& info, v1::CheckpointInfo* out);

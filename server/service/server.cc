@@ -168,8 +168,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                        "are lost in a crash");
   }
   server->admin_service_ = std::make_unique<AdminService>(
-      server->checkpointer_.get(), server->store_.get(), server->env_.get(),
-      server->worker_.get(), server->gate_.get());
+      server->checkpointer_.get(), server->store_.get(),
+      server->sessions_.get(), server->env_.get(), server->worker_.get(),
+      server->gate_.get(),
+      AdminService::ServerFacts{kVersion, absl::Now(),
+                                server->options_.tls.enabled()});
 
   // Both are gRPC's own registration hooks for standard services.
   grpc::EnableDefaultHealthCheckService(true);
