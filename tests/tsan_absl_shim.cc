@@ -12,6 +12,11 @@
 #include <sanitizer/tsan_interface.h>
 
 #include <cstdio>
+
+// Part of the TSan runtime, not declared in tsan_interface.h.
+extern "C" void __tsan_ignore_thread_begin();
+extern "C" void __tsan_ignore_thread_end();
+
 #include <cstdlib>
 
 #include "absl/synchronization/mutex.h"
