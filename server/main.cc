@@ -170,6 +170,12 @@ int main(int argc, char** argv) {
                varscope::service::kVersion, (*server)->address(),
                absl::FormatDuration(options.sessions.default_lease).c_str(),
                options.max_message_bytes);
+  spdlog::info("security: TLS {}, bearer tokens {}",
+               options.tls.enabled()
+                   ? (options.tls.client_ca_file.empty() ? "on" : "on with client certificates")
+                   : "off",
+               options.auth_tokens_file.empty() ? "off (every caller is trusted)"
+                                                : "on");
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file);
       !port_file.empty()) {
     std::ofstream(port_file) << (*server)->port() << "\n";

@@ -394,24 +394,37 @@ TEST(InFlightTest, AClientAboveItsLimitIsRefusedUntilCallsFinish) {
   Wait waits[2];
   for (Wait& w : waits) {
     w.request.set_name("never");
-    w.request.set_timeout_ms(1500);
+    w.request.set_timeout_ms(3000);
     stub->async()->WaitVersion(&w.ctx, &w.request, &w.response,
                                [&w](grpc::Status s) {
                                  w.status = std::move(s);
                                  w.done.Notify();
                                });
   }
-  // Wait until both are admitted.
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  grpc::Status third;
+  // Wait until both are admitted (GetStats counts itself).
+  auto admin = v1::Admin::NewStub(grpc::CreateCustomChannel(
+      server->address(), grpc::InsecureChannelCredentials(), [] {
+        grpc::ChannelArguments args;
+        args.SetInt("varscope.test.admin", 1);  // its own connection
+        return args;
+      }()));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  int64_t in_flight = 0;
   do {
+    grpc::ClientContext ctx;
+    v1::ServerStats stats;
+    ASSERT_TRUE(admin->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok());
+    in_flight = stats.calls_in_flight() - 1;
+  } while (in_flight < 2 && absl::Now() < deadline);
+  ASSERT_EQ(in_flight, 2);
+  grpc::Status third;
+  {
     grpc::ClientContext ctx;
     v1::DescribeTrainingRequest request;
     request.set_name("x");
     v1::TrainingState response;
     third = stub->DescribeTraining(&ctx, request, &response);
-  } while (third.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED &&
-           absl::Now() < deadline);
+  }
   EXPECT_EQ(third.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(third.error_message().find("--max_in_flight_per_client"),
             std::string::npos);

@@ -182,6 +182,7 @@ bool InFlightLimiter::Acquire(const std::string& key) {
     return false;
   }
   ++count;
+  ++total_;
   return true;
 }
 
@@ -189,7 +190,13 @@ void InFlightLimiter::Release(const std::string& key) {
   absl::MutexLock lock(&mu_);
   auto it = counts_.find(key);
   if (it == counts_.end()) return;
+  --total_;
   if (--it->second <= 0) counts_.erase(it);
+}
+
+int64_t InFlightLimiter::total() const {
+  absl::MutexLock lock(&mu_);
+  return total_;
 }
 
 int InFlightLimiter::in_flight(const std::string& key) const {

@@ -95,11 +95,14 @@ class InFlightLimiter {
   void Release(const std::string& key) ABSL_LOCKS_EXCLUDED(mu_);
   int limit() const { return limit_; }
   int in_flight(const std::string& key) const ABSL_LOCKS_EXCLUDED(mu_);
+  // All clients together.
+  int64_t total() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const int limit_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, int> counts_ ABSL_GUARDED_BY(mu_);
+  int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace varscope::core

@@ -153,6 +153,7 @@ grpc::ServerUnaryReactor* AdminService::GetStats(Context* ctx,
         absl::ToDoubleSeconds(absl::Now() - facts_.started));
     response->set_auth_enabled(gate_->auth_enabled());
     response->set_tls_enabled(facts_.tls_enabled);
+    response->set_calls_in_flight(gate_->limiter().total());
     return absl::OkStatus();
   });
 }
