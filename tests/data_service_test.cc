@@ -406,6 +406,8 @@ TEST_F(DataServiceTest, SlowWatcherGetsResyncAndWritersNeverWait) {
   auto stub = v1::VariableData::NewStub(grpc::CreateCustomChannel(
       server_->address(), grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext context;
+  // A bound, so that a lost final event fails the test instead of hanging.
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   v1::WatchRequest request;
   request.set_prefix("s");
   request.set_buffer_events(4);

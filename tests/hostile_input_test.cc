@@ -453,6 +453,12 @@ TEST_F(HostileInputTest, EveryCaseGetsItsCodeAndLeavesTheStoreAlone) {
     add("import of a missing file", kAdmin + "Import", Bytes(i), Code::NOT_FOUND);
     i.set_path(dir_ + "/garbage.safetensors");
     add("import of a damaged file", kAdmin + "Import", Bytes(i), Code::DATA_LOSS);
+    i.set_path("/dev/stdin");
+    add("import of a device, which could block forever", kAdmin + "Import", Bytes(i),
+        Code::FAILED_PRECONDITION);
+    i.set_path(dir_);
+    add("import of a directory", kAdmin + "Import", Bytes(i), Code::FAILED_PRECONDITION);
+    i.set_path(dir_ + "/garbage.safetensors");
     i.set_scope("bad scope!");
     add("import into an invalid scope name", kAdmin + "Import", Bytes(i),
         Code::INVALID_ARGUMENT);

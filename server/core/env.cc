@@ -123,6 +123,12 @@ class PosixEnv final : public Env {
   absl::StatusOr<int64_t> FileSize(const std::string& path) override {
     struct stat st;
     if (stat(path.c_str(), &st) != 0) return IoError("cannot stat", path, errno);
+    // Devices, FIFOs and directories are never checkpoints, logs or
+    // imports; reading one could block the caller forever.
+    if (!S_ISREG(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is not a regular file"));
+    }
     return static_cast<int64_t>(st.st_size);
   }
 

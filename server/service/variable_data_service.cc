@@ -266,15 +266,17 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
         absl::MutexLock lock(&mu_);
         if (reactor_ == nullptr || finished_ || stop_) return;
         if (queue_.size() >= capacity_) {
+          // Drop what is queued, not this event: the watcher gets RESYNC
+          // and then every event from this one on, so it always ends up
+          // seeing the newest change.
           queue_.clear();
           resync_ = true;
-        } else {
-          v1::WatchEvent event;
-          event.set_name(e.name);
-          event.set_version(e.version);
-          event.set_kind(ToProto(e.kind));
-          queue_.push_back(std::move(event));
         }
+        v1::WatchEvent event;
+        event.set_name(e.name);
+        event.set_version(e.version);
+        event.set_kind(ToProto(e.kind));
+        queue_.push_back(std::move(event));
       }
       Pump();
     }
