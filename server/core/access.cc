@@ -1,6 +1,9 @@
 #include "server/core/access.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -126,14 +129,14 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text) {
     if (fields.size() < 3) {
       return error("expected '<name> <role> <token> [<scope prefix> ...]'");
     }
-    Entry entry;
-    entry.principal.name = std::string(fields[0]);
+    Principal principal;
+    principal.name = std::string(fields[0]);
     auto role = ParseRole(fields[1]);
     if (!role.ok()) return error(role.status().message());
-    entry.principal.role = *role;
-    entry.token = std::string(fields[2]);
-    if (entry.token.size() < kMinTokenBytes) {
-      return error(absl::StrCat("the token of '", entry.principal.name,
+    principal.role = *role;
+    const absl::string_view token = fields[2];
+    if (token.size() < kMinTokenBytes) {
+      return error(absl::StrCat("the token of '", principal.name,
                                 "' is shorter than ", kMinTokenBytes,
                                 " bytes; use a long random token "
                                 "(openssl rand -hex 32)"));
@@ -143,22 +146,20 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text) {
       while (absl::ConsumeSuffix(&prefix, "/")) {
       }
       if (prefix.empty()) return error("an empty scope prefix");
-      entry.principal.prefixes.emplace_back(prefix);
+      principal.prefixes.emplace_back(prefix);
     }
-    if (!names.insert(entry.principal.name).second) {
-      return error(absl::StrCat("the name '", entry.principal.name,
-                                "' is used twice"));
+    if (!names.insert(principal.name).second) {
+      return error(absl::StrCat("the name '", principal.name, "' is used twice"));
     }
-    for (const Entry& other : table.entries_) {
-      if (other.token == entry.token) {
-        return error(absl::StrCat("'", entry.principal.name,
-                                  "' has the same token as '",
-                                  other.principal.name, "'"));
-      }
+    auto [it, inserted] =
+        table.by_digest_.emplace(Sha256(token), table.principals_.size());
+    if (!inserted) {
+      return error(absl::StrCat("'", principal.name, "' has the same token as '",
+                                table.principals_[it->second].name, "'"));
     }
-    table.entries_.push_back(std::move(entry));
+    table.principals_.push_back(std::move(principal));
   }
-  if (table.entries_.empty()) {
+  if (table.principals_.empty()) {
     return absl::InvalidArgumentError(
         "the tokens file has no tokens; every call would be refused");
   }
@@ -166,12 +167,24 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text) {
 }
 
 const Principal* TokenTable::Authenticate(absl::string_view token) const {
-  const Principal* found = nullptr;
-  for (const Entry& entry : entries_) {
-    // No early exit: every entry is compared.
-    if (ConstantTimeEquals(token, entry.token)) found = &entry.principal;
+  const std::string digest = Sha256(token);
+  auto it = by_digest_.find(digest);
+  // The map finds the entry by the digest's hash; the digest itself is
+  // still compared in constant time.
+  if (it == by_digest_.end() || !ConstantTimeEquals(digest, it->first)) {
+    return nullptr;
   }
-  return found;
+  return &principals_[it->second];
+}
+
+std::string Sha256(absl::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), out, &length, EVP_sha256(),
+                 nullptr) != 1) {
+    std::abort();  // only if OpenSSL itself is broken
+  }
+  return std::string(reinterpret_cast<const char*>(out), length);
 }
 
 bool InFlightLimiter::Acquire(const std::string& key) {
