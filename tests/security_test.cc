@@ -309,6 +309,17 @@ TEST_F(TokenTest, EveryRoleAgainstEveryRpc) {
   EXPECT_EQ(server_->store().num_variables(), 0u);
 }
 
+TEST(ClientTokenTest, ATokenIsNotSentInPlaintextOffTheMachine) {
+  ClientOptions options;
+  options.auth_token = kTrainerToken;
+  options.rpc_timeout = absl::Seconds(2);
+  // 192.0.2.0/24 is TEST-NET-1: refused before any connection is tried.
+  auto refused = Client::Connect("192.0.2.1:50051", options);
+  EXPECT_CODE(refused, kFailedPrecondition);
+  EXPECT_NE(std::string(refused.status().message()).find("without TLS"),
+            std::string::npos);
+}
+
 TEST_F(TokenTest, HealthAndReflectionStayOpen) {
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext ctx;

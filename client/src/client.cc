@@ -11,7 +11,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "client_data.h"
 #include "status_util.h"
@@ -408,8 +410,26 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> CredentialsFor(
 
 }  // namespace
 
+// Targets whose traffic never leaves the machine.
+bool IsLocalTarget(absl::string_view target) {
+  absl::ConsumePrefix(&target, "dns:///");
+  absl::ConsumePrefix(&target, "ipv4:");
+  absl::ConsumePrefix(&target, "ipv6:");
+  if (absl::StartsWith(target, "unix:")) return true;
+  const absl::string_view host = target.substr(0, target.rfind(':'));
+  return absl::StartsWith(host, "127.") || host == "localhost" ||
+         host == "[::1]";
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     const std::string& target, ClientOptions options) {
+  if (!options.auth_token.empty() && !options.tls.enabled &&
+      !options.allow_token_without_tls && !IsLocalTarget(target)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to send a bearer token to ", target,
+        " without TLS (anyone on the network could read it): set tls.enabled, "
+        "or allow_token_without_tls if the network is trusted"));
+  }
   auto credentials = CredentialsFor(options.tls);
   if (!credentials.ok()) return credentials.status();
   grpc::ChannelArguments args;

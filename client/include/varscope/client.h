@@ -84,7 +84,10 @@ struct ClientOptions {
   std::string client_name = "varscope-client";
   ClientTlsOptions tls;
   /// Sent as "authorization: Bearer <token>" on every call; "" = none.
+  /// Like gRPC's own call credentials, a token is only sent over TLS or to
+  /// a loopback or unix-socket target, unless allow_token_without_tls.
   std::string auth_token;
+  bool allow_token_without_tls = false;
   /// Requested session lease; zero = the server's default.
   absl::Duration lease = absl::ZeroDuration();
   /// Deadline of every RPC.
