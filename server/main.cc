@@ -1,6 +1,7 @@
 // varscoped: the varscope daemon. Serves the variable namespace over gRPC
 // with health checking and server reflection; stops gracefully on SIGINT or
 // SIGTERM (in-flight calls finish, exit code 0).
+#include <google/protobuf/stubs/logging.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -84,6 +85,21 @@ sigset_t BlockHandledSignals() {
   return signals;
 }
 
+// Protobuf logs every request whose string field is not UTF-8 to stderr; a
+// hostile client could fill the log with them. They go through spdlog at
+// debug level instead (the failed call is logged there anyway).
+void RouteProtobufLogs() {
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel level,
+                                     const char* file, int line,
+                                     const std::string& message) {
+    if (level >= google::protobuf::LOGLEVEL_FATAL) {
+      spdlog::critical("protobuf {}:{}: {}", file, line, message);
+    } else {
+      spdlog::debug("protobuf {}:{}: {}", file, line, message);
+    }
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,6 +117,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(level);
+  RouteProtobufLogs();
 
   const int64_t max_message = absl::GetFlag(FLAGS_max_message_bytes);
   if (max_message < 1024 || max_message > (int64_t{2} << 30) - 1) {

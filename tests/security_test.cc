@@ -505,6 +505,31 @@ TEST(QuotaOverGrpcTest, SessionLimit) {
             std::string::npos);
 }
 
+TEST(DaemonSecurityTest, InvalidUtf8RequestsDoNotFloodTheLog) {
+  Daemon daemon({"--log_level=info"});
+  ASSERT_NE(daemon.port(), 0) << daemon.log();
+  grpc::GenericStub stub(grpc::CreateChannel(daemon.address(),
+                                             grpc::InsecureChannelCredentials()));
+  // DescribeVariableRequest{name: "\xff\xfe"}, hand-encoded.
+  const std::string body("\x0a\x02\xff\xfe", 4);
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    grpc::Slice slice(body);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    absl::Notification done;
+    grpc::Status status;
+    stub.UnaryCall(&ctx, "/varscope.v1.VariableStore/DescribeVariable",
+                   grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+                     status = std::move(s);
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    EXPECT_FALSE(status.ok());
+  }
+  EXPECT_EQ(daemon.log().find("UTF-8"), std::string::npos) << daemon.log();
+}
+
 TEST(DaemonSecurityTest, SighupReloadsTokensAndTokensNeverReachTheLog) {
   const std::string dir = TempDir();
   const std::string tokens = dir + "/tokens";
