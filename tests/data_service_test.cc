@@ -411,11 +411,15 @@ TEST_F(DataServiceTest, SlowWatcherGetsResyncAndWritersNeverWait) {
   v1::WatchRequest request;
   request.set_prefix("s");
   request.set_buffer_events(4);
+  // The server subscribes before it lists, so once the EXISTING event is
+  // here the subscription is live and no write can slip past it.
+  request.set_send_initial(true);
   auto watch = stub->Watch(&context, request);
-  // Make sure the subscription is live before writing.
+  v1::WatchEvent event;
+  ASSERT_TRUE(watch->Read(&event));
+  EXPECT_EQ(event.kind(), v1::WatchEvent::EXISTING);
   float one = 1;
   ASSERT_OK(client_->Push(name, v1::ADD, v1::DT_FLOAT, &one, 4));
-  v1::WatchEvent event;
   ASSERT_TRUE(watch->Read(&event));
   EXPECT_EQ(event.version(), 2u);
   // The watcher reads nothing meanwhile: the server's buffer of 4

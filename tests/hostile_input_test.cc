@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "tests/raw_call.h"
 #include "tests/test_server.h"
 #include "tests/test_util.h"
 #include "varscope/v1/admin.pb.h"
@@ -96,26 +97,10 @@ class HostileInputTest : public ::testing::Test {
   template <typename Response = pb::ServerStats>
   Code Call(const std::string& method, const std::string& body,
             Response* parsed = nullptr, std::string* message = nullptr) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Slice slice(body);
-    grpc::ByteBuffer request(&slice, 1);
-    grpc::ByteBuffer response;
-    absl::Notification done;
-    grpc::Status status;
-    stub_->UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
-                     [&](grpc::Status s) {
-                       status = std::move(s);
-                       done.Notify();
-                     });
-    done.WaitForNotification();
+    std::string bytes;
+    const grpc::Status status =
+        RawUnaryCall(*stub_, method, body, std::chrono::seconds(10), "", &bytes);
     if (status.ok() && parsed != nullptr) {
-      std::vector<grpc::Slice> slices;
-      (void)response.Dump(&slices);
-      std::string bytes;
-      for (const grpc::Slice& s : slices) {
-        bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-      }
       EXPECT_TRUE(parsed->ParseFromString(bytes));
     }
     if (message != nullptr) *message = status.error_message();

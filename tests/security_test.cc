@@ -17,6 +17,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/core/access.h"
 #include "tests/daemon.h"
+#include "tests/raw_call.h"
 #include "tests/test_server.h"
 #include "tests/test_util.h"
 #include "varscope/client.h"
@@ -180,25 +181,10 @@ class TokenTest : public ::testing::Test {
     return options;
   }
   // One call of `method` ("/pkg.Service/Method") with an empty request.
-  grpc::Status Call(const std::string& method, const std::string& token) {
+  grpc::Status Call(const std::string& method, const std::string& authorization) {
     grpc::GenericStub stub(channel_);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(700));
-    if (!token.empty()) ctx.AddMetadata("authorization", token);
-    grpc::ByteBuffer request;  // the empty message
-    grpc::Slice empty("");
-    request = grpc::ByteBuffer(&empty, 1);
-    grpc::ByteBuffer response;
-    absl::Notification done;
-    grpc::Status status;
-    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
-                   [&](grpc::Status s) {
-                     status = std::move(s);
-                     done.Notify();
-                   });
-    done.WaitForNotification();
-    return status;
+    return RawUnaryCall(stub, method, "", std::chrono::milliseconds(700),
+                        authorization);
   }
 
   std::string dir_;
@@ -513,19 +499,9 @@ TEST(DaemonSecurityTest, InvalidUtf8RequestsDoNotFloodTheLog) {
   // DescribeVariableRequest{name: "\xff\xfe"}, hand-encoded.
   const std::string body("\x0a\x02\xff\xfe", 4);
   for (int i = 0; i < 20; ++i) {
-    grpc::ClientContext ctx;
-    grpc::Slice slice(body);
-    grpc::ByteBuffer request(&slice, 1);
-    grpc::ByteBuffer response;
-    absl::Notification done;
-    grpc::Status status;
-    stub.UnaryCall(&ctx, "/varscope.v1.VariableStore/DescribeVariable",
-                   grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
-                     status = std::move(s);
-                     done.Notify();
-                   });
-    done.WaitForNotification();
-    EXPECT_FALSE(status.ok());
+    EXPECT_FALSE(RawUnaryCall(stub, "/varscope.v1.VariableStore/DescribeVariable",
+                              body, std::chrono::seconds(10))
+                     .ok());
   }
   EXPECT_EQ(daemon.log().find("UTF-8"), std::string::npos) << daemon.log();
 }

@@ -273,23 +273,25 @@ absl::StatusOr<DataPlane::Target> DataPlane::Prepare(Update update,
 
 absl::StatusOr<std::vector<VariableHandle>> DataPlane::EnsureSlots(
     const VariableHandle& var, const ResolvedOptimizer& optimizer) {
-  // Check room for all missing slots first, so that --max_memory_bytes does
-  // not leave an optimizer with half its slots.
+  // One lookup per slot; on the usual path (slots exist) that is all.
+  std::vector<absl::StatusOr<VariableHandle>> found;
   int64_t missing_bytes = 0;
   for (const SlotSpec& slot : optimizer.slots) {
-    if (absl::IsNotFound(store_->Find(JoinName(var.name, slot.suffix)).status())) {
-      missing_bytes += var.num_bytes;
-    }
+    found.push_back(store_->Find(JoinName(var.name, slot.suffix)));
+    if (absl::IsNotFound(found.back().status())) missing_bytes += var.num_bytes;
   }
+  // Room for every missing slot first, so that --max_memory_bytes does not
+  // leave an optimizer with half its slots.
   if (missing_bytes > 0) {
     VARSCOPE_RETURN_IF_ERROR(store_->CheckRoomFor(
         missing_bytes, absl::StrCat("the optimizer slots of ", var.name)));
   }
   std::vector<VariableHandle> slots;
-  for (const SlotSpec& slot : optimizer.slots) {
+  for (size_t i = 0; i < optimizer.slots.size(); ++i) {
+    const SlotSpec& slot = optimizer.slots[i];
     const std::string name = JoinName(var.name, slot.suffix);
-    absl::StatusOr<VariableHandle> found = store_->Find(name);
-    if (!found.ok() && absl::IsNotFound(found.status())) {
+    absl::StatusOr<VariableHandle>& handle = found[i];
+    if (absl::IsNotFound(handle.status())) {
       // TensorFlow's slot_creator: same shape and dtype as the primary, not
       // trainable, in the global variables collection.
       GetVariableRequest create;
@@ -305,17 +307,17 @@ absl::StatusOr<std::vector<VariableHandle>> DataPlane::EnsureSlots(
       if (!created.ok() && !absl::IsAlreadyExists(created.status())) {
         return created.status();
       }
-      found = store_->Find(name);
+      handle = store_->Find(name);
     }
-    if (!found.ok()) return found.status();
-    if (found->dtype != var.dtype || found->shape != var.shape) {
+    if (!handle.ok()) return handle.status();
+    if (handle->dtype != var.dtype || handle->shape != var.shape) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "slot variable ", name, " is ", DTypeName(found->dtype), " ",
-          ShapeToString(found->shape), " but ", var.name, " is ",
+          "slot variable ", name, " is ", DTypeName(handle->dtype), " ",
+          ShapeToString(handle->shape), " but ", var.name, " is ",
           DTypeName(var.dtype), " ", ShapeToString(var.shape),
           "; delete the stale slot"));
     }
-    slots.push_back(*std::move(found));
+    slots.push_back(*std::move(handle));
   }
   return slots;
 }

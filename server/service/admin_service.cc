@@ -54,20 +54,16 @@ void ToProto(const core::CheckpointInfo& info, v1::CheckpointInfo* out) {
 template <typename Body>
 grpc::ServerUnaryReactor* AdminService::Queue(Context* ctx, const char* method,
                                               bool needs_data_dir, Body body) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::StatusOr<Admission> admitted = gate_->Admit(*ctx, method);
   absl::Status refused = admitted.status();
   if (refused.ok() && needs_data_dir && checkpointer_ == nullptr) {
     refused = absl::FailedPreconditionError(
         "this server keeps no checkpoints: start varscoped with --data_dir");
   }
-  if (!refused.ok()) {
-    LogFailure(method, refused);
-    reactor->Finish(ToGrpcStatus(refused, ctx));
-    return reactor;
-  }
+  if (!refused.ok()) return Finish(ctx, method, refused);
   // The job owns the admission, so the in-flight slot lasts until it ran.
   auto call = std::make_shared<Admission>(std::move(*admitted));
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   worker_->Post([=]() mutable {
     const absl::Status status = body(*call);
     LogFailure(method, status);

@@ -29,16 +29,22 @@ inline void LogFailure(absl::string_view method, const absl::Status& status) {
   }
 }
 
+// Finishes a unary call with `status` (logged once if it failed).
+inline grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx,
+                                        absl::string_view full_method,
+                                        const absl::Status& status) {
+  LogFailure(full_method, status);
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status, ctx));
+  return reactor;
+}
+
 template <typename Body>
 grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx,
                                  CallGate* gate, const char* full_method,
                                  Body&& body) {
   absl::StatusOr<Admission> call = gate->Admit(*ctx, full_method);
-  const absl::Status status = call.ok() ? body(*call) : call.status();
-  LogFailure(full_method, status);
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status, ctx));
-  return reactor;
+  return Finish(ctx, full_method, call.ok() ? body(*call) : call.status());
 }
 
 // A streaming reactor that fails at once (refused admission, bad request).

@@ -536,10 +536,7 @@ grpc::ServerUnaryReactor* VariableDataService::WaitVersion(
   absl::StatusOr<Admission> admitted = gate_->Admit(*ctx, kMethod);
   absl::Status status = admitted.status();
   if (status.ok()) status = admitted->CheckName(request->name());
-  if (!status.ok()) {
-    return Handle(ctx, gate_, kMethod,
-                  [&](const Admission&) { return status; });
-  }
+  if (!status.ok()) return Finish(ctx, kMethod, status);
   // Held by the reactor's callbacks: the in-flight slot lasts the wait.
   auto call = std::make_shared<Admission>(std::move(*admitted));
   const std::string name(core::StripTensorSuffix(request->name()));

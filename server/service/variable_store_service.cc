@@ -145,11 +145,7 @@ Reactor* VariableStoreService::GetVariable(
     });
   }
   absl::StatusOr<Admission> admitted = gate_->Admit(*ctx, kMethod);
-  if (!admitted.ok()) {
-    return Handle(ctx, gate_, kMethod, [&](const Admission&) {
-      return admitted.status();
-    });
-  }
+  if (!admitted.ok()) return Finish(ctx, kMethod, admitted.status());
   // Held by the reactor's callbacks: the in-flight slot lasts the wait.
   auto call = std::make_shared<Admission>(std::move(*admitted));
   // Wait for another worker to create the variable: retry whenever a

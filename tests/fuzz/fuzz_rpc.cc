@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "google/protobuf/descriptor.h"
 #include "server/service/server.h"
+#include "tests/raw_call.h"
 #include "varscope/client.h"
 
 namespace {
@@ -84,16 +84,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   Target& t = target();
   const std::string& method = t.methods[data[0] % t.methods.size()];
-  grpc::Slice body(data + 1, size - 1);
-  grpc::ByteBuffer request(&body, 1);
-  grpc::ByteBuffer response;
-  grpc::ClientContext ctx;
   // Waits and watches park until the deadline; keep it short.
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(50));
-  absl::Notification done;
-  t.stub->UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
-                    [&](grpc::Status) { done.Notify(); });
-  done.WaitForNotification();
+  (void)varscope::testing::RawUnaryCall(
+      *t.stub, method,
+      std::string(reinterpret_cast<const char*>(data) + 1, size - 1),
+      std::chrono::milliseconds(50));
   return 0;
 }
