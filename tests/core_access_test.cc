@@ -2,9 +2,9 @@
 // limiter, and the store and session quotas (nothing half-created).
 #include <cstring>
 
-#include "server/core/access.h"
-#include "server/core/data_plane.h"
-#include "server/core/session_manager.h"
+#include "server/core/access/access.h"
+#include "server/core/data/data_plane.h"
+#include "server/core/namespace/session_manager.h"
 #include "tests/test_util.h"
 
 namespace varscope::core {

@@ -10,9 +10,9 @@
 #include <random>
 
 #include "absl/time/clock.h"
-#include "server/core/checkpoint.h"
-#include "server/core/data_plane.h"
-#include "server/core/safetensors.h"
+#include "server/core/storage/checkpoint.h"
+#include "server/core/data/data_plane.h"
+#include "server/core/storage/safetensors.h"
 #include "tests/fault_env.h"
 #include "tests/test_util.h"
 

@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "absl/time/clock.h"
-#include "server/core/data_plane.h"
-#include "server/core/variable_store.h"
+#include "server/core/data/data_plane.h"
+#include "server/core/namespace/variable_store.h"
 #include "tests/test_util.h"
 
 namespace varscope::core {

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "server/core/initializer.h"
-#include "server/core/partitioner.h"
+#include "server/core/tensor/initializer.h"
+#include "server/core/namespace/partitioner.h"
 #include "tests/test_util.h"
 
 namespace varscope::core {

@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/core/journal.h"
-#include "server/core/recovery.h"
+#include "server/core/storage/journal.h"
+#include "server/core/storage/recovery.h"
 #include "tests/fault_env.h"
 #include "tests/test_util.h"
 

@@ -1,5 +1,5 @@
 // The TensorFlow-semantics suite run directly on the core.
-#include "server/core/session_manager.h"
+#include "server/core/namespace/session_manager.h"
 #include "tests/semantics_suite.h"
 
 namespace varscope::testing {

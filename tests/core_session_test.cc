@@ -1,5 +1,5 @@
 // SessionManager: leases with an injected clock, handle errors, nesting.
-#include "server/core/session_manager.h"
+#include "server/core/namespace/session_manager.h"
 #include "tests/test_util.h"
 
 namespace varscope::core {

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <thread>
 
-#include "server/core/names.h"
-#include "server/core/variable_store.h"
+#include "server/core/namespace/names.h"
+#include "server/core/namespace/variable_store.h"
 #include "tests/test_util.h"
 
 namespace varscope::core {

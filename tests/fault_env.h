@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
-#include "server/core/env.h"
+#include "server/core/storage/env.h"
 
 namespace varscope::testing {
 

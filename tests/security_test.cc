@@ -15,7 +15,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/descriptor.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "server/core/access.h"
+#include "server/core/access/access.h"
 #include "tests/daemon.h"
 #include "tests/raw_call.h"
 #include "tests/test_server.h"

@@ -4,7 +4,7 @@
 
 #include "absl/time/clock.h"
 
-#include "server/core/status_macros.h"
+#include "server/core/base/status_macros.h"
 #include "server/service/handle.h"
 #include "server/service/status_convert.h"
 

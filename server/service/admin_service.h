@@ -16,8 +16,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/core/checkpoint.h"
-#include "server/core/session_manager.h"
+#include "server/core/storage/checkpoint.h"
+#include "server/core/namespace/session_manager.h"
 #include "server/service/call_gate.h"
 #include "varscope/v1/admin.grpc.pb.h"
 

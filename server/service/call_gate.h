@@ -22,7 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "server/core/access.h"
+#include "server/core/access/access.h"
 
 namespace varscope::service {
 

@@ -8,8 +8,8 @@
 #define VARSCOPE_SERVER_SERVICE_DATA_CONVERT_H_
 
 #include "absl/status/statusor.h"
-#include "server/core/change_feed.h"
-#include "server/core/data_plane.h"
+#include "server/core/namespace/change_feed.h"
+#include "server/core/data/data_plane.h"
 #include "varscope/v1/variable_data.pb.h"
 
 namespace varscope::service {

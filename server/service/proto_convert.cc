@@ -1,7 +1,7 @@
 #include "server/service/proto_convert.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/core/status_macros.h"
+#include "server/core/base/status_macros.h"
 
 namespace varscope::service {
 namespace {

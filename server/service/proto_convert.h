@@ -9,9 +9,9 @@
 #define VARSCOPE_SERVER_SERVICE_PROTO_CONVERT_H_
 
 #include "absl/status/statusor.h"
-#include "server/core/scope_tree.h"
-#include "server/core/session_manager.h"
-#include "server/core/variable_store.h"
+#include "server/core/namespace/scope_tree.h"
+#include "server/core/namespace/session_manager.h"
+#include "server/core/namespace/variable_store.h"
 #include "varscope/v1/variable_store.pb.h"
 
 namespace varscope::service {

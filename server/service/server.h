@@ -19,12 +19,12 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/core/checkpoint.h"
-#include "server/core/clock.h"
-#include "server/core/env.h"
-#include "server/core/data_plane.h"
-#include "server/core/session_manager.h"
-#include "server/core/variable_store.h"
+#include "server/core/storage/checkpoint.h"
+#include "server/core/base/clock.h"
+#include "server/core/storage/env.h"
+#include "server/core/data/data_plane.h"
+#include "server/core/namespace/session_manager.h"
+#include "server/core/namespace/variable_store.h"
 
 namespace varscope::service {
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "server/core/session_manager.h"
+#include "server/core/namespace/session_manager.h"
 
 namespace varscope::service {
 

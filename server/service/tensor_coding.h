@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "server/core/tensor.h"
-#include "server/core/types.h"
+#include "server/core/tensor/tensor.h"
+#include "server/core/tensor/types.h"
 
 namespace varscope::service {
 

@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/core/names.h"
-#include "server/core/status_macros.h"
+#include "server/core/namespace/names.h"
+#include "server/core/base/status_macros.h"
 #include "server/service/data_convert.h"
 #include "server/service/handle.h"
 #include "server/service/status_convert.h"

@@ -11,8 +11,8 @@
 #ifndef VARSCOPE_SERVER_SERVICE_VARIABLE_DATA_SERVICE_H_
 #define VARSCOPE_SERVER_SERVICE_VARIABLE_DATA_SERVICE_H_
 
-#include "server/core/data_plane.h"
-#include "server/core/variable_store.h"
+#include "server/core/data/data_plane.h"
+#include "server/core/namespace/variable_store.h"
 #include "server/service/call_gate.h"
 #include "varscope/v1/variable_data.grpc.pb.h"
 

@@ -9,8 +9,8 @@
 #ifndef VARSCOPE_SERVER_SERVICE_VARIABLE_STORE_SERVICE_H_
 #define VARSCOPE_SERVER_SERVICE_VARIABLE_STORE_SERVICE_H_
 
-#include "server/core/session_manager.h"
-#include "server/core/variable_store.h"
+#include "server/core/namespace/session_manager.h"
+#include "server/core/namespace/variable_store.h"
 #include "server/service/call_gate.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
 

@@ -25,7 +25,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "server/core/change_feed.h"
+#include "server/core/namespace/change_feed.h"
 
 namespace varscope::service {
 

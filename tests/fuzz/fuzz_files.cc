@@ -13,13 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "server/core/checkpoint.h"
-#include "server/core/data_plane.h"
-#include "server/core/env.h"
-#include "server/core/journal.h"
-#include "server/core/recovery.h"
-#include "server/core/safetensors.h"
-#include "server/core/state_json.h"
+#include "server/core/storage/checkpoint.h"
+#include "server/core/data/data_plane.h"
+#include "server/core/storage/env.h"
+#include "server/core/storage/journal.h"
+#include "server/core/storage/recovery.h"
+#include "server/core/storage/safetensors.h"
+#include "server/core/storage/state_json.h"
 
 using namespace varscope::core;  // NOLINT: a fuzz target's whole world
 

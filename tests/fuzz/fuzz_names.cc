@@ -4,9 +4,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "server/core/access.h"
-#include "server/core/names.h"
-#include "server/core/variable_store.h"
+#include "server/core/access/access.h"
+#include "server/core/namespace/names.h"
+#include "server/core/namespace/variable_store.h"
 
 using namespace varscope::core;  // NOLINT: a fuzz target's whole world
 

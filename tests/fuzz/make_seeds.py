@@ -116,7 +116,7 @@ write("fuzz_files", "safetensors_bad_offsets",
 
 def wal_record(header_json, data=b""):
     # [u32 payload][u32 crc32 of payload][payload = u32 header length,
-    # header, data] (server/core/journal.cc)
+    # header, data] (server/core/storage/journal.cc)
     h = header_json.encode()
     payload = struct.pack("<I", len(h)) + h + data
     return (struct.pack("<II", len(payload), zlib.crc32(payload) & 0xFFFFFFFF)

@@ -1,0 +1,130 @@
+// File: journal.h
+// The write-ahead log in <data_dir>/wal: numbered segment files of
+// records, each [u32 length][u32 CRC-32][u32 header length][header][data]
+// (little-endian). Appends are durable when Append returns; concurrent
+// appenders share one write and one fdatasync (group commit).
+//
+// Checkpoints and the log meet at Rotate(): it waits for every operation
+// in progress (see Operation) to finish, then starts a new segment. A
+// snapshot taken after Rotate() therefore contains everything logged in
+// earlier segments, and recovery replays only the segments from the
+// checkpoint's on; replay must be idempotent, because an operation logged
+// in the new segment may already be in the snapshot.
+//
+// Example:
+//   auto journal = Journal::Open(env, "/data").value();
+//   { Journal::Operation op(journal.get());   // spans log + apply
+//     RETURN_IF_ERROR(journal->Append(header_json, bytes));
+//     ...apply in memory... }
+//   int64_t segment = journal->Rotate().value();   // then snapshot
+//
+// Thread-safety: all methods are thread-safe.
+#ifndef VARSCOPE_SERVER_CORE_STORAGE_JOURNAL_H_
+#define VARSCOPE_SERVER_CORE_STORAGE_JOURNAL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/storage/env.h"
+
+namespace varscope::core {
+
+struct JournalRecord {
+  std::string header;  // JSON
+  std::string data;    // raw bytes (tensor values)
+};
+
+struct ReplayReport {
+  int64_t records = 0;
+  int64_t segments = 0;
+  // Set when a torn record at the very end (never acknowledged) was cut.
+  bool torn_tail = false;
+  // With recover: where replay stopped at damage, and why.
+  std::string stopped_at;
+};
+
+class Journal {
+ public:
+  // Opens <data_dir>/wal and starts a new segment after the newest one.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(Env* env,
+                                                       const std::string& data_dir);
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Held (shared) by every logged operation from its Append until its
+  // in-memory effect is visible; Rotate waits for all of them.
+  class ABSL_SCOPED_LOCKABLE Operation {
+   public:
+    explicit Operation(Journal* journal) ABSL_SHARED_LOCK_FUNCTION(journal->barrier_)
+        : journal_(journal) {
+      if (journal_ != nullptr) journal_->barrier_.ReaderLock();
+    }
+    ~Operation() ABSL_UNLOCK_FUNCTION() {
+      if (journal_ != nullptr) journal_->barrier_.ReaderUnlock();
+    }
+    Operation(const Operation&) = delete;
+    Operation& operator=(const Operation&) = delete;
+
+   private:
+    Journal* const journal_;
+  };
+
+  // Appends one record; returns once it is on disk. After a write error
+  // the journal refuses every later append (the error is sticky).
+  absl::Status Append(absl::string_view header, absl::string_view data)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The same, with the data given in pieces (logged back to back).
+  absl::Status Append(absl::string_view header,
+                      const std::vector<absl::string_view>& data)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits for operations in progress, then starts a new segment and
+  // returns its number. `while_quiet` (if given) runs right after, while
+  // no logged operation can start: a checkpoint takes its snapshot there,
+  // so no multi-variable push is half in it.
+  absl::StatusOr<int64_t> Rotate(const std::function<void()>& while_quiet = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_, barrier_);
+  // Deletes segments numbered below `segment`.
+  absl::Status DropBefore(int64_t segment) ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t segment() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Reads the segments numbered >= `from` in order, calling `apply` for
+  // each record. A torn record at the end of the newest segment is cut
+  // (it was never acknowledged). Damage anywhere else fails with
+  // DATA_LOSS naming the file and offset; with `recover`, replay stops
+  // there instead and says where in the report.
+  static absl::StatusOr<ReplayReport> Replay(
+      Env* env, const std::string& data_dir, int64_t from, bool recover,
+      const std::function<absl::Status(const JournalRecord&)>& apply);
+
+ private:
+  Journal(Env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
+  absl::Status OpenSegment(int64_t number) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string SegmentPath(int64_t number) const;
+
+  Env* const env_;  // Not owned.
+  const std::string dir_;
+
+  absl::Mutex barrier_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex mu_;
+  std::unique_ptr<AppendableFile> file_ ABSL_GUARDED_BY(mu_);
+  int64_t segment_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string pending_ ABSL_GUARDED_BY(mu_);
+  uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t synced_ ABSL_GUARDED_BY(mu_) = 0;
+  bool syncing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+};
+
+// Segment numbers present in <data_dir>/wal, ascending.
+absl::StatusOr<std::vector<int64_t>> ListJournalSegments(Env* env,
+                                                         const std::string& data_dir);
+
+}  // namespace varscope::core
+
+#endif  // VARSCOPE_SERVER_CORE_STORAGE_JOURNAL_H_
