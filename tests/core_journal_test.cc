@@ -51,7 +51,6 @@ TEST_F(JournalTest, ConcurrentAppendsAreAllReplayedInOrderPerThread) {
     for (int t = 0; t < 8; ++t) {
       threads.emplace_back([&, t] {
         for (int i = 0; i < 200; ++i) {
-          Journal::Operation op(journal.get());
           ASSERT_OK(journal->Append(absl::StrCat(t, ":", i), std::string(i, 'x')));
         }
       });
@@ -104,7 +103,8 @@ TEST_F(JournalTest, RotationStartsANewSegmentAndReplayCanSkipOldOnes) {
   ASSERT_OK_AND_ASSIGN(auto journal, Journal::Open(env_.get(), dir_));
   EXPECT_EQ(journal->segment(), 1);
   ASSERT_OK(journal->Append("before", ""));
-  ASSERT_OK_AND_ASSIGN(int64_t segment, journal->Rotate());
+  ASSERT_OK(journal->PrepareRotation());
+  ASSERT_OK_AND_ASSIGN(int64_t segment, journal->SwitchSegment());
   EXPECT_EQ(segment, 2);
   ASSERT_OK(journal->Append("after", ""));
   auto from_new = ReplayAll(segment);
@@ -130,8 +130,9 @@ TEST(JournalFaults, AFailedLogWriteRefusesTheChangeAndLeavesTheStoreAlone) {
   const std::string dir = mkdtemp(tmpl.data());
   testing::FaultEnv env;
   ASSERT_OK_AND_ASSIGN(auto journal, Journal::Open(&env, dir));
+  JournalLog log(journal.get());
   VariableStore store({});
-  store.set_journal(journal.get());
+  store.set_log(&log);
   GetVariableRequest ok;
   ok.name = "kept";
   ok.shape = ShapeSpec::Of({2});
@@ -149,8 +150,9 @@ TEST(JournalFaults, AFailedLogWriteRefusesTheChangeAndLeavesTheStoreAlone) {
   // What was acknowledged replays; the refused create does not appear.
   journal.reset();
   VariableStore replayed({});
+  DataPlane data(&replayed);
   ASSERT_OK(Journal::Replay(&env, dir, 0, false, [&](const JournalRecord& r) {
-    return ApplyJournalRecord(&replayed, nullptr, r);
+    return ApplyLogRecord(r, &replayed, &data, nullptr);
   }).status());
   EXPECT_TRUE(replayed.Find("kept").ok());
   std::filesystem::remove_all(dir);

@@ -120,12 +120,14 @@ void Train(const std::string& address, float scale) {
 TEST(EndToEnd, RestartRestoresTheDataDirectory) {
   const std::string data = TempDataDir();
   std::vector<float> trained;
+  uint64_t served = 0;
   {
     Daemon daemon({"--data_dir=" + data});
     ASSERT_NE(daemon.port(), 0) << daemon.log();
     Train(daemon.address(), 0.5f);
     auto client = *Client::Connect(daemon.address());
     trained = *client->DescribeVariable("persist/w")->Pull<float>();
+    served = client->DescribeVariable("persist/w")->version();
     const int status = daemon.Terminate();  // checkpoints at shutdown
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
@@ -138,7 +140,7 @@ TEST(EndToEnd, RestartRestoresTheDataDirectory) {
       << again.log();
   auto client = *Client::Connect(again.address());
   ASSERT_OK_AND_ASSIGN(Variable w, client->DescribeVariable("persist/w"));
-  EXPECT_EQ(w.version(), 3u);
+  EXPECT_GT(w.version(), served);  // versions never go back
   EXPECT_EQ(*w.Pull<float>(), trained);
   ASSERT_OK_AND_ASSIGN(v1::TrainingState state,
                        client->DescribeTraining("persist/w"));

@@ -4,6 +4,7 @@
 #define VARSCOPE_TESTS_FAULT_ENV_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,12 @@ class FaultEnv final : public core::Env {
     write_status_ = std::move(status);
   }
   void FailRenames(absl::Status status) { rename_status_ = std::move(status); }
+  // Runs `hook` before every WriteFile of a path containing `substring`
+  // (e.g. to act while a checkpoint is being written).
+  void OnWrite(std::string substring, std::function<void()> hook) {
+    hook_path_ = std::move(substring);
+    hook_ = std::move(hook);
+  }
   // Every later Sync of an appendable file (the log) fails with `status`.
   void FailSyncs(absl::Status status) { *sync_status_ = std::move(status); }
   void Heal() {
@@ -63,6 +70,7 @@ class FaultEnv final : public core::Env {
   bool Exists(const std::string& p) override { return base_->Exists(p); }
   absl::Status WriteFile(const std::string& path,
                          const std::vector<absl::string_view>& pieces) override {
+    if (hook_ && absl::StrContains(path, hook_path_)) hook_();
     if (!fail_write_.empty() && absl::StrContains(path, fail_write_)) {
       std::string all;
       for (absl::string_view p : pieces) all.append(p.data(), p.size());
@@ -87,6 +95,8 @@ class FaultEnv final : public core::Env {
 
  private:
   std::unique_ptr<core::Env> base_;
+  std::string hook_path_;
+  std::function<void()> hook_;
   std::string fail_write_;
   absl::Status write_status_;
   absl::Status rename_status_;

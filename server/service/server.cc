@@ -88,125 +88,125 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     ServerOptions options, const core::Clock* clock) {
   std::unique_ptr<Server> server(new Server());
   server->options_ = std::move(options);
-  const core::Clock* effective_clock =
-      clock != nullptr ? clock : &server->real_clock_;
-  server->store_ =
-      std::make_unique<core::VariableStore>(server->options_.store);
-  server->sessions_ = std::make_unique<core::SessionManager>(
-      server->store_.get(), effective_clock, server->options_.sessions);
-  server->env_ = core::NewPosixEnv();
-  server->gate_ =
-      std::make_unique<CallGate>(server->options_.max_in_flight_per_client);
-  if (!server->options_.auth_tokens_file.empty()) {
-    VARSCOPE_RETURN_IF_ERROR(server->ReloadTokens());
+  VARSCOPE_RETURN_IF_ERROR(server->BuildCore(clock));
+  VARSCOPE_RETURN_IF_ERROR(server->OpenDurable());
+  VARSCOPE_RETURN_IF_ERROR(server->Listen());
+  server->StartBackground();
+  return server;
+}
+
+absl::Status Server::BuildCore(const core::Clock* clock) {
+  const core::Clock* effective_clock = clock != nullptr ? clock : &real_clock_;
+  store_ = std::make_unique<core::VariableStore>(options_.store);
+  sessions_ = std::make_unique<core::SessionManager>(
+      store_.get(), effective_clock, options_.sessions);
+  data_ = std::make_unique<core::DataPlane>(store_.get());
+  env_ = core::NewPosixEnv();
+  gate_ = std::make_unique<CallGate>(options_.max_in_flight_per_client);
+  if (!options_.auth_tokens_file.empty()) {
+    VARSCOPE_RETURN_IF_ERROR(ReloadTokens());
   }
+  return absl::OkStatus();
+}
+
+// Restores and replays before serving: nobody sees a half-restored store.
+absl::Status Server::OpenDurable() {
+  if (options_.data_dir.empty()) return absl::OkStatus();
+  core::DurabilityOptions durability;
+  durability.data_dir = options_.data_dir;
+  durability.keep_checkpoints = options_.keep_checkpoints;
+  durability.recover = options_.recover;
+  durability.strict = options_.strict;
+  durability.progress = [](int64_t done, int64_t total, int64_t variables) {
+    spdlog::info("restoring: {} of {} bytes read ({} variables)", done, total,
+                 variables);
+  };
+  core::RecoveryReport report;
+  VARSCOPE_ASSIGN_OR_RETURN(
+      durable_, core::DurableStore::Open(env_.get(), store_.get(), data_.get(),
+                                         durability, &report));
+  for (const std::string& skipped : report.restored.skipped) {
+    spdlog::warn("--recover: skipped damaged checkpoint {}", skipped);
+  }
+  if (report.restored.checkpoint.name.empty()) {
+    spdlog::info("no checkpoint in {}; starting empty",
+                 durable_->checkpointer()->checkpoints_dir());
+  } else {
+    spdlog::info("restored {} variables ({} bytes) in {:.2f} s from {}",
+                 report.restored.variables, report.restored.tensor_bytes,
+                 report.restored.seconds, report.restored.checkpoint.path);
+  }
+  const core::ReplayReport& replayed = report.replayed;
+  if (replayed.records > 0 || replayed.torn_tail) {
+    spdlog::info("replayed {} log records from {} segment(s) in {:.2f} s{}",
+                 replayed.records, replayed.segments, report.replay_seconds,
+                 replayed.torn_tail
+                     ? " (cut one torn, unacknowledged record at the end)"
+                     : "");
+  }
+  if (!replayed.stopped_at.empty()) {
+    spdlog::warn(
+        "--recover: the log is damaged at {}; dropped everything after it",
+        replayed.stopped_at);
+  }
+  spdlog::info(
+      "durability {}: {}; versions continue above {}",
+      options_.strict ? "strict" : "relaxed",
+      options_.strict
+          ? "creates, deletes and every push are logged before they are "
+            "acknowledged"
+          : "creates and deletes are logged; pushes since the last checkpoint "
+            "are lost in a crash",
+      report.revision);
+  return absl::OkStatus();
+}
+
+absl::Status Server::Listen() {
   VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
-                            ServerCredentialsFor(server->env_.get(), server->options_));
-  server->service_ = std::make_unique<VariableStoreService>(
-      server->store_.get(), server->sessions_.get(), server->gate_.get());
-  server->data_ = std::make_unique<core::DataPlane>(server->store_.get());
-  server->data_service_ = std::make_unique<VariableDataService>(
-      server->store_.get(), server->data_.get(), server->gate_.get(),
-      server->options_.max_message_bytes);
-  if (!server->options_.data_dir.empty()) {
-    server->checkpointer_ = std::make_unique<core::Checkpointer>(
-        server->store_.get(), server->env_.get(), server->options_.data_dir,
-        server->options_.keep_checkpoints);
-    server->checkpointer_->SetProgress(
-        [](int64_t done, int64_t total, int64_t variables) {
-          spdlog::info("restoring: {} of {} bytes read ({} variables)", done,
-                       total, variables);
-        },
-        absl::Seconds(5));
-    // Restore before serving: nobody sees a half-restored store.
-    absl::StatusOr<core::RestoreReport> restored =
-        server->checkpointer_->RestoreNewest(server->options_.recover);
-    if (!restored.ok()) return restored.status();
-    for (const std::string& skipped : restored->skipped) {
-      spdlog::warn("--recover: skipped damaged checkpoint {}", skipped);
-    }
-    if (restored->checkpoint.name.empty()) {
-      spdlog::info("no checkpoint in {}; starting empty",
-                   server->checkpointer_->checkpoints_dir());
-    } else {
-      spdlog::info("restored {} variables ({} bytes) in {:.2f} s from {}",
-                   restored->variables, restored->tensor_bytes,
-                   restored->seconds, restored->checkpoint.path);
-    }
-    // Then everything logged after that checkpoint.
-    core::VariableStore* store = server->store_.get();
-    core::DataPlane* data = server->data_.get();
-    const absl::Time replay_start = absl::Now();
-    absl::StatusOr<core::ReplayReport> replayed = core::Journal::Replay(
-        server->env_.get(), server->options_.data_dir,
-        restored->checkpoint.wal_segment, server->options_.recover,
-        [&](const core::JournalRecord& record) {
-          return core::ApplyJournalRecord(store, data, record);
-        });
-    if (!replayed.ok()) return replayed.status();
-    if (replayed->records > 0 || replayed->torn_tail) {
-      spdlog::info("replayed {} log records from {} segment(s) in {:.2f} s{}",
-                   replayed->records, replayed->segments,
-                   absl::ToDoubleSeconds(absl::Now() - replay_start),
-                   replayed->torn_tail ? " (cut one torn, unacknowledged record at the end)" : "");
-    }
-    if (!replayed->stopped_at.empty()) {
-      spdlog::warn("--recover: the log is damaged at {}; dropped everything after it",
-                   replayed->stopped_at);
-    }
-    absl::StatusOr<std::unique_ptr<core::Journal>> journal =
-        core::Journal::Open(server->env_.get(), server->options_.data_dir);
-    if (!journal.ok()) return journal.status();
-    server->journal_ = *std::move(journal);
-    server->store_->set_journal(server->journal_.get());
-    server->data_->set_journal(server->journal_.get(), server->options_.strict);
-    server->checkpointer_->set_journal(server->journal_.get());
-    spdlog::info("durability {}: {}", server->options_.strict ? "strict" : "relaxed",
-                 server->options_.strict
-                     ? "creates, deletes and every push are logged before they are acknowledged"
-                     : "creates and deletes are logged; pushes since the last checkpoint "
-                       "are lost in a crash");
-  }
-  server->admin_service_ = std::make_unique<AdminService>(
-      server->checkpointer_.get(), server->store_.get(),
-      server->sessions_.get(), server->env_.get(), server->worker_.get(),
-      server->gate_.get(),
-      AdminService::ServerFacts{kVersion, absl::Now(),
-                                server->options_.tls.enabled()});
+                            ServerCredentialsFor(env_.get(), options_));
+  service_ = std::make_unique<VariableStoreService>(store_.get(), sessions_.get(),
+                                                    gate_.get());
+  data_service_ = std::make_unique<VariableDataService>(
+      store_.get(), data_.get(), gate_.get(), options_.max_message_bytes);
+  admin_service_ = std::make_unique<AdminService>(
+      checkpointer(), store_.get(), sessions_.get(), env_.get(), worker_.get(),
+      gate_.get(), AdminService::ServerFacts{kVersion, absl::Now(),
+                                             options_.tls.enabled()});
 
   // Both are gRPC's own registration hooks for standard services.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(server->options_.listen, credentials,
-                           &server->port_);
-  builder.SetMaxReceiveMessageSize(server->options_.max_message_bytes);
-  builder.SetMaxSendMessageSize(server->options_.max_message_bytes);
+  builder.AddListeningPort(options_.listen, credentials, &port_);
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
   // Let clients send large tensors in 1 MiB HTTP/2 frames (the default is
   // 16 KiB): fewer frames and flow-control updates per chunk.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
-  builder.RegisterService(server->service_.get());
-  builder.RegisterService(server->data_service_.get());
-  builder.RegisterService(server->admin_service_.get());
-  server->grpc_server_ = builder.BuildAndStart();
-  if (server->grpc_server_ == nullptr || server->port_ == 0) {
+  builder.RegisterService(service_.get());
+  builder.RegisterService(data_service_.get());
+  builder.RegisterService(admin_service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
-        "could not listen on ", server->options_.listen,
+        "could not listen on ", options_.listen,
         " (address in use or not valid; use host:port, e.g. 127.0.0.1:50051",
-        server->options_.tls.enabled()
+        options_.tls.enabled()
             ? "; or the TLS certificate and key do not match"
             : "",
         ")"));
   }
-  server->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
-  server->reaper_ = std::thread([s = server.get()] { s->ReapLoop(); });
-  if (server->checkpointer_ != nullptr &&
-      server->options_.checkpoint_interval > absl::ZeroDuration()) {
-    server->checkpointer_thread_ =
-        std::thread([s = server.get()] { s->CheckpointLoop(); });
+  grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  return absl::OkStatus();
+}
+
+void Server::StartBackground() {
+  reaper_ = std::thread([this] { ReapLoop(); });
+  if (durable_ != nullptr &&
+      options_.checkpoint_interval > absl::ZeroDuration()) {
+    checkpointer_thread_ = std::thread([this] { CheckpointLoop(); });
   }
-  return server;
 }
 
 Server::Server() : worker_(std::make_unique<Worker>()) {}
@@ -245,10 +245,11 @@ void Server::CheckpointLoop() {
 }
 
 void Server::CheckpointIfChanged(const char* why) {
-  if (checkpointer_ == nullptr) return;
-  if (store_->feed().published() == checkpointer_->saved_at()) return;
+  core::Checkpointer* checkpoints = checkpointer();
+  if (checkpoints == nullptr) return;
+  if (store_->feed().published() == checkpoints->saved_at()) return;
   const absl::Time start = absl::Now();
-  absl::StatusOr<core::CheckpointInfo> saved = checkpointer_->Save();
+  absl::StatusOr<core::CheckpointInfo> saved = checkpoints->Save();
   if (!saved.ok()) {
     spdlog::error("{} checkpoint failed: {}", why,
                   std::string(saved.status().message()));

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/storage/checkpoint.h"
+#include "server/core/storage/recovery.h"
 #include "server/core/base/clock.h"
 #include "server/core/storage/env.h"
 #include "server/core/data/data_plane.h"
@@ -87,7 +88,9 @@ class Server {
   absl::Status ReloadTokens();
 
   // The checkpointer, or null without a data directory.
-  core::Checkpointer* checkpointer() { return checkpointer_.get(); }
+  core::Checkpointer* checkpointer() {
+    return durable_ != nullptr ? durable_->checkpointer() : nullptr;
+  }
 
   // The bound port (useful with port 0).
   int port() const { return port_; }
@@ -105,6 +108,11 @@ class Server {
 
  private:
   Server();
+  // The steps of Start.
+  absl::Status BuildCore(const core::Clock* clock);
+  absl::Status OpenDurable();
+  absl::Status Listen();
+  void StartBackground();
   void ReapLoop();
   void CheckpointLoop();
   // Saves a checkpoint if anything changed since the last one.
@@ -119,8 +127,7 @@ class Server {
   std::unique_ptr<core::DataPlane> data_;
   std::unique_ptr<VariableDataService> data_service_;
   std::unique_ptr<core::Env> env_;
-  std::unique_ptr<core::Journal> journal_;            // null without data_dir
-  std::unique_ptr<core::Checkpointer> checkpointer_;  // null without data_dir
+  std::unique_ptr<core::DurableStore> durable_;  // null without data_dir
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;

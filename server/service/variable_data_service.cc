@@ -237,7 +237,8 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
             this, request.buffer_events() > 0 ? request.buffer_events()
                                               : kDefaultWatchBuffer)) {
     const std::string prefix(core::StripTensorSuffix(request.prefix()));
-    subscription_ = store_->feed().Subscribe(prefix, state_);
+    subscription_ =
+        store_->feed().Subscribe(core::ChangeMatch::Under(prefix), state_);
     if (request.send_initial()) {
       core::ListOptions list;
       list.prefix = prefix;
@@ -544,9 +545,9 @@ grpc::ServerUnaryReactor* VariableDataService::WaitVersion(
   const absl::Duration timeout = WaitTimeout(request->timeout_ms());
   core::VariableStore* store = store_;
   return WaitingReactor::Start(
-      ctx, &store_->feed(), name, timeout,
-      [name, call](const core::ChangeEvent& e) { return e.name == name; },
+      ctx, &store_->feed(), core::ChangeMatch::Names({name}), timeout,
       [=]() -> std::optional<grpc::Status> {
+        (void)call;  // keeps the in-flight slot for the wait's life
         absl::StatusOr<core::VariableHandle> var = store->Find(name);
         if (!var.ok() && !absl::IsNotFound(var.status())) {
           return ToGrpcStatus(var.status(), ctx);

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/core/namespace/names.h"
@@ -148,9 +147,10 @@ Reactor* VariableStoreService::GetVariable(
   if (!admitted.ok()) return Finish(ctx, kMethod, admitted.status());
   // Held by the reactor's callbacks: the in-flight slot lasts the wait.
   auto call = std::make_shared<Admission>(std::move(*admitted));
-  // Wait for another worker to create the variable: retry whenever a
-  // variable with this (relative) name is created, until the deadline.
-  const std::string name(core::StripTensorSuffix(request->name()));
+  // Wait for exactly the full name this request resolves to (or the first
+  // part of it, partitioned) to be created, until the deadline.
+  absl::StatusOr<std::string> full_name = WaitedName(*request);
+  if (!full_name.ok()) return Finish(ctx, kMethod, full_name.status());
   const absl::Duration wait =
       std::min(absl::Milliseconds(request->wait_ms()), absl::Hours(1));
   auto last = std::make_shared<absl::Status>();
@@ -161,11 +161,8 @@ Reactor* VariableStoreService::GetVariable(
            !s.GetPayload(core::kErrorReasonUrl).has_value();
   };
   return WaitingReactor::Start(
-      ctx, &store_->feed(), "", wait,
-      [name](const core::ChangeEvent& e) {
-        return e.kind == core::ChangeKind::kCreated &&
-               (e.name == name || absl::EndsWith(e.name, "/" + name));
-      },
+      ctx, &store_->feed(),
+      core::ChangeMatch::Names({*full_name, *full_name + "/part_0"}), wait,
       [=]() -> std::optional<grpc::Status> {
         response->Clear();
         absl::Status status = RunGetVariable(*request, *call, response);
@@ -181,6 +178,16 @@ Reactor* VariableStoreService::GetVariable(
             absl::StrCat(last->message(), " (waited ",
                          absl::FormatDuration(wait), " for it to be created)"));
       });
+}
+
+absl::StatusOr<std::string> VariableStoreService::WaitedName(
+    const v1::GetVariableRequest& request) {
+  const std::string name(core::StripTensorSuffix(request.name()));
+  if (request.session_id() == 0) return core::JoinName(request.scope(), name);
+  VARSCOPE_ASSIGN_OR_RETURN(
+      core::ScopeContext scope,
+      sessions_->ScopeContextFor(request.session_id(), request.scope_id()));
+  return core::JoinName(scope.name, name);
 }
 
 Reactor* VariableStoreService::NewVariable(

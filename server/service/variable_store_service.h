@@ -61,6 +61,8 @@ class VariableStoreService final
   absl::Status CheckOwner(const Admission& call, uint64_t session) const;
   absl::Status RunGetVariable(const v1::GetVariableRequest& request,
                               const Admission& call, v1::Variable* response);
+  // The full variable name a waiting GetVariable waits for.
+  absl::StatusOr<std::string> WaitedName(const v1::GetVariableRequest& request);
 
   core::VariableStore* const store_;       // Not owned.
   core::SessionManager* const sessions_;   // Not owned.

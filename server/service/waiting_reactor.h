@@ -1,18 +1,18 @@
 // File: waiting_reactor.h
 // A unary reactor for calls that wait for the store to change without
-// holding a thread: WaitVersion, and GetVariable with wait_ms. It runs an
-// attempt now, again after every matching change event, and gives up at
-// the deadline or when the client cancels.
+// holding a thread: WaitVersion, and GetVariable with wait_ms. The waiting
+// itself is a core::Wait (its matching rule and attempts); this adds the
+// deadline alarm, client cancellation, and the RPC's Finish.
 //
 // Example:
-//   return WaitingReactor::Start(ctx, &store->feed(), "model", timeout,
-//       [](const core::ChangeEvent& e) { return e.name == "model/w"; },
+//   return WaitingReactor::Start(ctx, &store->feed(),
+//       core::ChangeMatch::Names({"model/w"}), timeout,
 //       [=]() -> std::optional<grpc::Status> { ...; return std::nullopt; },
 //       [] { return grpc::Status(grpc::DEADLINE_EXCEEDED, "..."); });
 //
-// Thread-safety: attempts are serialized by the reactor's own mutex and run
-// on the writer's thread (after the writer released its locks), so they
-// must be short. The reactor deletes itself in OnDone.
+// Thread-safety: attempts run one at a time (core::Wait), on the caller's
+// or a writer's thread, with no core lock held; they must be short. The
+// reactor deletes itself in OnDone.
 #ifndef VARSCOPE_SERVER_SERVICE_WAITING_REACTOR_H_
 #define VARSCOPE_SERVER_SERVICE_WAITING_REACTOR_H_
 
@@ -22,10 +22,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <string>
 
 #include "absl/time/time.h"
 #include "server/core/namespace/change_feed.h"
+#include "server/core/namespace/wait.h"
 
 namespace varscope::service {
 
@@ -33,25 +33,20 @@ class WaitingReactor : public grpc::ServerUnaryReactor {
  public:
   // Returns a final status, or nullopt to keep waiting.
   using Attempt = std::function<std::optional<grpc::Status>()>;
-  using Filter = std::function<bool(const core::ChangeEvent&)>;
 
   static grpc::ServerUnaryReactor* Start(grpc::CallbackServerContext* ctx,
                                          core::ChangeFeed* feed,
-                                         std::string prefix,
-                                         absl::Duration timeout, Filter filter,
-                                         Attempt attempt,
+                                         core::ChangeMatch match,
+                                         absl::Duration timeout, Attempt attempt,
                                          std::function<grpc::Status()> on_timeout);
 
   void OnCancel() override;
   void OnDone() override;
 
  private:
-  class State;
-  WaitingReactor(core::ChangeFeed* feed, std::shared_ptr<State> state);
+  WaitingReactor() = default;
 
-  core::ChangeFeed* const feed_;  // Not owned.
-  std::shared_ptr<State> state_;
-  uint64_t subscription_ = 0;
+  std::shared_ptr<core::Wait> wait_;
   grpc::Alarm alarm_;
 };
 

@@ -19,7 +19,7 @@
 #include "server/core/storage/journal.h"
 #include "server/core/storage/recovery.h"
 #include "server/core/storage/safetensors.h"
-#include "server/core/storage/state_json.h"
+#include "server/core/storage/json_forms_internal.h"
 
 using namespace varscope::core;  // NOLINT: a fuzz target's whole world
 
@@ -78,7 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         DataPlane plane(&store);
         (void)Journal::Replay(s.env.get(), s.dir, 0, recover,
                               [&](const JournalRecord& record) {
-                                return ApplyJournalRecord(&store, &plane, record);
+                                return ApplyLogRecord(record, &store, &plane,
+                                                      nullptr);
                               });
       }
       break;

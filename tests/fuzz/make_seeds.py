@@ -114,20 +114,35 @@ write("fuzz_files", "safetensors_bad_offsets",
       b"\x00" + safetensors.replace(b"[0,24]", b"[0,99]"))
 
 
-def wal_record(header_json, data=b""):
+def wal_record(kind, body_json, data=b""):
     # [u32 payload][u32 crc32 of payload][payload = u32 header length,
-    # header, data] (server/core/storage/journal.cc)
-    h = header_json.encode()
+    # header, data] (server/core/storage/journal.cc); header = [format 2]
+    # [kind][JSON body] (server/core/storage/log_records.h).
+    h = bytes([2, kind]) + body_json.encode()
     payload = struct.pack("<I", len(h)) + h + data
     return (struct.pack("<II", len(payload), zlib.crc32(payload) & 0xFFFFFFFF)
             + payload)
 
 
-write("fuzz_files", "wal_create", b"\x01" + wal_record(
-    '{"op":"create","variables":[{"name":"w","dtype":"float32","shape":[2],'
-    '"version":1,"value_bytes":8}]}', struct.pack("<2f", 1, 2))
-    + wal_record('{"op":"push","updates":[{"name":"w","op":2,"dtype":1,'
-                 '"version_before":1,"bytes":8}]}', struct.pack("<2f", 1, 1))
-    + wal_record('{"op":"delete","name":"w"}'))
-write("fuzz_files", "state_json", b"\x02" + b'{"name":"w","dtype":"float32",'
-      b'"shape":[2,3],"version":3,"trainable":true,"collections":["variables"]}')
+INIT = ('{"kind":"zeros","values":[],"verify_shape":false,"minval":0,"mean":0,'
+        '"stddev":1,"scale":1,"mode":"fan_in","distribution":"truncated_normal",'
+        '"seed":0}')
+write("fuzz_files", "wal_create", b"\x01"
+      + wal_record(1, '{"revision":1,"variables":[{"name":"w","dtype":"float32",'
+                   '"shape":[2],"version":1,"trainable":true,"collections":["variables"],'
+                   '"initializer":' + INIT + ',"value_bytes":8}]}',
+                   struct.pack("<2f", 1, 2))
+      + wal_record(5, '{"ceiling":100}')
+      + wal_record(4, '{"revision":2,"names":["w"],"replicas":0,'
+                   '"optimizer":{"kind":"adam","hyperparameters":{"learning_rate":0.1}}}')
+      + wal_record(3, '{"revision":3,"updates":[{"name":"w","op":"APPLY_GRADIENT",'
+                   '"dtype":"float32","version_before":2,"data_bytes":8}]}',
+                   struct.pack("<2f", 1, 1))
+      + wal_record(3, '{"revision":4,"updates":[{"name":"w","op":"ADD","dtype":"float32",'
+                   '"version_before":3,"data_bytes":4,"sparse":true,"index_count":1}]}',
+                   struct.pack("<q", 1) + struct.pack("<f", 1))
+      + wal_record(2, '{"name":"w"}'))
+write("fuzz_files", "state_json", b"\x02" + ('{"name":"w","dtype":"float32",'
+      '"shape":[2,3],"version":3,"trainable":true,"collections":["variables"],'
+      '"initializer":' + INIT + ',"optimizer":{"kind":"sgd","hyperparameters":'
+      '{"learning_rate":0.5}}}').encode())

@@ -1,22 +1,43 @@
 #include "server/core/namespace/change_feed.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "server/core/namespace/names.h"
 
 namespace varscope::core {
 
-uint64_t ChangeFeed::Subscribe(std::string prefix,
+uint64_t ChangeFeed::Subscribe(ChangeMatch match,
                                std::shared_ptr<ChangeListener> listener) {
   absl::MutexLock lock(&mu_);
   const uint64_t id = next_id_++;
-  subscriptions_[id] = Subscription{std::move(prefix), std::move(listener)};
+  if (match.by_prefix) {
+    by_prefix_.push_back(id);
+  } else {
+    for (const std::string& name : match.names) by_name_[name].push_back(id);
+  }
+  subscriptions_[id] = Subscription{std::move(match), std::move(listener)};
   return id;
 }
 
 void ChangeFeed::Unsubscribe(uint64_t id) {
   absl::MutexLock lock(&mu_);
-  subscriptions_.erase(id);
+  auto it = subscriptions_.find(id);
+  if (it == subscriptions_.end()) return;
+  auto drop = [id](std::vector<uint64_t>& ids) {
+    ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+  };
+  if (it->second.match.by_prefix) {
+    drop(by_prefix_);
+  } else {
+    for (const std::string& name : it->second.match.names) {
+      auto named = by_name_.find(name);
+      if (named == by_name_.end()) continue;
+      drop(named->second);
+      if (named->second.empty()) by_name_.erase(named);
+    }
+  }
+  subscriptions_.erase(it);
 }
 
 void ChangeFeed::Publish(const std::vector<ChangeEvent>& events) {
@@ -30,8 +51,14 @@ void ChangeFeed::Publish(const std::vector<ChangeEvent>& events) {
     absl::ReaderMutexLock lock(&mu_);
     if (subscriptions_.empty()) return;
     for (const ChangeEvent& event : events) {
-      for (const auto& [id, sub] : subscriptions_) {
-        if (IsUnderPrefix(event.name, sub.prefix)) {
+      if (auto named = by_name_.find(event.name); named != by_name_.end()) {
+        for (uint64_t id : named->second) {
+          calls.emplace_back(subscriptions_.at(id).listener, &event);
+        }
+      }
+      for (uint64_t id : by_prefix_) {
+        const Subscription& sub = subscriptions_.at(id);
+        if (IsUnderPrefix(event.name, sub.match.prefix)) {
           calls.emplace_back(sub.listener, &event);
         }
       }

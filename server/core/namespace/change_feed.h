@@ -1,21 +1,22 @@
 // File: change_feed.h
 // Publishes change events (a variable was created, updated or deleted) to
-// subscribers filtered by name prefix. Watch streams and version waits are
-// built on it.
+// subscribers, each with its own matching rule: exact full names (looked
+// up in a hash map, so a thousand waiting calls cost nothing per push) or
+// a scope prefix. Watch streams and waits (wait.h) are built on it.
 //
 // Example:
 //   ChangeFeed feed;
 //   auto sub = std::make_shared<MyListener>();  // implements ChangeListener
-//   uint64_t id = feed.Subscribe("model/", sub);
-//   feed.Publish({"model/w", 2, ChangeKind::kUpdated});  // sub->OnChange(...)
+//   uint64_t id = feed.Subscribe(ChangeMatch::Under("model"), sub);
+//   feed.Publish({{"model/w", 2, ChangeKind::kUpdated}});  // sub->OnChange
 //   feed.Unsubscribe(id);
 //
 // Thread-safety: all methods are thread-safe. Listeners are called on the
-// publishing (writer's) thread after the feed's lock is released, so they
-// may subscribe or unsubscribe, but must be fast and must not block: they
-// run on a training write path. A listener can still be called once just
-// after Unsubscribe returns, so it must tolerate that (shared ownership
-// keeps it alive).
+// publishing thread after the feed's lock is released, and publishers hold
+// no core lock when they publish (base/lock_order.h), so a listener may
+// subscribe, unsubscribe or call back into the store. Listeners run on a
+// write path and must be quick. A listener can still be called once just
+// after Unsubscribe returns (shared ownership keeps it alive).
 #ifndef VARSCOPE_SERVER_CORE_NAMESPACE_CHANGE_FEED_H_
 #define VARSCOPE_SERVER_CORE_NAMESPACE_CHANGE_FEED_H_
 
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
@@ -38,6 +40,27 @@ struct ChangeEvent {
   std::string name;      // full variable name, no ":0"
   uint64_t version = 0;  // the version after the change (0 when deleted)
   ChangeKind kind = ChangeKind::kUpdated;
+};
+
+// Which events a subscriber gets.
+struct ChangeMatch {
+  // Events for exactly these full names.
+  static ChangeMatch Names(std::vector<std::string> names) {
+    ChangeMatch m;
+    m.names = std::move(names);
+    return m;
+  }
+  // Events for `prefix` or anything under it as a scope ("a/b" covers "a/b"
+  // and "a/b/c", not "a/bc"); "" covers everything.
+  static ChangeMatch Under(std::string prefix) {
+    ChangeMatch m;
+    m.prefix = std::move(prefix);
+    m.by_prefix = true;
+    return m;
+  }
+  std::vector<std::string> names;
+  std::string prefix;
+  bool by_prefix = false;
 };
 
 class ChangeListener {
@@ -52,11 +75,8 @@ class ChangeFeed {
   ChangeFeed(const ChangeFeed&) = delete;
   ChangeFeed& operator=(const ChangeFeed&) = delete;
 
-  // Calls `listener` for every event whose name equals `prefix` or lies
-  // under it as a scope ("a/b" covers "a/b" and "a/b/c", not "a/bc");
-  // "" covers everything. Returns an id for Unsubscribe.
-  uint64_t Subscribe(std::string prefix,
-                     std::shared_ptr<ChangeListener> listener)
+  // Returns an id for Unsubscribe.
+  uint64_t Subscribe(ChangeMatch match, std::shared_ptr<ChangeListener> listener)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unsubscribe(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   void Publish(const std::vector<ChangeEvent>& events) ABSL_LOCKS_EXCLUDED(mu_);
@@ -67,13 +87,17 @@ class ChangeFeed {
 
  private:
   struct Subscription {
-    std::string prefix;
+    ChangeMatch match;
     std::shared_ptr<ChangeListener> listener;
   };
   std::atomic<uint64_t> published_{0};
   mutable absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Subscription> subscriptions_ ABSL_GUARDED_BY(mu_);
+  // Exact-name subscriptions by name, and the prefix ones.
+  absl::flat_hash_map<std::string, std::vector<uint64_t>> by_name_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> by_prefix_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace varscope::core

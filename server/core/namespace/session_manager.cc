@@ -448,20 +448,22 @@ absl::StatusOr<std::vector<ScopeInfo>> SessionManager::ListHandles(
   return out;
 }
 
+absl::StatusOr<ScopeContext> SessionManager::ScopeContextFor(uint64_t session,
+                                                             uint64_t scope) {
+  VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
+  absl::MutexLock lock(&s->mu);
+  VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
+  if (!handle->open) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "scope ", scope,
+        " is closed; re-enter it (reenter_scope_id) to use it again"));
+  }
+  return s->ContextOf(*handle);
+}
+
 absl::StatusOr<VariableInfo> SessionManager::GetVariable(
     uint64_t session, uint64_t scope, const GetVariableRequest& request) {
-  ScopeContext context;
-  {
-    VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
-    absl::MutexLock lock(&s->mu);
-    VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
-    if (!handle->open) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "scope ", scope,
-          " is closed; re-enter it (reenter_scope_id) to use it again"));
-    }
-    context = s->ContextOf(*handle);
-  }
+  VARSCOPE_ASSIGN_OR_RETURN(ScopeContext context, ScopeContextFor(session, scope));
   // No session lock here: creating a large variable must not block the
   // session's other threads.
   return store_->GetVariable(context, request);

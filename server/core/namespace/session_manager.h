@@ -131,6 +131,9 @@ class SessionManager {
   absl::Status CloseScope(uint64_t session, uint64_t scope);
   absl::StatusOr<std::vector<ScopeInfo>> ListHandles(uint64_t session);
 
+  // What GetVariable inside a handle (0 = root) resolves against: the
+  // variable scope's name, effective reuse flag and defaults.
+  absl::StatusOr<ScopeContext> ScopeContextFor(uint64_t session, uint64_t scope);
   // tf.get_variable inside a handle (0 = root).
   absl::StatusOr<VariableInfo> GetVariable(uint64_t session, uint64_t scope,
                                            const GetVariableRequest& request);

@@ -1,19 +1,19 @@
 #include "server/core/namespace/variable_store.h"
 
 #include <algorithm>
+#include <limits>
 #include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/core/namespace/names.h"
-#include "server/core/storage/state_json.h"
 #include "server/core/base/status_macros.h"
+#include "server/core/namespace/names.h"
 
 namespace varscope::core {
 
 // A stored variable. Metadata is constant once inserted; the fields below
-// `ready` change under the store's mutex.
+// it change under the store's mutex.
 struct VariableStore::Entry {
   std::string name;
   DType dtype = DType::kInvalid;
@@ -25,8 +25,9 @@ struct VariableStore::Entry {
   int64_t num_bytes = 0;
 
   // Guarded by VariableStore::mu_.
-  bool ready = false;    // published: value set, visible to everyone
-  bool settled = false;  // published or abandoned; waiters stop waiting
+  bool ready = false;     // published: value set, visible to everyone
+  bool settled = false;   // published or abandoned; waiters stop waiting
+  bool deleting = false;  // a deletion is being logged
   // Value and version; set once at publication.
   std::shared_ptr<VariableCell> cell;
 };
@@ -37,12 +38,16 @@ struct VariableStore::Partitioned : PartitionedState {
   // Guarded by VariableStore::mu_.
   bool ready = false;
   bool settled = false;
+  bool deleting = false;
 };
 
+// Variables to create together: one, the parts of a partitioned variable,
+// or the tensors of an import.
 struct VariableStore::CreationPlan {
   std::vector<std::shared_ptr<Entry>> entries;
-  std::shared_ptr<Partitioned> partitioned;  // null for a single variable
+  std::shared_ptr<Partitioned> partitioned;  // null unless partitioned
   std::vector<PartContext> part_contexts;    // parallel to entries if set
+  int64_t bytes = 0;
 };
 
 struct VariableStore::Decision {
@@ -63,6 +68,22 @@ struct VariableStore::Decision {
     d.wait_until = settled;
     return d;
   }
+  static Decision Create(CreationPlan plan) {
+    Decision d;
+    d.what = What::kCreate;
+    d.plan = std::move(plan);
+    return d;
+  }
+};
+
+// The request's arguments with the scope's defaults applied.
+struct VariableStore::Resolved {
+  Reuse reuse = Reuse::kInherit;
+  std::optional<InitializerSpec> initializer;
+  bool from_value = false;      // the initializer is a tensor value
+  DType explicit_dtype = DType::kInvalid;  // compared on reuse when set
+  DType create_dtype = DType::kFloat;
+  std::optional<PartitionerSpec> partitioner;
 };
 
 namespace {
@@ -99,18 +120,57 @@ absl::StatusOr<std::pair<bool, std::vector<std::string>>> ResolveCollections(
   return std::make_pair(trainable, std::move(unique));
 }
 
-absl::Status ShareShapeError(absl::string_view kind, absl::string_view name,
-                             const ShapeSpec& requested, const Shape& found) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "Trying to ", kind, " ", name, ", but specified shape ",
-      ShapeSpecToString(requested), " and found shape ", ShapeToString(found)));
+// What TensorFlow's reuse table (TF_SEMANTICS §3.1, §7.4) says for one
+// name, the same for single and partitioned variables.
+enum class ReuseAction { kCreate, kReturnExisting };
+
+struct VariableKind {
+  absl::string_view exists;   // "Variable " / "Partitioned variable with name "
+  absl::string_view missing;  // "Variable " / "PartitionedVariable "
+  absl::string_view share;    // "share variable" / "reuse partitioned variable"
+};
+constexpr VariableKind kSingle{"Variable ", "Variable ", "share variable"};
+constexpr VariableKind kPartitioned{"Partitioned variable with name ",
+                                    "PartitionedVariable ",
+                                    "reuse partitioned variable"};
+
+absl::StatusOr<ReuseAction> ReuseTable(const VariableKind& kind, Reuse reuse,
+                                       bool exists, absl::string_view name) {
+  if (exists) {
+    if (reuse == Reuse::kInherit) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          kind.exists, name,
+          " already exists, disallowed; set reuse to REUSE or AUTO_REUSE on "
+          "the scope"));
+    }
+    return ReuseAction::kReturnExisting;
+  }
+  if (reuse == Reuse::kReuse) {
+    return absl::NotFoundError(absl::StrCat(
+        kind.missing, name,
+        " does not exist; open the scope with INHERIT or AUTO_REUSE to "
+        "create it"));
+  }
+  return ReuseAction::kCreate;
 }
 
-absl::Status ShareDTypeError(absl::string_view kind, absl::string_view name,
-                             DType requested, DType found) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "Trying to ", kind, " ", name, ", but specified dtype ",
-      DTypeName(requested), " and found dtype ", DTypeName(found)));
+// On reuse: the requested shape must be compatible and an explicit dtype
+// equal (TF_SEMANTICS §4.3; an omitted dtype matches any, §10.1).
+absl::Status CheckShareable(const VariableKind& kind, absl::string_view name,
+                            const ShapeSpec& wanted, DType explicit_dtype,
+                            const Shape& found_shape, DType found_dtype) {
+  if (!IsCompatible(wanted, found_shape)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Trying to ", kind.share, " ", name, ", but specified shape ",
+        ShapeSpecToString(wanted), " and found shape ",
+        ShapeToString(found_shape)));
+  }
+  if (explicit_dtype != DType::kInvalid && explicit_dtype != found_dtype) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Trying to ", kind.share, " ", name, ", but specified dtype ",
+        DTypeName(explicit_dtype), " and found dtype ", DTypeName(found_dtype)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckBytes(int64_t bytes, int64_t limit, absl::string_view name,
@@ -124,44 +184,7 @@ absl::Status CheckBytes(int64_t bytes, int64_t limit, absl::string_view name,
   return absl::OkStatus();
 }
 
-std::vector<absl::string_view> ValueViews(
-    const std::vector<std::shared_ptr<TensorBuffer>>& values) {
-  std::vector<absl::string_view> out;
-  for (const auto& v : values) {
-    out.emplace_back(reinterpret_cast<const char*>(v->data()), v->size());
-  }
-  return out;
-}
-
 }  // namespace
-
-// The log record of a creation: each entry's description as in a
-// checkpoint (version 1), the partitioned variable if any; the initial
-// values follow as the record's data, in entry order.
-std::string VariableStore::CreationRecord(
-    const CreationPlan& plan,
-    const std::vector<std::shared_ptr<TensorBuffer>>& values) const {
-  nlohmann::json vars = nlohmann::json::array();
-  for (size_t i = 0; i < plan.entries.size(); ++i) {
-    const Entry& e = *plan.entries[i];
-    VariableState state;
-    state.info.name = e.name;
-    state.info.dtype = e.dtype;
-    state.info.shape = e.shape;
-    state.info.version = 1;
-    state.info.trainable = e.trainable;
-    state.info.collections = e.collections;
-    state.info.initializer = e.initializer;
-    state.info.initializer.value.buffer.reset();  // the value is the data
-    state.info.slice = e.slice;
-    nlohmann::json j = VariableStateToJson(state);
-    j["value_bytes"] = values[i]->size();
-    vars.push_back(std::move(j));
-  }
-  nlohmann::json record = {{"op", "create"}, {"variables", vars}};
-  if (plan.partitioned) record["partitioned"] = PartitionedStateToJson(*plan.partitioned);
-  return record.dump();
-}
 
 absl::StatusOr<ScopeContext> ScopeContextForPath(absl::string_view path,
                                                  Reuse reuse) {
@@ -179,6 +202,21 @@ VariableStore::VariableStore(StoreOptions options)
       buffers_(BufferPool::Create(options_.buffer_pool)) {}
 
 VariableStore::~VariableStore() = default;
+
+void VariableStore::set_log(StoreLog* log) {
+  log_ = log;
+  clock_.SetReserver(log, /*block=*/uint64_t{1} << 20);
+}
+
+absl::Status VariableStore::MakeRoomForRevisions() {
+  // The ceiling's record and its effect are one change: a checkpoint sees
+  // both or neither (lock_order.h, level 3).
+  absl::ReaderMutexLock barrier(&barrier_);
+  return clock_.MakeRoom();
+}
+
+// ---------------------------------------------------------------------------
+// GetVariable: decide, reserve, initialize, log, publish.
 
 absl::StatusOr<VariableInfo> VariableStore::GetVariable(
     const ScopeContext& scope, const GetVariableRequest& request) {
@@ -203,31 +241,99 @@ absl::StatusOr<VariableInfo> VariableStore::Run(
     const ScopeContext& scope, const GetVariableRequest& request,
     const std::string& full_name, bool create_only) {
   VARSCOPE_RETURN_IF_ERROR(ValidateShapeSpec(request.shape, "requested shape"));
-  CreationPlan plan;
+  VARSCOPE_RETURN_IF_ERROR(MakeRoomForRevisions());
+  std::vector<ChangeEvent> events;
+  absl::StatusOr<VariableInfo> result;
   {
-    absl::MutexLock lock(&mu_);
-    for (;;) {
-      Decision decision = Decide(scope, request, full_name, create_only);
-      if (decision.what == Decision::What::kDone) return decision.result;
-      if (decision.what == Decision::What::kCreate) {
-        plan = std::move(decision.plan);
+    absl::ReaderMutexLock barrier(&barrier_);
+    CreationPlan plan;
+    {
+      absl::MutexLock lock(&mu_);
+      for (;;) {
+        Decision decision = Decide(scope, request, full_name, create_only);
+        if (decision.what == Decision::What::kDone) return decision.result;
+        if (decision.what == Decision::What::kCreate) {
+          plan = std::move(decision.plan);
+          ReservePlan(plan);
+          break;
+        }
+        // Another caller is creating this name: wait for it, then decide
+        // again.
+        mu_.Await(absl::Condition(decision.wait_until));
+      }
+    }
+    result = Execute(std::move(plan), &events);
+  }
+  feed_.Publish(events);  // no lock held: listeners may call back
+  return result;
+}
+
+absl::StatusOr<std::vector<VariableInfo>> VariableStore::CreateVariables(
+    const std::vector<GetVariableRequest>& requests) {
+  if (requests.empty()) return std::vector<VariableInfo>{};
+  for (const GetVariableRequest& request : requests) {
+    VARSCOPE_RETURN_IF_ERROR(ValidateFullName(request.name));
+  }
+  VARSCOPE_RETURN_IF_ERROR(MakeRoomForRevisions());
+  std::vector<ChangeEvent> events;
+  std::vector<VariableInfo> out;
+  absl::StatusOr<VariableInfo> created;
+  {
+    absl::ReaderMutexLock barrier(&barrier_);
+    CreationPlan plan;
+    {
+      absl::MutexLock lock(&mu_);
+      for (;;) {
+        plan = CreationPlan{};
+        const bool* wait_until = nullptr;
+        for (const GetVariableRequest& request : requests) {
+          Decision d = Decide(ScopeContext{}, request, request.name,
+                              /*create_only=*/true);
+          if (d.what == Decision::What::kWait) {
+            wait_until = d.wait_until;
+            break;
+          }
+          if (d.what == Decision::What::kDone) {
+            return d.result.ok() ? absl::AlreadyExistsError(absl::StrCat(
+                                       "variable ", request.name, " exists"))
+                                 : d.result.status();
+          }
+          for (auto& entry : d.plan.entries) {
+            for (const auto& other : plan.entries) {
+              if (other->name == entry->name) {
+                return absl::InvalidArgumentError(absl::StrCat(
+                    "variable ", entry->name, " is named twice"));
+              }
+            }
+            plan.entries.push_back(std::move(entry));
+          }
+          plan.bytes += d.plan.bytes;
+        }
+        if (wait_until != nullptr) {
+          mu_.Await(absl::Condition(wait_until));
+          continue;
+        }
+        VARSCOPE_RETURN_IF_ERROR(CheckMemory(plan.bytes, requests.front().name));
+        ReservePlan(plan);
         break;
       }
-      // Another caller is creating this name: wait for it, then decide again.
-      mu_.Await(absl::Condition(decision.wait_until));
     }
+    created = Execute(std::move(plan), &events, &out);
   }
-  return Execute(std::move(plan));
+  if (!created.ok()) return created.status();
+  feed_.Publish(events);
+  return out;
 }
 
 VariableStore::Decision VariableStore::Decide(const ScopeContext& scope,
                                               const GetVariableRequest& request,
                                               const std::string& full_name,
-                                              bool create_only) {
-  const std::optional<InitializerSpec>& initializer =
+                                              bool create_only) const {
+  Resolved r;
+  r.initializer =
       request.initializer.has_value() ? request.initializer : scope.initializer;
-  const bool from_value = initializer.has_value() &&
-                          initializer->kind == InitializerSpec::Kind::kValue;
+  r.from_value = r.initializer.has_value() &&
+                 r.initializer->kind == InitializerSpec::Kind::kValue;
   // TF checks an explicit dtype against a value initializer before any lookup.
   if (request.initializer.has_value() &&
       request.initializer->kind == InitializerSpec::Kind::kValue &&
@@ -237,38 +343,32 @@ VariableStore::Decision VariableStore::Decide(const ScopeContext& scope,
         "Initializer type '", DTypeName(request.initializer->value.dtype),
         "' and explicit dtype '", DTypeName(request.dtype), "' don't match")));
   }
-  DType explicit_dtype =
+  r.explicit_dtype =
       request.dtype != DType::kInvalid ? request.dtype : scope.dtype;
-  if (from_value && explicit_dtype == DType::kInvalid) {
-    explicit_dtype = initializer->value.dtype;
+  if (r.from_value && r.explicit_dtype == DType::kInvalid) {
+    r.explicit_dtype = r.initializer->value.dtype;
   }
-  const DType create_dtype =
-      explicit_dtype != DType::kInvalid ? explicit_dtype : DType::kFloat;
-  const std::optional<PartitionerSpec>& partitioner =
+  r.create_dtype =
+      r.explicit_dtype != DType::kInvalid ? r.explicit_dtype : DType::kFloat;
+  r.partitioner =
       request.partitioner.has_value() ? request.partitioner : scope.partitioner;
-  const Reuse reuse = create_only ? Reuse::kInherit : scope.reuse;
+  r.reuse = create_only ? Reuse::kInherit : scope.reuse;
 
   const bool scalar = request.shape.known && request.shape.dims.empty();
-  if (partitioner.has_value() && !scalar) {
-    return DecidePartitioned(request, full_name, reuse, explicit_dtype,
-                             create_dtype, initializer, partitioner);
+  if (r.partitioner.has_value() && !scalar) {
+    return DecidePartitioned(request, full_name, r);
   }
-  if (reuse == Reuse::kReuse && !partitioner.has_value()) {
-    auto it = partitioned_.find(full_name);
-    if (it != partitioned_.end()) {
+  // Reuse without a partitioner returns a partitioned variable only under
+  // REUSE (TF_SEMANTICS §7.4).
+  if (r.reuse == Reuse::kReuse) {
+    if (auto it = partitioned_.find(full_name); it != partitioned_.end()) {
       const Partitioned& p = *it->second;
       if (!p.settled) return Decision::Wait(&p.settled);
       if (p.ready) {
-        if (!IsCompatible(request.shape, p.shape)) {
-          return Decision::Done(ShareShapeError("reuse partitioned variable",
-                                                full_name, request.shape,
-                                                p.shape));
-        }
-        if (explicit_dtype != DType::kInvalid && explicit_dtype != p.dtype) {
-          return Decision::Done(ShareDTypeError("reuse partitioned variable",
-                                                full_name, explicit_dtype,
-                                                p.dtype));
-        }
+        absl::Status shareable =
+            CheckShareable(kPartitioned, full_name, request.shape,
+                           r.explicit_dtype, p.shape, p.dtype);
+        if (!shareable.ok()) return Decision::Done(shareable);
         return Decision::Done(InfoOf(p));
       }
     }
@@ -281,17 +381,13 @@ VariableStore::Decision VariableStore::Decide(const ScopeContext& scope,
         "/part_0. Perhaps a variable of the same name was already created "
         "with partitioning? Pass the partitioner, or fetch it under REUSE")));
   }
-  return DecideSingle(request, full_name, reuse, explicit_dtype, create_dtype,
-                      initializer);
+  return DecideSingle(request, full_name, r);
 }
 
 VariableStore::Decision VariableStore::DecideSingle(
     const GetVariableRequest& request, const std::string& full_name,
-    Reuse reuse, DType explicit_dtype, DType create_dtype,
-    const std::optional<InitializerSpec>& initializer) {
-  const bool from_value = initializer.has_value() &&
-                          initializer->kind == InitializerSpec::Kind::kValue;
-  if (from_value && request.initializer.has_value() && request.shape.known) {
+    const Resolved& r) const {
+  if (r.from_value && request.initializer.has_value() && request.shape.known) {
     return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
         "variable ", full_name,
         ": if initializer is a constant value, do not specify shape (the "
@@ -300,35 +396,22 @@ VariableStore::Decision VariableStore::DecideSingle(
   auto collections = ResolveCollections(request);
   if (!collections.ok()) return Decision::Done(collections.status());
 
-  auto it = vars_.find(full_name);
-  if (it != vars_.end()) {
-    const Entry& entry = *it->second;
-    if (!entry.settled) return Decision::Wait(&entry.settled);
-    if (entry.ready) {
-      if (reuse == Reuse::kInherit) {
-        return Decision::Done(absl::AlreadyExistsError(absl::StrCat(
-            "Variable ", full_name,
-            " already exists, disallowed; set reuse to REUSE or AUTO_REUSE "
-            "on the scope")));
-      }
-      const ShapeSpec wanted =
-          from_value ? ShapeSpec::Of(initializer->value.shape) : request.shape;
-      if (!IsCompatible(wanted, entry.shape)) {
-        return Decision::Done(
-            ShareShapeError("share variable", full_name, wanted, entry.shape));
-      }
-      if (explicit_dtype != DType::kInvalid && explicit_dtype != entry.dtype) {
-        return Decision::Done(ShareDTypeError("share variable", full_name,
-                                              explicit_dtype, entry.dtype));
-      }
-      return Decision::Done(InfoOf(entry));
-    }
+  const Entry* existing = nullptr;
+  if (auto it = vars_.find(full_name); it != vars_.end()) {
+    if (!it->second->settled) return Decision::Wait(&it->second->settled);
+    if (it->second->ready) existing = it->second.get();
   }
-  if (reuse == Reuse::kReuse) {
-    return Decision::Done(absl::NotFoundError(absl::StrCat(
-        "Variable ", full_name,
-        " does not exist; open the scope with INHERIT or AUTO_REUSE to create "
-        "it")));
+  absl::StatusOr<ReuseAction> action =
+      ReuseTable(kSingle, r.reuse, existing != nullptr, full_name);
+  if (!action.ok()) return Decision::Done(action.status());
+  if (*action == ReuseAction::kReturnExisting) {
+    const ShapeSpec wanted =
+        r.from_value ? ShapeSpec::Of(r.initializer->value.shape) : request.shape;
+    absl::Status shareable = CheckShareable(kSingle, full_name, wanted,
+                                            r.explicit_dtype, existing->shape,
+                                            existing->dtype);
+    if (!shareable.ok()) return Decision::Done(shareable);
+    return Decision::Done(InfoOf(*existing));
   }
   if (partitioned_.count(full_name) > 0) {
     return Decision::Done(absl::AlreadyExistsError(absl::StrCat(
@@ -336,12 +419,13 @@ VariableStore::Decision VariableStore::DecideSingle(
         " exists; pass its partitioner to fetch it")));
   }
 
-  // Create.
-  DType dtype = create_dtype;
+  // Create: a fully defined shape, a size within limits, a valid
+  // initializer.
+  DType dtype = r.create_dtype;
   Shape shape;
-  if (from_value) {
-    dtype = initializer->value.dtype;
-    shape = initializer->value.shape;
+  if (r.from_value) {
+    dtype = r.initializer->value.dtype;
+    shape = r.initializer->value.shape;
   } else if (!request.shape.known) {
     return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
         "variable ", full_name,
@@ -356,7 +440,7 @@ VariableStore::Decision VariableStore::DecideSingle(
     shape = request.shape.dims;
   }
   const InitializerSpec init =
-      initializer.has_value() ? *initializer : DefaultInitializer(dtype);
+      r.initializer.has_value() ? *r.initializer : DefaultInitializer(dtype);
   auto bytes = NumBytes(dtype, shape);
   if (!bytes.ok()) return Decision::Done(bytes.status());
   if (absl::Status s = CheckBytes(*bytes, options_.max_variable_bytes,
@@ -371,7 +455,6 @@ VariableStore::Decision VariableStore::DecideSingle(
   if (absl::Status s = CheckMemory(*bytes, full_name); !s.ok()) {
     return Decision::Done(s);
   }
-
   auto entry = std::make_shared<Entry>();
   entry->name = full_name;
   entry->dtype = dtype;
@@ -380,19 +463,15 @@ VariableStore::Decision VariableStore::DecideSingle(
   entry->collections = std::move(collections->second);
   entry->initializer = init;
   entry->num_bytes = *bytes;
-  vars_.emplace(full_name, entry);
-  total_bytes_ += *bytes;
-  Decision decision;
-  decision.what = Decision::What::kCreate;
-  decision.plan.entries.push_back(std::move(entry));
-  return decision;
+  CreationPlan plan;
+  plan.entries.push_back(std::move(entry));
+  plan.bytes = *bytes;
+  return Decision::Create(std::move(plan));
 }
 
 VariableStore::Decision VariableStore::DecidePartitioned(
     const GetVariableRequest& request, const std::string& full_name,
-    Reuse reuse, DType explicit_dtype, DType create_dtype,
-    const std::optional<InitializerSpec>& initializer,
-    const std::optional<PartitionerSpec>& partitioner) {
+    const Resolved& r) const {
   if (vars_.count(full_name) > 0) {
     return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
         "A partitioner was provided, but an unpartitioned version of the "
@@ -401,17 +480,16 @@ VariableStore::Decision VariableStore::DecidePartitioned(
         ". Perhaps a variable of the same name was already created without "
         "partitioning?")));
   }
-  const bool from_value = initializer.has_value() &&
-                          initializer->kind == InitializerSpec::Kind::kValue;
+  // The partitioner needs the full shape, also on reuse (TF_SEMANTICS §7.2).
   ShapeSpec shape_spec = request.shape;
-  if (from_value) {
-    if (!IsCompatible(shape_spec, initializer->value.shape)) {
+  if (r.from_value) {
+    if (!IsCompatible(shape_spec, r.initializer->value.shape)) {
       return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
           "variable ", full_name, ": shape ", ShapeSpecToString(shape_spec),
           " does not match the initial value's shape ",
-          ShapeToString(initializer->value.shape))));
+          ShapeToString(r.initializer->value.shape))));
     }
-    shape_spec = ShapeSpec::Of(initializer->value.shape);
+    shape_spec = ShapeSpec::Of(r.initializer->value.shape);
   }
   if (!shape_spec.IsFullyDefined()) {
     return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
@@ -420,67 +498,62 @@ VariableStore::Decision VariableStore::DecidePartitioned(
         ShapeSpecToString(shape_spec),
         " (a partitioner needs the full shape, also on reuse)")));
   }
-  const Shape shape = shape_spec.dims;
-  const DType dtype = from_value ? initializer->value.dtype : create_dtype;
-  auto partitions = ComputePartitions(*partitioner, dtype, shape, full_name);
+  const DType dtype = r.from_value ? r.initializer->value.dtype : r.create_dtype;
+  auto partitions =
+      ComputePartitions(*r.partitioner, dtype, shape_spec.dims, full_name);
   if (!partitions.ok()) return Decision::Done(partitions.status());
+
+  const Partitioned* existing = nullptr;
+  if (auto it = partitioned_.find(full_name); it != partitioned_.end()) {
+    if (!it->second->settled) return Decision::Wait(&it->second->settled);
+    if (it->second->ready) existing = it->second.get();
+  }
+  absl::StatusOr<ReuseAction> action =
+      ReuseTable(kPartitioned, r.reuse, existing != nullptr, full_name);
+  if (!action.ok()) return Decision::Done(action.status());
+  if (*action == ReuseAction::kReturnExisting) {
+    absl::Status shareable =
+        CheckShareable(kPartitioned, full_name, shape_spec, r.explicit_dtype,
+                       existing->shape, existing->dtype);
+    if (!shareable.ok()) return Decision::Done(shareable);
+    if (*partitions != existing->partitions) {
+      return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
+          "Trying to reuse partitioned variable ", full_name,
+          ", but specified partitions [", absl::StrJoin(*partitions, ", "),
+          "] and found partitions [", absl::StrJoin(existing->partitions, ", "),
+          "]")));
+    }
+    return Decision::Done(InfoOf(*existing));
+  }
+  return PlanParts(request, full_name, r, shape_spec.dims,
+                   *std::move(partitions));
+}
+
+// Validates every part before anything is reserved (TF notices a bad part
+// only after creating the earlier ones, TF_SEMANTICS §7.3).
+VariableStore::Decision VariableStore::PlanParts(
+    const GetVariableRequest& request, const std::string& full_name,
+    const Resolved& r, const Shape& shape,
+    std::vector<int64_t> partitions) const {
+  const DType dtype = r.from_value ? r.initializer->value.dtype : r.create_dtype;
   auto collections = ResolveCollections(request);
   if (!collections.ok()) return Decision::Done(collections.status());
-
-  auto it = partitioned_.find(full_name);
-  if (it != partitioned_.end()) {
-    const Partitioned& p = *it->second;
-    if (!p.settled) return Decision::Wait(&p.settled);
-    if (p.ready) {
-      if (reuse == Reuse::kInherit) {
-        return Decision::Done(absl::AlreadyExistsError(absl::StrCat(
-            "Partitioned variable with name ", full_name,
-            " already exists, disallowed; set reuse to REUSE or AUTO_REUSE "
-            "on the scope")));
-      }
-      if (!IsCompatible(shape_spec, p.shape)) {
-        return Decision::Done(ShareShapeError(
-            "reuse partitioned variable", full_name, shape_spec, p.shape));
-      }
-      if (explicit_dtype != DType::kInvalid && explicit_dtype != p.dtype) {
-        return Decision::Done(ShareDTypeError(
-            "reuse partitioned variable", full_name, explicit_dtype, p.dtype));
-      }
-      if (*partitions != p.partitions) {
-        return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
-            "Trying to reuse partitioned variable ", full_name,
-            ", but specified partitions [", absl::StrJoin(*partitions, ", "),
-            "] and found partitions [", absl::StrJoin(p.partitions, ", "),
-            "]")));
-      }
-      return Decision::Done(InfoOf(p));
-    }
-  }
-  if (reuse == Reuse::kReuse) {
-    return Decision::Done(absl::NotFoundError(absl::StrCat(
-        "PartitionedVariable ", full_name,
-        " does not exist; open the scope with INHERIT or AUTO_REUSE to create "
-        "it")));
-  }
-
-  // Create: validate everything before inserting anything.
   const InitializerSpec init =
-      initializer.has_value() ? *initializer : DefaultInitializer(dtype);
+      r.initializer.has_value() ? *r.initializer : DefaultInitializer(dtype);
   if (absl::Status s = ValidateInitializer(init, dtype, shape, full_name);
       !s.ok()) {
     return Decision::Done(s);
   }
-  const std::vector<PartLayout> layouts = SplitShape(shape, *partitions);
+  const std::vector<PartLayout> layouts = SplitShape(shape, partitions);
   CreationPlan plan;
   auto p = std::make_shared<Partitioned>();
   p->name = full_name;
   p->dtype = dtype;
   p->shape = shape;
-  p->partitions = *partitions;
+  p->partitions = std::move(partitions);
   p->trainable = collections->first;
   p->collections = collections->second;
   p->initializer = init;
-  int64_t plan_bytes = 0;
   for (size_t i = 0; i < layouts.size(); ++i) {
     const std::string part_name = absl::StrCat(full_name, "/part_", i);
     if (absl::Status s = ValidateVariableName(part_name); !s.ok()) {
@@ -515,30 +588,47 @@ VariableStore::Decision VariableStore::DecidePartitioned(
     entry->slice = PartSlice{full_name, shape, layouts[i].offset,
                              static_cast<int>(i)};
     entry->num_bytes = *bytes;
-    plan_bytes += *bytes;
+    plan.bytes += *bytes;
     p->part_names.push_back(part_name);
     plan.part_contexts.push_back(
         PartContext{shape, layouts[i].offset, static_cast<int>(i)});
     plan.entries.push_back(std::move(entry));
   }
-  if (absl::Status s = CheckMemory(plan_bytes, full_name); !s.ok()) {
+  if (absl::Status s = CheckMemory(plan.bytes, full_name); !s.ok()) {
     return Decision::Done(s);
   }
-  for (const auto& entry : plan.entries) vars_.emplace(entry->name, entry);
-  partitioned_.emplace(full_name, p);
-  total_bytes_ += plan_bytes;
   plan.partitioned = std::move(p);
-  Decision decision;
-  decision.what = Decision::What::kCreate;
-  decision.plan = std::move(plan);
-  return decision;
+  return Decision::Create(std::move(plan));
 }
 
-absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
-  // Fill outside the lock: initialization of a large tensor must not stall
-  // every other caller of the store.
+void VariableStore::ReservePlan(const CreationPlan& plan) {
+  for (const auto& entry : plan.entries) vars_.emplace(entry->name, entry);
+  if (plan.partitioned) {
+    partitioned_.emplace(plan.partitioned->name, plan.partitioned);
+  }
+  total_bytes_ += plan.bytes;
+}
+
+void VariableStore::AbandonPlan(const CreationPlan& plan) {
+  absl::MutexLock lock(&mu_);
+  // Waiters re-decide once `settled` is set.
+  for (const auto& entry : plan.entries) {
+    entry->settled = true;
+    vars_.erase(entry->name);
+  }
+  if (plan.partitioned) {
+    plan.partitioned->settled = true;
+    partitioned_.erase(plan.partitioned->name);
+  }
+  total_bytes_ -= plan.bytes;
+}
+
+absl::StatusOr<VariableInfo> VariableStore::Execute(
+    CreationPlan plan, std::vector<ChangeEvent>* events,
+    std::vector<VariableInfo>* each) {
+  // Initialize outside the lock: a large tensor must not stall every other
+  // caller of the store.
   std::vector<std::shared_ptr<TensorBuffer>> values;
-  bool failed = false;
   try {
     for (size_t i = 0; i < plan.entries.size(); ++i) {
       const Entry& entry = *plan.entries[i];
@@ -552,41 +642,51 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
                                       entry.shape, part, NameSeed(seed_name)));
     }
   } catch (const std::bad_alloc&) {
-    failed = true;
-  }
-  absl::Status failure = failed ? absl::ResourceExhaustedError(
-                                      "out of memory while initializing the variable")
-                                : absl::OkStatus();
-
-  // Log the creation (with its initial values) before anyone can see the
-  // variable: once published, pushes to it may be logged after it.
-  Journal::Operation journaled(journal_);
-  if (failure.ok() && journal_ != nullptr) {
-    failure = journal_->Append(CreationRecord(plan, values), ValueViews(values));
+    AbandonPlan(plan);
+    return absl::ResourceExhaustedError(
+        "out of memory while initializing the variable");
   }
 
-  std::vector<ChangeEvent> events;
-  absl::ReleasableMutexLock lock(&mu_);
-  if (!failure.ok()) {
-    // Abandon: remove the pending entries; waiters re-decide.
-    for (const auto& entry : plan.entries) {
-      entry->settled = true;
-      vars_.erase(entry->name);
-      total_bytes_ -= entry->num_bytes;
+  // Log the creation (with its initial values) before anyone can see it:
+  // once published, pushes to it may be logged after it.
+  const uint64_t revision = clock_.Next();
+  if (log_ != nullptr) {
+    CreationRecord record;
+    record.revision = revision;
+    for (size_t i = 0; i < plan.entries.size(); ++i) {
+      const Entry& e = *plan.entries[i];
+      VariableState state;
+      state.info.name = e.name;
+      state.info.dtype = e.dtype;
+      state.info.shape = e.shape;
+      state.info.version = revision;
+      state.info.trainable = e.trainable;
+      state.info.collections = e.collections;
+      state.info.initializer = e.initializer;
+      state.info.initializer.value.buffer.reset();  // the value is the data
+      state.info.slice = e.slice;
+      state.value = values[i];
+      record.variables.push_back(std::move(state));
     }
-    if (plan.partitioned) {
-      plan.partitioned->settled = true;
-      partitioned_.erase(plan.partitioned->name);
+    if (plan.partitioned) record.partitioned = *plan.partitioned;
+    if (absl::Status logged = log_->LogCreation(record); !logged.ok()) {
+      AbandonPlan(plan);
+      return logged;
     }
-    return failure;
   }
+
+  absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < plan.entries.size(); ++i) {
     Entry& entry = *plan.entries[i];
-    entry.cell = std::make_shared<VariableCell>(std::move(values[i]), 1);
+    entry.cell = std::make_shared<VariableCell>(std::move(values[i]), revision);
     entry.ready = true;
-    events.push_back({entry.name, 1, ChangeKind::kCreated});
     entry.settled = true;
+    events->push_back({entry.name, revision, ChangeKind::kCreated});
     AddToCollections(entry.name, entry.collections);
+    if (each != nullptr) {
+      each->push_back(InfoOf(entry));
+      each->back().created = true;
+    }
   }
   VariableInfo info;
   if (plan.partitioned) {
@@ -598,10 +698,87 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(CreationPlan plan) {
     info = InfoOf(*plan.entries.front());
   }
   info.created = true;
-  lock.Release();
-  feed_.Publish(events);
   return info;
 }
+
+// ---------------------------------------------------------------------------
+// Slots.
+
+absl::StatusOr<std::vector<PendingSlot>> VariableStore::ReserveSlots(
+    const VariableHandle& var,
+    const std::vector<std::pair<std::string, double>>& missing) {
+  std::vector<PendingSlot> slots;
+  if (missing.empty()) return slots;
+  const int64_t bytes = var.num_bytes * static_cast<int64_t>(missing.size());
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, initial] : missing) {
+      if (vars_.count(name) > 0 || partitioned_.count(name) > 0) {
+        return absl::AbortedError(absl::StrCat(
+            "slot variable ", name, " is being created by another call; retry"));
+      }
+    }
+    VARSCOPE_RETURN_IF_ERROR(CheckMemory(
+        bytes, absl::StrCat("the optimizer slots of ", var.name)));
+    for (const auto& [name, initial] : missing) {
+      auto entry = std::make_shared<Entry>();
+      entry->name = name;
+      entry->dtype = var.dtype;
+      entry->shape = var.shape;
+      entry->trainable = false;
+      entry->collections = {kGlobalVariables};
+      entry->initializer = InitializerSpec::Of(InitializerSpec::Kind::kConstant);
+      entry->initializer.values = {initial};
+      entry->num_bytes = var.num_bytes;
+      vars_.emplace(name, std::move(entry));
+    }
+    total_bytes_ += bytes;
+  }
+  try {
+    for (const auto& [name, initial] : missing) {
+      InitializerSpec init = InitializerSpec::Of(InitializerSpec::Kind::kConstant);
+      init.values = {initial};
+      slots.push_back(
+          {name, RunInitializer(init, var.dtype, var.shape, nullptr, 0)});
+    }
+  } catch (const std::bad_alloc&) {
+    std::vector<PendingSlot> all;
+    for (const auto& [name, initial] : missing) all.push_back({name, nullptr});
+    AbandonSlots(all);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "out of memory creating the optimizer slots of ", var.name));
+  }
+  return slots;
+}
+
+void VariableStore::CommitSlots(std::vector<PendingSlot> slots,
+                                uint64_t revision,
+                                std::vector<ChangeEvent>* events) {
+  absl::MutexLock lock(&mu_);
+  for (PendingSlot& slot : slots) {
+    auto it = vars_.find(slot.name);
+    Entry& entry = *it->second;
+    entry.cell = std::make_shared<VariableCell>(std::move(slot.value), revision);
+    entry.ready = true;
+    entry.settled = true;
+    AddToCollections(entry.name, entry.collections);
+    events->push_back({entry.name, revision, ChangeKind::kCreated});
+  }
+}
+
+void VariableStore::AbandonSlots(const std::vector<PendingSlot>& slots) {
+  absl::MutexLock lock(&mu_);
+  for (const PendingSlot& slot : slots) {
+    auto it = vars_.find(slot.name);
+    if (it == vars_.end() || it->second->ready) continue;
+    it->second->settled = true;
+    total_bytes_ -= it->second->num_bytes;
+    vars_.erase(it);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Lookups.
 
 absl::Status VariableStore::ValidateFullName(absl::string_view full_name) const {
   VARSCOPE_RETURN_IF_ERROR(ValidateVariableName(full_name));
@@ -615,7 +792,7 @@ absl::Status VariableStore::ValidateFullName(absl::string_view full_name) const 
 
 absl::Status VariableStore::CheckRoomFor(int64_t bytes,
                                          absl::string_view what) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return CheckMemory(bytes, what);
 }
 
@@ -676,7 +853,7 @@ void VariableStore::RemoveFromCollections(const std::string& name) {
 }
 
 bool VariableStore::NameInUse(const std::string& full_name) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return vars_.count(full_name) > 0 ||
          vars_.count(full_name + "/part_0") > 0 ||
          partitioned_.count(full_name) > 0;
@@ -685,7 +862,7 @@ bool VariableStore::NameInUse(const std::string& full_name) const {
 absl::StatusOr<VariableInfo> VariableStore::Describe(
     absl::string_view name) const {
   name = StripTensorSuffix(name);
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   if (auto it = partitioned_.find(name);
       it != partitioned_.end() && it->second->ready) {
     return InfoOf(*it->second);
@@ -699,7 +876,7 @@ absl::StatusOr<VariableInfo> VariableStore::Describe(
 
 std::vector<VariableInfo> VariableStore::List(
     const ListOptions& options) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::vector<VariableInfo> out;
   if (!options.collection.empty()) {
     auto it = collections_.find(options.collection);
@@ -734,82 +911,6 @@ std::vector<VariableInfo> VariableStore::List(
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
-    absl::string_view name) {
-  name = StripTensorSuffix(name);
-  absl::StatusOr<std::vector<std::string>> removed;
-  {
-    Journal::Operation journaled(journal_);
-    // Deletes are rare: the store's lock is held across the log write, so
-    // nothing can change between the check, the record and the delete.
-    absl::MutexLock lock(&mu_);
-    VARSCOPE_RETURN_IF_ERROR(CheckDeletable(name));
-    if (journal_ != nullptr) {
-      VARSCOPE_RETURN_IF_ERROR(journal_->Append(
-          nlohmann::json{{"op", "delete"}, {"name", std::string(name)}}.dump(), ""));
-    }
-    removed = DeleteLocked(name);
-  }
-  if (removed.ok()) {
-    std::vector<ChangeEvent> events;
-    for (const std::string& n : *removed) {
-      events.push_back({n, 0, ChangeKind::kDeleted});
-    }
-    feed_.Publish(events);
-  }
-  return removed;
-}
-
-absl::Status VariableStore::CheckDeletable(absl::string_view name) const {
-  if (auto it = partitioned_.find(name); it != partitioned_.end()) {
-    if (!it->second->ready) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "partitioned variable ", name, " is being created; retry"));
-    }
-    return absl::OkStatus();
-  }
-  auto it = vars_.find(name);
-  if (it == vars_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("variable ", name, " does not exist"));
-  }
-  if (!it->second->ready) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("variable ", name, " is being created; retry"));
-  }
-  if (it->second->slice.has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "variable ", name, " is part of partitioned variable ",
-        it->second->slice->full_name, "; delete that instead"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<std::string>> VariableStore::DeleteLocked(
-    absl::string_view name) {
-  VARSCOPE_RETURN_IF_ERROR(CheckDeletable(name));
-  std::vector<std::string> removed;
-  if (auto it = partitioned_.find(name); it != partitioned_.end()) {
-    for (const std::string& part : it->second->part_names) {
-      if (auto var = vars_.find(part); var != vars_.end()) {
-        total_bytes_ -= var->second->num_bytes;
-        vars_.erase(var);
-      }
-      RemoveFromCollections(part);
-      removed.push_back(part);
-    }
-    removed.push_back(std::string(name));
-    partitioned_.erase(it);
-    return removed;
-  }
-  auto it = vars_.find(name);
-  total_bytes_ -= it->second->num_bytes;
-  vars_.erase(it);
-  RemoveFromCollections(std::string(name));
-  removed.push_back(std::string(name));
-  return removed;
-}
-
 absl::StatusOr<std::shared_ptr<const TensorBuffer>> VariableStore::ReadValue(
     absl::string_view name) const {
   VARSCOPE_ASSIGN_OR_RETURN(VariableHandle handle, Find(name));
@@ -840,7 +941,103 @@ absl::StatusOr<VariableHandle> VariableStore::Find(
   return handle;
 }
 
+// ---------------------------------------------------------------------------
+// Deletion: mark (store lock), log (no store lock), remove (store lock).
+
+absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
+    absl::string_view name) {
+  name = StripTensorSuffix(name);
+  std::vector<ChangeEvent> events;
+  std::vector<std::string> removed;
+  {
+    absl::ReaderMutexLock barrier(&barrier_);
+    {
+      absl::MutexLock lock(&mu_);
+      VARSCOPE_RETURN_IF_ERROR(MarkDeleting(name, true));
+    }
+    if (log_ != nullptr) {
+      if (absl::Status logged = log_->LogDeletion(name); !logged.ok()) {
+        absl::MutexLock lock(&mu_);
+        (void)MarkDeleting(name, false);
+        return logged;
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    removed = DeleteLocked(name);
+  }
+  for (const std::string& n : removed) {
+    events.push_back({n, 0, ChangeKind::kDeleted});
+  }
+  feed_.Publish(events);
+  return removed;
+}
+
+absl::Status VariableStore::MarkDeleting(absl::string_view name,
+                                         bool deleting) {
+  auto busy = [&](absl::string_view what) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " ", name, " is being ",
+                     deleting ? "created or deleted" : "deleted", "; retry"));
+  };
+  if (auto it = partitioned_.find(name); it != partitioned_.end()) {
+    Partitioned& p = *it->second;
+    if (deleting && (!p.ready || p.deleting)) return busy("partitioned variable");
+    p.deleting = deleting;
+    for (const std::string& part : p.part_names) {
+      if (auto var = vars_.find(part); var != vars_.end()) {
+        var->second->deleting = deleting;
+      }
+    }
+    return absl::OkStatus();
+  }
+  auto it = vars_.find(name);
+  if (it == vars_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("variable ", name, " does not exist"));
+  }
+  Entry& entry = *it->second;
+  if (deleting && (!entry.ready || entry.deleting)) return busy("variable");
+  if (entry.slice.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "variable ", name, " is part of partitioned variable ",
+        entry.slice->full_name, "; delete that instead"));
+  }
+  entry.deleting = deleting;
+  return absl::OkStatus();
+}
+
+std::vector<std::string> VariableStore::DeleteLocked(absl::string_view name) {
+  std::vector<std::string> removed;
+  if (auto it = partitioned_.find(name); it != partitioned_.end()) {
+    for (const std::string& part : it->second->part_names) {
+      if (auto var = vars_.find(part); var != vars_.end()) {
+        total_bytes_ -= var->second->num_bytes;
+        vars_.erase(var);
+      }
+      RemoveFromCollections(part);
+      removed.push_back(part);
+    }
+    removed.push_back(std::string(name));
+    partitioned_.erase(it);
+    return removed;
+  }
+  auto it = vars_.find(name);
+  total_bytes_ -= it->second->num_bytes;
+  vars_.erase(it);
+  RemoveFromCollections(std::string(name));
+  removed.push_back(std::string(name));
+  return removed;
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots, restore, replay.
+
 StoreSnapshot VariableStore::Snapshot() const {
+  absl::MutexLock barrier(&barrier_);
+  return SnapshotLocked();
+}
+
+StoreSnapshot VariableStore::SnapshotLocked() const {
   std::vector<std::shared_ptr<Entry>> entries;
   StoreSnapshot out;
   {
@@ -852,8 +1049,13 @@ StoreSnapshot VariableStore::Snapshot() const {
       if (p->ready) out.partitioned.push_back(static_cast<const PartitionedState&>(*p));
     }
   }
-  // Values and training state outside the store's lock: each cell is read
-  // under its own short locks, so writers are never held up for long.
+  // A restart continues above everything handed out or reserved.
+  out.revision = clock_.current();
+  if (clock_.ceiling() != std::numeric_limits<uint64_t>::max()) {
+    out.revision = std::max(out.revision, clock_.ceiling());
+  }
+  // With the barrier held exclusively no change is in progress, so these
+  // cell locks are only held against readers, briefly.
   for (const auto& entry : entries) {
     VariableState state;
     state.info.name = entry->name;
@@ -874,10 +1076,10 @@ StoreSnapshot VariableStore::Snapshot() const {
       state.replicas_to_aggregate = cell.training.replicas_to_aggregate;
       state.sync_step = cell.training.sync_step;
       state.stale_dropped = cell.training.stale_dropped;
-      const VariableCell::Snapshot value = cell.Read();
-      state.value = value.value;
-      state.info.version = value.version;
     }
+    const VariableCell::Snapshot value = cell.Read();
+    state.value = value.value;
+    state.info.version = value.version;
     out.variables.push_back(std::move(state));
   }
   return out;
@@ -890,7 +1092,8 @@ struct VariableStore::Built {
   int64_t total_bytes = 0;
 };
 
-absl::StatusOr<VariableStore::Built> VariableStore::Build(StoreSnapshot snapshot) {
+absl::StatusOr<VariableStore::Built> VariableStore::Build(
+    StoreSnapshot snapshot, std::optional<uint64_t> revision) const {
   Built built;
   for (VariableState& v : snapshot.variables) {
     VARSCOPE_RETURN_IF_ERROR(ValidateName(v.info.name, NamePosition::kRoot, "variable"));
@@ -899,6 +1102,15 @@ absl::StatusOr<VariableStore::Built> VariableStore::Build(StoreSnapshot snapshot
       return absl::DataLossError(absl::StrCat(
           "variable ", v.info.name, ": the value does not match ",
           DTypeName(v.info.dtype), " ", ShapeToString(v.info.shape)));
+    }
+    std::optional<ResolvedOptimizer> optimizer;
+    if (v.optimizer) {
+      absl::StatusOr<ResolvedOptimizer> opt = ResolveOptimizer(*v.optimizer);
+      if (!opt.ok()) {
+        return absl::DataLossError(absl::StrCat("variable ", v.info.name,
+                                                ": ", opt.status().message()));
+      }
+      optimizer = *std::move(opt);
     }
     auto entry = std::make_shared<Entry>();
     entry->name = v.info.name;
@@ -910,19 +1122,14 @@ absl::StatusOr<VariableStore::Built> VariableStore::Build(StoreSnapshot snapshot
     entry->slice = v.info.slice;
     entry->num_bytes = bytes;
     entry->ready = entry->settled = true;
-    entry->cell = std::make_shared<VariableCell>(std::move(v.value),
-                                                 std::max<uint64_t>(1, v.info.version));
+    entry->cell = std::make_shared<VariableCell>(
+        std::move(v.value),
+        revision.has_value() ? *revision : std::max<uint64_t>(1, v.info.version));
     {
+      // A new cell nobody else can see: its lock is uncontended.
       VariableCell& cell = *entry->cell;
       absl::MutexLock lock(cell.writer_mu());
-      if (v.optimizer) {
-        absl::StatusOr<ResolvedOptimizer> opt = ResolveOptimizer(*v.optimizer);
-        if (!opt.ok()) {
-          return absl::DataLossError(absl::StrCat("variable ", v.info.name,
-                                                  ": ", opt.status().message()));
-        }
-        cell.training.optimizer = *std::move(opt);
-      }
+      cell.training.optimizer = std::move(optimizer);
       cell.training.optimizer_steps = v.optimizer_steps;
       cell.training.replicas_to_aggregate = v.replicas_to_aggregate;
       cell.training.sync_step = v.sync_step;
@@ -937,41 +1144,71 @@ absl::StatusOr<VariableStore::Built> VariableStore::Build(StoreSnapshot snapshot
     auto entry = std::make_shared<Partitioned>();
     static_cast<PartitionedState&>(*entry) = std::move(p);
     entry->ready = entry->settled = true;
+    for (const std::string& part : entry->part_names) {
+      if (built.vars.count(part) == 0) {
+        return absl::DataLossError(absl::StrCat(
+            "partitioned variable ", entry->name, " lacks its part ", part));
+      }
+    }
     built.partitioned.emplace(entry->name, std::move(entry));
   }
   return built;
 }
 
-absl::Status VariableStore::Restore(StoreSnapshot snapshot) {
-  VARSCOPE_ASSIGN_OR_RETURN(Built built, Build(std::move(snapshot)));
-  if (options_.max_memory_bytes > 0 &&
-      built.total_bytes > options_.max_memory_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the checkpoint holds ", built.total_bytes,
-        " bytes of tensors, above the server's --max_memory_bytes of ",
-        options_.max_memory_bytes, "; raise the limit to restore it"));
-  }
-  for (const auto& [name, p] : built.partitioned) {
-    for (const std::string& part : p->part_names) {
-      if (built.vars.count(part) == 0) {
-        return absl::DataLossError(absl::StrCat(
-            "partitioned variable ", name, " lacks its part ", part));
+absl::Status VariableStore::Restore(StoreSnapshot snapshot,
+                                   const RestoreOptions& options) {
+  VARSCOPE_RETURN_IF_ERROR(MakeRoomForRevisions());
+  std::vector<ChangeEvent> events;
+  {
+    // Exclusively: no change is in progress, and every version handed out
+    // so far is below the restore's revision.
+    absl::MutexLock barrier(&barrier_);
+    std::optional<uint64_t> revision;
+    if (options.keep_versions) {
+      clock_.AdvanceTo(snapshot.revision);
+      for (const VariableState& v : snapshot.variables) {
+        clock_.AdvanceTo(v.info.version);
+      }
+    } else if (options.revision.has_value()) {
+      revision = options.revision;
+      clock_.AdvanceTo(*revision);
+    } else {
+      revision = clock_.Next();
+    }
+    VARSCOPE_ASSIGN_OR_RETURN(Built built, Build(std::move(snapshot), revision));
+    if (options_.max_memory_bytes > 0 &&
+        built.total_bytes > options_.max_memory_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the checkpoint holds ", built.total_bytes,
+          " bytes of tensors, above the server's --max_memory_bytes of ",
+          options_.max_memory_bytes, "; raise the limit to restore it"));
+    }
+    absl::flat_hash_map<std::string, std::vector<std::string>> collections;
+    for (const auto& [name, entry] : built.vars) {
+      for (const std::string& c : entry->collections) collections[c].push_back(name);
+    }
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      for (const auto& [name, entry] : vars_) {
+        if (!entry->ready) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "variable ", name, " is being created; restore again"));
+        }
       }
     }
-  }
-  absl::flat_hash_map<std::string, std::vector<std::string>> collections;
-  std::vector<ChangeEvent> events;
-  for (const auto& [name, entry] : built.vars) {
-    for (const std::string& c : entry->collections) collections[c].push_back(name);
-    events.push_back({name, entry->cell->version(), ChangeKind::kCreated});
-  }
-  {
+    if (options.before_swap) {
+      VARSCOPE_RETURN_IF_ERROR(options.before_swap(
+          revision.has_value() ? *revision : clock_.current()));
+    }
     absl::MutexLock lock(&mu_);
     for (const auto& [name, entry] : vars_) {
-      if (!entry->ready) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "variable ", name, " is being created; restore again"));
-      }
+      if (built.vars.count(name) == 0) events.push_back({name, 0, ChangeKind::kDeleted});
+    }
+    for (const auto& [name, entry] : built.vars) {
+      const uint64_t version = entry->cell->version();
+      events.push_back({name, version,
+                        vars_.count(name) > 0 ? ChangeKind::kUpdated
+                                              : ChangeKind::kCreated});
     }
     vars_.swap(built.vars);
     partitioned_.swap(built.partitioned);
@@ -983,12 +1220,14 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot) {
 }
 
 absl::Status VariableStore::Insert(StoreSnapshot snapshot) {
-  VARSCOPE_ASSIGN_OR_RETURN(Built built, Build(std::move(snapshot)));
   std::vector<ChangeEvent> events;
   {
+    absl::ReaderMutexLock barrier(&barrier_);
+    VARSCOPE_ASSIGN_OR_RETURN(Built built, Build(std::move(snapshot), std::nullopt));
     absl::MutexLock lock(&mu_);
     for (auto& [name, entry] : built.vars) {
       if (vars_.count(name) > 0) continue;
+      clock_.AdvanceTo(entry->cell->version());
       AddToCollections(name, entry->collections);
       total_bytes_ += entry->num_bytes;
       events.push_back({name, entry->cell->version(), ChangeKind::kCreated});
@@ -1002,15 +1241,38 @@ absl::Status VariableStore::Insert(StoreSnapshot snapshot) {
   return absl::OkStatus();
 }
 
+void VariableStore::BumpAllVersions() {
+  std::vector<ChangeEvent> events;
+  {
+    absl::MutexLock barrier(&barrier_);
+    std::vector<std::shared_ptr<Entry>> entries;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      for (const auto& [name, entry] : vars_) {
+        if (entry->ready) entries.push_back(entry);
+      }
+    }
+    const uint64_t revision = clock_.Next();
+    for (const auto& entry : entries) {
+      VariableCell& cell = *entry->cell;
+      absl::MutexLock writer(cell.writer_mu());
+      absl::MutexLock value(cell.value_mu());
+      cell.SetVersion(revision);
+      events.push_back({entry->name, revision, ChangeKind::kUpdated});
+    }
+  }
+  feed_.Publish(events);
+}
+
 size_t VariableStore::num_variables() const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   size_t n = 0;
   for (const auto& [name, entry] : vars_) n += entry->ready ? 1 : 0;
   return n;
 }
 
 int64_t VariableStore::total_bytes() const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return total_bytes_;
 }
 

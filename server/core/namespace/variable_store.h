@@ -13,10 +13,20 @@
 //   absl::StatusOr<VariableInfo> w = store.GetVariable(scope, request);
 //   // w->name == "scope1/w", w->created on the first call only.
 //
-// Creation is atomic across callers: the first caller inserts a pending
-// entry under the lock, fills it outside the lock, then publishes it. Racing
+// Creation is atomic across callers and in named steps: decide (under the
+// store's lock, pure), reserve (insert invisible pending entries, so the
+// names are taken), initialize (outside the lock), log, publish. Racing
 // callers wait for the publication and then get the same variable with
-// created = false; nobody sees a half-initialized variable.
+// created = false; nobody sees a half-initialized variable. A failure at
+// any step removes the pending entries: nothing changed.
+//
+// Versions are store revisions (revision_clock.h): a creation, a restore
+// and every push take the next one, so versions never go back.
+//
+// Every change holds the update barrier (level 3 of base/lock_order.h)
+// shared from its decision until it is visible; a checkpoint snapshot and
+// a restore hold it exclusively. Change events are published after every
+// lock is released.
 //
 // Thread-safety: all methods are safe to call concurrently. Returned values
 // are snapshots owned by the caller.
@@ -37,18 +47,16 @@
 #include "absl/synchronization/mutex.h"
 #include "server/core/namespace/change_feed.h"
 #include "server/core/tensor/initializer.h"
-#include "server/core/storage/journal.h"
 #include "server/core/namespace/names.h"
 #include "server/core/namespace/partitioner.h"
+#include "server/core/namespace/revision_clock.h"
+#include "server/core/namespace/store_log.h"
+#include "server/core/namespace/variable_state.h"
 #include "server/core/tensor/tensor.h"
 #include "server/core/tensor/types.h"
 #include "server/core/tensor/variable_cell.h"
 
 namespace varscope::core {
-
-inline constexpr char kGlobalVariables[] = "variables";
-inline constexpr char kTrainableVariables[] = "trainable_variables";
-inline constexpr char kLocalVariables[] = "local_variables";
 
 struct StoreOptions {
   // Largest tensor one variable (or one part) may hold.
@@ -87,31 +95,6 @@ struct GetVariableRequest {
   std::function<absl::Status(absl::string_view full_name)> check_name;
 };
 
-// Where a part sits inside its partitioned variable.
-struct PartSlice {
-  std::string full_name;
-  Shape full_shape;
-  Shape offset;
-  int index = 0;
-};
-
-// A snapshot of a variable's (or partitioned variable's) description.
-struct VariableInfo {
-  std::string name;                 // full name, no ":0"
-  DType dtype = DType::kInvalid;
-  Shape shape;
-  uint64_t version = 0;
-  bool trainable = true;
-  std::vector<std::string> collections;
-  InitializerSpec initializer;
-  std::optional<PartSlice> slice;
-  bool partitioned = false;
-  std::vector<int64_t> partitions;
-  std::vector<VariableInfo> parts;  // for a partitioned variable
-  int64_t num_bytes = 0;
-  bool created = false;             // this call created it
-};
-
 // The context for a one-shot GetVariable (no session): an absolute scope
 // path ("scope1/scope2", "" for the root) with an explicit reuse flag.
 absl::StatusOr<ScopeContext> ScopeContextForPath(absl::string_view path,
@@ -127,40 +110,32 @@ struct VariableHandle {
   std::shared_ptr<VariableCell> cell;
 };
 
-// A stored variable with everything a checkpoint keeps.
-struct VariableState {
-  VariableInfo info;  // name, dtype, shape, version, trainable,
-                      // collections, initializer, slice
-  std::shared_ptr<const TensorBuffer> value;
-  std::optional<OptimizerSpec> optimizer;
-  int64_t optimizer_steps = 0;
-  int replicas_to_aggregate = 0;
-  int64_t sync_step = 0;
-  int64_t stale_dropped = 0;
-};
-
-struct PartitionedState {
-  std::string name;
-  DType dtype = DType::kInvalid;
-  Shape shape;
-  std::vector<int64_t> partitions;
-  std::vector<std::string> part_names;
-  bool trainable = true;
-  std::vector<std::string> collections;
-  InitializerSpec initializer;
-};
-
-// The whole store at one moment per variable (each value is a consistent
-// copy-on-write snapshot; writes go on meanwhile).
-struct StoreSnapshot {
-  std::vector<VariableState> variables;  // sorted by name
-  std::vector<PartitionedState> partitioned;
-};
-
 struct ListOptions {
   std::string prefix;       // literal scope prefix; "" = all
   std::string collection;   // "" = all variables, sorted by name
   bool include_partitioned = false;
+};
+
+// How Restore versions the restored variables and logs itself.
+struct RestoreOptions {
+  // The versions the snapshot holds (restart recovery; the clock moves
+  // above them), or, when unset, `revision` if given (log replay), else
+  // one new revision for every variable (an operator's restore).
+  bool keep_versions = false;
+  std::optional<uint64_t> revision;
+  // Called with the restore's revision once everything is checked, with
+  // the update barrier held exclusively, right before the swap; an error
+  // cancels the restore. The checkpointer logs the restore here.
+  std::function<absl::Status(uint64_t revision)> before_swap;
+};
+
+// A slot variable a change needs that does not exist yet: reserved (its
+// name taken, invisible) with its initial value, until CommitSlots makes it
+// visible or AbandonSlots gives the name back. The caller may change
+// `value` in between (it is private until committed).
+struct PendingSlot {
+  std::string name;
+  std::shared_ptr<TensorBuffer> value;
 };
 
 class VariableStore {
@@ -172,26 +147,37 @@ class VariableStore {
 
   // tf.get_variable in `scope`: creates or returns per the reuse table.
   absl::StatusOr<VariableInfo> GetVariable(const ScopeContext& scope,
-                                           const GetVariableRequest& request);
+                                           const GetVariableRequest& request)
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
 
   // Creates `full_name` unless any variable, part or partitioned variable by
   // that name exists (then ALREADY_EXISTS). Used by tf.Variable-style
   // NewVariable, which picks the name first.
   absl::StatusOr<VariableInfo> CreateVariable(const std::string& full_name,
                                               const GetVariableRequest& request,
-                                              const ScopeContext& scope);
+                                              const ScopeContext& scope)
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  // Creates every variable of `requests` (request.name = full name; value
+  // initializers), all or none, at one revision: an import.
+  absl::StatusOr<std::vector<VariableInfo>> CreateVariables(
+      const std::vector<GetVariableRequest>& requests)
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
 
   // True when `full_name` is taken by a variable, a part prefix
   // (`full_name/part_0`) or a partitioned variable.
-  bool NameInUse(const std::string& full_name) const;
+  bool NameInUse(const std::string& full_name) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Describes a variable or partitioned variable (":0" suffix accepted).
-  absl::StatusOr<VariableInfo> Describe(absl::string_view name) const;
+  absl::StatusOr<VariableInfo> Describe(absl::string_view name) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Variables under a prefix / in a collection, ready ones only.
-  std::vector<VariableInfo> List(const ListOptions& options) const;
+  std::vector<VariableInfo> List(const ListOptions& options) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Deletes a variable, or a partitioned variable with all its parts; a
   // single part cannot be deleted on its own. Returns the removed names.
-  absl::StatusOr<std::vector<std::string>> Delete(absl::string_view name);
+  // The store's lock is not held while the deletion is logged.
+  absl::StatusOr<std::vector<std::string>> Delete(absl::string_view name)
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
 
   // The current value of a (non-partitioned) variable; shared read-only.
   absl::StatusOr<std::shared_ptr<const TensorBuffer>> ReadValue(
@@ -201,24 +187,60 @@ class VariableStore {
   absl::StatusOr<VariableHandle> Find(absl::string_view name) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // ---- For the data plane's changes (data/push.cc, data/training.cc). ----
+  // The update barrier (level 3): changes hold it shared.
+  absl::Mutex* update_barrier() const ABSL_LOCK_RETURNED(barrier_) {
+    return &barrier_;
+  }
+  // Reserves the slots of `var` named in `missing` ("<var>/<suffix>" and
+  // its initial value): same dtype and shape as `var`, not trainable, in
+  // "variables" (TensorFlow's slot_creator), all or none. ABORTED when
+  // another caller is creating one of the names; RESOURCE_EXHAUSTED past
+  // --max_memory_bytes.
+  absl::StatusOr<std::vector<PendingSlot>> ReserveSlots(
+      const VariableHandle& var,
+      const std::vector<std::pair<std::string, double>>& missing)
+      ABSL_SHARED_LOCKS_REQUIRED(barrier_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes reserved slots visible with their (possibly changed) values at
+  // `revision`, adding a CREATED event for each to `events`.
+  void CommitSlots(std::vector<PendingSlot> slots, uint64_t revision,
+                   std::vector<ChangeEvent>* events)
+      ABSL_SHARED_LOCKS_REQUIRED(barrier_) ABSL_LOCKS_EXCLUDED(mu_);
+  void AbandonSlots(const std::vector<PendingSlot>& slots)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes sure a revision can be handed out (may log a new ceiling; see
+  // revision_clock.h). Call with no lock held, before the change's locks.
+  absl::Status MakeRoomForRevisions() ABSL_LOCKS_EXCLUDED(barrier_);
+
   // Creation and deletion events (updates are published by DataPlane).
   ChangeFeed& feed() { return feed_; }
-  // Logs every creation and deletion to `journal` before it takes effect
-  // (null = no log). Set before serving; not owned.
-  void set_journal(Journal* journal) { journal_ = journal; }
-  Journal* journal() const { return journal_; }
-  // Adds the variables of `snapshot` that do not exist yet (log replay).
-  absl::Status Insert(StoreSnapshot snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+  RevisionClock& revisions() { return clock_; }
+  // Logs every creation and deletion (and revision ceiling) before it takes
+  // effect; null = no log. Set before serving; not owned.
+  void set_log(StoreLog* log);
 
   // Recycles large buffers between writes (see buffer_pool.h).
   BufferPool* buffers() const { return buffers_.get(); }
 
-  // Everything, for a checkpoint. Values are shared, not copied.
-  StoreSnapshot Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Replaces the whole store with `snapshot` (all or nothing): validates
-  // names, sizes, optimizers and parts first. Publishes a CREATED event per
-  // restored variable.
-  absl::Status Restore(StoreSnapshot snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+  // ---- Checkpoints, restore and recovery. ----
+  // Everything, at one moment: no change is half in it. Values are shared,
+  // not copied. The first form takes the update barrier itself.
+  StoreSnapshot Snapshot() const ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  StoreSnapshot SnapshotLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(barrier_)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Replaces the whole store with `snapshot`, all or nothing: validates
+  // names, sizes, optimizers and parts first. Versions per `options` (by
+  // default one new revision, so clients see a change). Publishes DELETED
+  // for names that are gone, UPDATED for names that stay and CREATED for
+  // new ones.
+  absl::Status Restore(StoreSnapshot snapshot, const RestoreOptions& options = {})
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  // Adds the variables of `snapshot` that do not exist yet, keeping their
+  // versions (log replay).
+  absl::Status Insert(StoreSnapshot snapshot) ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  // Gives every variable one new revision (after a restart that may have
+  // lost pushes whose versions were served).
+  void BumpAllVersions() ABSL_LOCKS_EXCLUDED(barrier_, mu_);
 
   const StoreOptions& options() const { return options_; }
   // RESOURCE_EXHAUSTED when `bytes` more tensor storage for `what` would
@@ -227,55 +249,64 @@ class VariableStore {
       ABSL_LOCKS_EXCLUDED(mu_);
   // The grammar of ValidateVariableName plus --max_name_bytes.
   absl::Status ValidateFullName(absl::string_view full_name) const;
-  size_t num_variables() const;
-  int64_t total_bytes() const;
+  size_t num_variables() const ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t total_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Entry;
   struct Partitioned;
   struct CreationPlan;
   struct Built;
-  static absl::StatusOr<Built> Build(StoreSnapshot snapshot);
-
-  // One pass of the decision procedure under mu_. Either finishes (returns
-  // a result or error), asks the caller to wait for a pending entry, or
-  // returns a creation plan whose entries it has inserted as pending.
   struct Decision;
+  struct Resolved;
+
+  absl::StatusOr<Built> Build(StoreSnapshot snapshot,
+                              std::optional<uint64_t> revision) const;
+
+  // The decision procedure (pure: inserts nothing). Either finishes
+  // (returns a result or error), asks the caller to wait for a pending
+  // entry, or returns a creation plan for ReservePlan.
   Decision Decide(const ScopeContext& scope, const GetVariableRequest& request,
-                  const std::string& full_name, bool create_only)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                  const std::string& full_name, bool create_only) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   Decision DecideSingle(const GetVariableRequest& request,
-                        const std::string& full_name, Reuse reuse,
-                        DType explicit_dtype, DType create_dtype,
-                        const std::optional<InitializerSpec>& initializer)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                        const std::string& full_name, const Resolved& r) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   Decision DecidePartitioned(const GetVariableRequest& request,
-                             const std::string& full_name, Reuse reuse,
-                             DType explicit_dtype, DType create_dtype,
-                             const std::optional<InitializerSpec>& initializer,
-                             const std::optional<PartitionerSpec>& partitioner)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                             const std::string& full_name,
+                             const Resolved& r) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  Decision PlanParts(const GetVariableRequest& request,
+                     const std::string& full_name, const Resolved& r,
+                     const Shape& shape, std::vector<int64_t> partitions) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The steps of a creation.
   absl::StatusOr<VariableInfo> Run(const ScopeContext& scope,
                                    const GetVariableRequest& request,
                                    const std::string& full_name,
-                                   bool create_only) ABSL_LOCKS_EXCLUDED(mu_);
-  // Fills the plan's pending entries outside the lock, then publishes them.
-  absl::StatusOr<VariableInfo> Execute(CreationPlan plan)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                                   bool create_only)
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  void ReservePlan(const CreationPlan& plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AbandonPlan(const CreationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
+  // Initializes, logs and publishes a reserved plan; on failure abandons
+  // it. Adds the CREATED events (published by the caller after unlocking),
+  // and, if `each` is set, every new variable's description.
+  absl::StatusOr<VariableInfo> Execute(CreationPlan plan,
+                                       std::vector<ChangeEvent>* events,
+                                       std::vector<VariableInfo>* each = nullptr)
+      ABSL_SHARED_LOCKS_REQUIRED(barrier_) ABSL_LOCKS_EXCLUDED(mu_);
 
   VariableInfo InfoOf(const Entry& entry) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   VariableInfo InfoOf(const Partitioned& partitioned) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  std::string CreationRecord(
-      const CreationPlan& plan,
-      const std::vector<std::shared_ptr<TensorBuffer>>& values) const;
-  absl::Status CheckDeletable(absl::string_view name) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Marks `name` (and its parts) as being deleted, or says why it cannot be.
+  absl::Status MarkDeleting(absl::string_view name, bool deleting)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // RESOURCE_EXHAUSTED when `bytes` more would pass max_memory_bytes.
   absl::Status CheckMemory(int64_t bytes, absl::string_view name) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<std::vector<std::string>> DeleteLocked(absl::string_view name)
+  std::vector<std::string> DeleteLocked(absl::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddToCollections(const std::string& name,
                         const std::vector<std::string>& collections)
@@ -286,9 +317,13 @@ class VariableStore {
   // Constant after construction.
   const StoreOptions options_;
   ChangeFeed feed_;  // thread-safe on its own
+  RevisionClock clock_;  // thread-safe on its own
   const std::shared_ptr<BufferPool> buffers_;  // thread-safe on its own
-  Journal* journal_ = nullptr;  // Not owned; set before serving.
+  StoreLog* log_ = nullptr;  // Not owned; set before serving.
 
+  // Level 3: the update barrier (see the top).
+  mutable absl::Mutex barrier_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Level 5.
   mutable absl::Mutex mu_;
   // Ordered by name, so listings are sorted and prefix scans are ranges.
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> vars_

@@ -14,7 +14,7 @@
 #include "server/core/storage/crc32.h"
 #include "server/core/namespace/names.h"
 #include "server/core/storage/safetensors.h"
-#include "server/core/storage/state_json.h"
+#include "server/core/storage/json_forms_internal.h"
 #include "server/core/base/status_macros.h"
 
 namespace varscope::core {
@@ -25,7 +25,7 @@ using nlohmann::json;
 constexpr char kModel[] = "model.safetensors";
 constexpr char kMetadata[] = "metadata.json";
 constexpr char kManifest[] = "MANIFEST.json";
-constexpr char kFormat[] = "varscope-checkpoint-1";
+constexpr char kFormat[] = "varscope-checkpoint-2";
 constexpr char kAutoPrefix[] = "ckpt-";
 constexpr char kTmpPrefix[] = ".tmp-";
 
@@ -93,6 +93,9 @@ absl::StatusOr<std::vector<CheckpointInfo>> Checkpointer::ListLocked() {
       info.created = manifest.value("created", "");
       info.variables = manifest.value("variables", int64_t{0});
       info.wal_segment = manifest.value("wal_segment", int64_t{0});
+      info.revision = manifest.value("revision", uint64_t{0});
+      // Every file, the manifest included (what Save reports).
+      info.bytes = static_cast<int64_t>(text->size());
       for (const auto& [file, entry] : manifest["files"].items()) {
         info.bytes += entry.value("bytes", int64_t{0});
       }
@@ -112,6 +115,18 @@ absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name) {
 }
 
 absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) {
+  VARSCOPE_ASSIGN_OR_RETURN(CheckpointInfo info, NameNext(name));
+  // Changes counted before the snapshot: anything later may be missing.
+  const uint64_t changes = store_->feed().published();
+  VARSCOPE_ASSIGN_OR_RETURN(StoreSnapshot snapshot, SnapshotAtCut(&info));
+  VARSCOPE_RETURN_IF_ERROR(WriteFiles(snapshot, &info));
+  saved_at_.store(changes, std::memory_order_relaxed);
+  (void)Prune();  // best effort: a failed prune leaves an extra checkpoint
+  DropCoveredLog(info.wal_segment);
+  return info;
+}
+
+absl::StatusOr<CheckpointInfo> Checkpointer::NameNext(absl::string_view name) {
   VARSCOPE_RETURN_IF_ERROR(env_->CreateDirs(dir_));
   VARSCOPE_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> existing, ListLocked());
   CheckpointInfo info;
@@ -124,17 +139,26 @@ absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) 
     return absl::AlreadyExistsError(
         absl::StrCat("checkpoint ", info.name, " already exists"));
   }
+  return info;
+}
 
-  // Changes counted before the snapshot: anything later may be missing.
-  const uint64_t changes = store_->feed().published();
-  StoreSnapshot snapshot;
-  if (journal_ != nullptr) {
-    VARSCOPE_ASSIGN_OR_RETURN(info.wal_segment, journal_->Rotate([&] {
-      snapshot = store_->Snapshot();
-    }));
-  } else {
-    snapshot = store_->Snapshot();
+// One consistent cut: the update barrier held exclusively (no change half
+// done) only while the log switches segments and the snapshot copies value
+// pointers; files are written after, while pushes go on.
+absl::StatusOr<StoreSnapshot> Checkpointer::SnapshotAtCut(CheckpointInfo* info) {
+  Journal* journal = log_ != nullptr ? log_->journal() : nullptr;
+  if (journal != nullptr) VARSCOPE_RETURN_IF_ERROR(journal->PrepareRotation());
+  absl::MutexLock barrier(store_->update_barrier());
+  if (journal != nullptr) {
+    VARSCOPE_ASSIGN_OR_RETURN(info->wal_segment, journal->SwitchSegment());
   }
+  StoreSnapshot snapshot = store_->SnapshotLocked();
+  info->revision = snapshot.revision;
+  return snapshot;
+}
+
+absl::Status Checkpointer::WriteFiles(const StoreSnapshot& snapshot,
+                                      CheckpointInfo* info) {
   std::vector<SafetensorsTensor> tensors;
   for (const VariableState& v : snapshot.variables) {
     SafetensorsTensor t;
@@ -144,7 +168,7 @@ absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) 
     tensors.push_back(std::move(t));
   }
   const std::string header = EncodeSafetensorsHeader(
-      &tensors, {{"format", "varscope"}, {"checkpoint", info.name}});
+      &tensors, {{"format", "varscope"}, {"checkpoint", info->name}});
   std::vector<absl::string_view> model = {header};
   json variables = json::array();
   int64_t tensor_bytes = 0;
@@ -153,8 +177,7 @@ absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) 
                                   v.value->size());
     model.push_back(bytes);
     tensor_bytes += static_cast<int64_t>(bytes.size());
-    json var = VariableStateToJson(v);
-    variables.push_back(std::move(var));
+    variables.push_back(VariableStateToJson(v));
   }
   json partitioned = json::array();
   for (const PartitionedState& p : snapshot.partitioned) {
@@ -171,7 +194,7 @@ absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) 
   std::string metadata, manifest;
 
   // Write under a temporary name; the rename publishes it whole.
-  const std::string tmp = absl::StrCat(dir_, "/", kTmpPrefix, info.name);
+  const std::string tmp = absl::StrCat(dir_, "/", kTmpPrefix, info->name);
   auto write_all = [&]() -> absl::Status {
     VARSCOPE_RETURN_IF_ERROR(env_->DeleteRecursively(tmp));
     VARSCOPE_RETURN_IF_ERROR(env_->CreateDirs(tmp));
@@ -179,18 +202,20 @@ absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) 
     checksummer.join();
     VARSCOPE_RETURN_IF_ERROR(model_written);
     for (size_t i = 0; i < crcs.size(); ++i) variables[i]["crc32"] = crcs[i];
-    metadata = json{{"format", kFormat}, {"name", info.name},
-                    {"sequence", info.sequence}, {"created", info.created},
+    metadata = json{{"format", kFormat}, {"name", info->name},
+                    {"sequence", info->sequence}, {"created", info->created},
+                    {"revision", info->revision},
                     {"variables", variables}, {"partitioned", partitioned}}
                    .dump(1);
     manifest =
         json{{"format", kFormat},
-             {"name", info.name},
-             {"sequence", info.sequence},
-             {"created", info.created},
+             {"name", info->name},
+             {"sequence", info->sequence},
+             {"created", info->created},
              {"variables", static_cast<int64_t>(snapshot.variables.size())},
              {"tensor_bytes", tensor_bytes},
-             {"wal_segment", info.wal_segment},
+             {"wal_segment", info->wal_segment},
+             {"revision", info->revision},
              {"files",
               {{kModel, {{"bytes", model_bytes}, {"header_crc32", Crc32(header)}}},
                {kMetadata,
@@ -200,7 +225,7 @@ absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) 
     VARSCOPE_RETURN_IF_ERROR(env_->WriteFile(absl::StrCat(tmp, "/", kMetadata), {metadata}));
     VARSCOPE_RETURN_IF_ERROR(env_->WriteFile(absl::StrCat(tmp, "/", kManifest), {manifest}));
     VARSCOPE_RETURN_IF_ERROR(env_->SyncDir(tmp));
-    VARSCOPE_RETURN_IF_ERROR(env_->Rename(tmp, info.path));
+    VARSCOPE_RETURN_IF_ERROR(env_->Rename(tmp, info->path));
     return env_->SyncDir(dir_);
   };
   absl::Status written = write_all();
@@ -208,25 +233,24 @@ absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) 
   if (!written.ok()) {
     (void)env_->DeleteRecursively(tmp);
     return absl::Status(written.code(),
-                        absl::StrCat("checkpoint ", info.name,
+                        absl::StrCat("checkpoint ", info->name,
                                      " not saved (earlier ones are intact): ",
                                      written.message()));
   }
-  saved_at_.store(changes, std::memory_order_relaxed);
-  info.bytes = model_bytes + static_cast<int64_t>(metadata.size() + manifest.size());
-  info.variables = static_cast<int64_t>(snapshot.variables.size());
-  (void)Prune();  // best effort: a failed prune leaves an extra checkpoint
-  if (journal_ != nullptr) {
-    // Keep the log from the oldest remaining checkpoint on, so --recover
-    // can still fall back to it; older segments are covered by all of them.
-    absl::StatusOr<std::vector<CheckpointInfo>> all = ListLocked();
-    if (all.ok() && !all->empty()) {
-      int64_t oldest = info.wal_segment;
-      for (const CheckpointInfo& c : *all) oldest = std::min(oldest, c.wal_segment);
-      (void)journal_->DropBefore(oldest);
-    }
-  }
-  return info;
+  info->bytes = model_bytes + static_cast<int64_t>(metadata.size() + manifest.size());
+  info->variables = static_cast<int64_t>(snapshot.variables.size());
+  return absl::OkStatus();
+}
+
+// Keeps the log from the oldest remaining checkpoint on, so --recover can
+// still fall back to it; older segments are covered by all of them.
+void Checkpointer::DropCoveredLog(int64_t segment) {
+  if (log_ == nullptr) return;
+  absl::StatusOr<std::vector<CheckpointInfo>> all = ListLocked();
+  if (!all.ok() || all->empty()) return;
+  int64_t oldest = segment;
+  for (const CheckpointInfo& c : *all) oldest = std::min(oldest, c.wal_segment);
+  (void)log_->journal()->DropBefore(oldest);
 }
 
 absl::Status Checkpointer::Prune() {
@@ -241,21 +265,49 @@ absl::Status Checkpointer::Prune() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<RestoreReport> Checkpointer::Restore(absl::string_view name) {
+absl::StatusOr<CheckpointInfo> Checkpointer::FindCheckpoint(
+    absl::string_view name) {
   VARSCOPE_RETURN_IF_ERROR(ValidateCheckpointName(name));
-  absl::MutexLock lock(&mu_);
   VARSCOPE_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> all, ListLocked());
   for (const CheckpointInfo& c : all) {
-    if (c.name != name) continue;
-    VARSCOPE_ASSIGN_OR_RETURN(RestoreReport report, RestoreLocked(c));
-    if (journal_ != nullptr) {
-      // The log after the restored checkpoint no longer applies: a fresh
-      // checkpoint marks where recovery starts from now on.
-      VARSCOPE_RETURN_IF_ERROR(SaveLocked("").status());
-    }
-    return report;
+    if (c.name == name) return c;
   }
   return absl::NotFoundError(absl::StrCat("no checkpoint named ", name, " in ", dir_));
+}
+
+absl::StatusOr<RestoreReport> Checkpointer::Restore(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  VARSCOPE_ASSIGN_OR_RETURN(CheckpointInfo info, FindCheckpoint(name));
+  const absl::Time start = absl::Now();
+  RestoreReport report;
+  VARSCOPE_ASSIGN_OR_RETURN(StoreSnapshot snapshot, Load(info, &report));
+  RestoreOptions options;
+  if (log_ != nullptr) {
+    // Logged under the barrier, after every check: a crash before the next
+    // checkpoint replays the restore where it happened.
+    options.before_swap = [&](uint64_t revision) {
+      return log_->LogRestore(info.name, revision);
+    };
+  }
+  VARSCOPE_RETURN_IF_ERROR(store_->Restore(std::move(snapshot), options));
+  saved_at_.store(store_->feed().published(), std::memory_order_relaxed);
+  report.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (log_ != nullptr) {
+    // A fresh checkpoint marks where recovery starts from now on.
+    VARSCOPE_RETURN_IF_ERROR(SaveLocked("").status());
+  }
+  return report;
+}
+
+absl::Status Checkpointer::ReplayRestore(absl::string_view name,
+                                         uint64_t revision) {
+  absl::MutexLock lock(&mu_);
+  VARSCOPE_ASSIGN_OR_RETURN(CheckpointInfo info, FindCheckpoint(name));
+  RestoreReport report;
+  VARSCOPE_ASSIGN_OR_RETURN(StoreSnapshot snapshot, Load(info, &report));
+  RestoreOptions options;
+  options.revision = revision;
+  return store_->Restore(std::move(snapshot), options);
 }
 
 absl::StatusOr<RestoreReport> Checkpointer::RestoreNewest(bool recover) {
@@ -271,28 +323,36 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreNewest(bool recover) {
   }
   VARSCOPE_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> all, ListLocked());
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    absl::StatusOr<RestoreReport> restored = RestoreLocked(*it);
+    const absl::Time start = absl::Now();
+    RestoreReport loaded;
+    absl::StatusOr<StoreSnapshot> snapshot = Load(*it, &loaded);
+    absl::Status restored = snapshot.status();
     if (restored.ok()) {
-      restored->skipped = std::move(report.skipped);
-      return restored;
+      RestoreOptions options;
+      options.keep_versions = true;
+      restored = store_->Restore(*std::move(snapshot), options);
+    }
+    if (restored.ok()) {
+      saved_at_.store(store_->feed().published(), std::memory_order_relaxed);
+      loaded.skipped = std::move(report.skipped);
+      loaded.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      return loaded;
     }
     if (!recover) {
       return absl::Status(
-          restored.status().code(),
+          restored.code(),
           absl::StrCat("the newest checkpoint ", it->path,
-                       " cannot be restored: ", restored.status().message(),
+                       " cannot be restored: ", restored.message(),
                        ". Refusing to start; fix or remove it, or start with "
                        "--recover to fall back to the newest valid checkpoint"));
     }
-    report.skipped.push_back(
-        absl::StrCat(it->path, ": ", restored.status().message()));
+    report.skipped.push_back(absl::StrCat(it->path, ": ", restored.message()));
   }
   return report;  // nothing (valid) to restore: start empty
 }
 
-absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
-    const CheckpointInfo& info) {
-  const absl::Time start = absl::Now();
+absl::StatusOr<StoreSnapshot> Checkpointer::Load(const CheckpointInfo& info,
+                                                 RestoreReport* out) {
   const std::string model_path = absl::StrCat(info.path, "/", kModel);
   const std::string metadata_path = absl::StrCat(info.path, "/", kMetadata);
   const std::string manifest_path = absl::StrCat(info.path, "/", kManifest);
@@ -338,8 +398,9 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
   for (const SafetensorsTensor& t : tensors) by_name[t.name] = &t;
 
   StoreSnapshot snapshot;
-  RestoreReport report;
+  RestoreReport& report = *out;
   report.checkpoint = info;
+  snapshot.revision = metadata.value("revision", uint64_t{0});
   const int64_t total_bytes = manifest.value("tensor_bytes", int64_t{0});
   absl::Time last_progress = absl::Now();
   try {
@@ -384,10 +445,7 @@ absl::StatusOr<RestoreReport> Checkpointer::RestoreLocked(
         absl::StrCat("out of memory restoring ", info.path));
   }
   report.variables = static_cast<int64_t>(snapshot.variables.size());
-  VARSCOPE_RETURN_IF_ERROR(store_->Restore(std::move(snapshot)));
-  saved_at_.store(store_->feed().published(), std::memory_order_relaxed);
-  report.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  return report;
+  return snapshot;
 }
 
 absl::StatusOr<ImportReport> ImportSafetensors(VariableStore* store, Env* env,
@@ -443,15 +501,9 @@ absl::StatusOr<ImportReport> ImportSafetensors(VariableStore* store, Env* env,
     report.names.push_back(name);
     report.tensor_bytes += bytes;
   }
-  // Create; if another caller takes a name meanwhile, undo.
-  for (size_t i = 0; i < requests.size(); ++i) {
-    absl::StatusOr<VariableInfo> created =
-        store->CreateVariable(requests[i].name, requests[i], ScopeContext{});
-    if (!created.ok()) {
-      for (size_t j = 0; j < i; ++j) (void)store->Delete(requests[j].name);
-      return created.status();
-    }
-  }
+  // All at one revision, or none (another caller may have taken a name
+  // meanwhile).
+  VARSCOPE_RETURN_IF_ERROR(store->CreateVariables(requests).status());
   return report;
 }
 

@@ -37,7 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/storage/env.h"
-#include "server/core/storage/journal.h"
+#include "server/core/storage/journal_log.h"
 #include "server/core/namespace/variable_store.h"
 
 namespace varscope::core {
@@ -51,6 +51,8 @@ struct CheckpointInfo {
   std::string created;    // RFC 3339, UTC
   // The first write-ahead-log segment not contained in it (0: no log).
   int64_t wal_segment = 0;
+  // A server restarted from it hands out revisions above this.
+  uint64_t revision = 0;
 };
 
 struct RestoreReport {
@@ -93,10 +95,17 @@ class Checkpointer {
   // Complete checkpoints, oldest first.
   absl::StatusOr<std::vector<CheckpointInfo>> List() ABSL_LOCKS_EXCLUDED(mu_);
   // Replaces the store with checkpoint `name`, all or nothing: every file
-  // is read and checked before the store changes.
+  // is read and checked before the store changes. Every variable gets one
+  // new revision. With a log, the restore is logged (so a crash before the
+  // next checkpoint replays it) and a fresh checkpoint follows.
   absl::StatusOr<RestoreReport> Restore(absl::string_view name)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // On start: restores the newest checkpoint. When it is damaged, fails
+  // Log replay of a logged restore: the same, at the logged revision,
+  // without logging or saving.
+  absl::Status ReplayRestore(absl::string_view name, uint64_t revision)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // On start: restores the newest checkpoint, keeping its versions. When it
+  // is damaged, fails
   // with a message naming the file and offset, unless `recover`, which
   // falls back to the newest valid one and reports what it skipped.
   absl::StatusOr<RestoreReport> RestoreNewest(bool recover)
@@ -104,10 +113,10 @@ class Checkpointer {
 
   const std::string& checkpoints_dir() const { return dir_; }
   // Coordinates saves with the write-ahead log (null = no log): each save
-  // rotates the log and snapshots while no logged operation runs, records
-  // the first segment it does not contain, and drops older segments.
-  // Set before serving; not owned.
-  void set_journal(Journal* journal) { journal_ = journal; }
+  // switches the log to a new segment and snapshots while no change is in
+  // progress, records the first segment it does not contain, and drops
+  // older segments. Set before serving; not owned.
+  void set_log(JournalLog* log) { log_ = log; }
   // The store's change count (ChangeFeed::published) covered by the last
   // save or restore: equal to the current count means nothing to save.
   uint64_t saved_at() const { return saved_at_.load(std::memory_order_relaxed); }
@@ -124,17 +133,30 @@ class Checkpointer {
  private:
   absl::StatusOr<std::vector<CheckpointInfo>> ListLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A save in named steps: name it, snapshot at one cut (the update
+  // barrier held only for that), write the files, prune, drop old log.
   absl::StatusOr<CheckpointInfo> SaveLocked(absl::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<RestoreReport> RestoreLocked(const CheckpointInfo& info)
+  absl::StatusOr<CheckpointInfo> NameNext(absl::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<StoreSnapshot> SnapshotAtCut(CheckpointInfo* info)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteFiles(const StoreSnapshot& snapshot, CheckpointInfo* info)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropCoveredLog(int64_t segment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads and verifies a checkpoint, all of it.
+  absl::StatusOr<StoreSnapshot> Load(const CheckpointInfo& info,
+                                     RestoreReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<CheckpointInfo> FindCheckpoint(absl::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   VariableStore* const store_;  // Not owned.
   Env* const env_;              // Not owned.
   const std::string dir_;       // <data_dir>/checkpoints
   const int keep_;
-  Journal* journal_ = nullptr;  // Not owned.
+  JournalLog* log_ = nullptr;  // Not owned.
   std::atomic<uint64_t> saved_at_{0};
   absl::Mutex mu_;
   Progress progress_ ABSL_GUARDED_BY(mu_);

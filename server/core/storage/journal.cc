@@ -57,17 +57,21 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(Env* env,
   VARSCOPE_RETURN_IF_ERROR(env->CreateDirs(journal->dir_));
   VARSCOPE_ASSIGN_OR_RETURN(std::vector<int64_t> segments,
                             ListJournalSegments(env, data_dir));
+  const int64_t first = segments.empty() ? 1 : segments.back() + 1;
+  VARSCOPE_ASSIGN_OR_RETURN(std::unique_ptr<AppendableFile> file,
+                            journal->CreateSegment(first));
   absl::MutexLock lock(&journal->mu_);
-  VARSCOPE_RETURN_IF_ERROR(
-      journal->OpenSegment(segments.empty() ? 1 : segments.back() + 1));
+  journal->file_ = std::move(file);
+  journal->segment_ = first;
   return journal;
 }
 
-absl::Status Journal::OpenSegment(int64_t number) {
-  VARSCOPE_ASSIGN_OR_RETURN(file_, env_->OpenAppendable(SegmentPath(number)));
+absl::StatusOr<std::unique_ptr<AppendableFile>> Journal::CreateSegment(
+    int64_t number) {
+  VARSCOPE_ASSIGN_OR_RETURN(std::unique_ptr<AppendableFile> file,
+                            env_->OpenAppendable(SegmentPath(number)));
   VARSCOPE_RETURN_IF_ERROR(env_->SyncDir(dir_));  // the new file's name
-  segment_ = number;
-  return absl::OkStatus();
+  return file;
 }
 
 int64_t Journal::segment() const {
@@ -135,19 +139,31 @@ absl::Status Journal::Append(absl::string_view header,
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> Journal::Rotate(const std::function<void()>& while_quiet) {
-  absl::MutexLock barrier(&barrier_);  // no operation in progress
-  int64_t segment;
+absl::Status Journal::PrepareRotation() {
+  int64_t next;
   {
     absl::MutexLock lock(&mu_);
-    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !syncing_; };
-    mu_.Await(absl::Condition(&idle));
-    if (!error_.ok()) return error_;
-    VARSCOPE_RETURN_IF_ERROR(OpenSegment(segment_ + 1));
-    segment = segment_;
+    if (next_file_ != nullptr) return absl::OkStatus();
+    next = segment_ + 1;
   }
-  if (while_quiet) while_quiet();
-  return segment;
+  VARSCOPE_ASSIGN_OR_RETURN(std::unique_ptr<AppendableFile> file,
+                            CreateSegment(next));
+  absl::MutexLock lock(&mu_);
+  next_file_ = std::move(file);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Journal::SwitchSegment() {
+  absl::MutexLock lock(&mu_);
+  if (!error_.ok()) return error_;
+  if (next_file_ == nullptr) {
+    return absl::FailedPreconditionError("no segment prepared to switch to");
+  }
+  if (syncing_ || !pending_.empty()) {
+    return absl::InternalError("the log switched segments during an append");
+  }
+  file_ = std::move(next_file_);
+  return ++segment_;
 }
 
 absl::Status Journal::DropBefore(int64_t segment) {

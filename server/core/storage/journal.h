@@ -4,21 +4,23 @@
 // (little-endian). Appends are durable when Append returns; concurrent
 // appenders share one write and one fdatasync (group commit).
 //
-// Checkpoints and the log meet at Rotate(): it waits for every operation
-// in progress (see Operation) to finish, then starts a new segment. A
-// snapshot taken after Rotate() therefore contains everything logged in
-// earlier segments, and recovery replays only the segments from the
-// checkpoint's on; replay must be idempotent, because an operation logged
-// in the new segment may already be in the snapshot.
+// Records are opaque here (log_records.h gives them meaning).
+//
+// Checkpoints and the log meet at a segment switch: the checkpointer opens
+// the next segment ahead (PrepareRotation, on disk), then, holding the
+// store's update barrier exclusively so that no logged change is half
+// done, switches to it (SwitchSegment, no disk) and takes its snapshot. The
+// snapshot therefore holds everything logged in earlier segments, and
+// recovery replays only the segments from the checkpoint's on.
 //
 // Example:
 //   auto journal = Journal::Open(env, "/data").value();
-//   { Journal::Operation op(journal.get());   // spans log + apply
-//     RETURN_IF_ERROR(journal->Append(header_json, bytes));
-//     ...apply in memory... }
-//   int64_t segment = journal->Rotate().value();   // then snapshot
+//   RETURN_IF_ERROR(journal->Append(header, {bytes}));   // durable now
+//   RETURN_IF_ERROR(journal->PrepareRotation());
+//   { barrier held: int64_t first = journal->SwitchSegment(); snapshot... }
 //
-// Thread-safety: all methods are thread-safe.
+// Thread-safety: all methods are thread-safe; mu_ is a leaf (level 7 of
+// base/lock_order.h) and is never held during the disk write or fsync.
 #ifndef VARSCOPE_SERVER_CORE_STORAGE_JOURNAL_H_
 #define VARSCOPE_SERVER_CORE_STORAGE_JOURNAL_H_
 
@@ -57,24 +59,6 @@ class Journal {
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  // Held (shared) by every logged operation from its Append until its
-  // in-memory effect is visible; Rotate waits for all of them.
-  class ABSL_SCOPED_LOCKABLE Operation {
-   public:
-    explicit Operation(Journal* journal) ABSL_SHARED_LOCK_FUNCTION(journal->barrier_)
-        : journal_(journal) {
-      if (journal_ != nullptr) journal_->barrier_.ReaderLock();
-    }
-    ~Operation() ABSL_UNLOCK_FUNCTION() {
-      if (journal_ != nullptr) journal_->barrier_.ReaderUnlock();
-    }
-    Operation(const Operation&) = delete;
-    Operation& operator=(const Operation&) = delete;
-
-   private:
-    Journal* const journal_;
-  };
-
   // Appends one record; returns once it is on disk. After a write error
   // the journal refuses every later append (the error is sticky).
   absl::Status Append(absl::string_view header, absl::string_view data)
@@ -83,12 +67,12 @@ class Journal {
   absl::Status Append(absl::string_view header,
                       const std::vector<absl::string_view>& data)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits for operations in progress, then starts a new segment and
-  // returns its number. `while_quiet` (if given) runs right after, while
-  // no logged operation can start: a checkpoint takes its snapshot there,
-  // so no multi-variable push is half in it.
-  absl::StatusOr<int64_t> Rotate(const std::function<void()>& while_quiet = nullptr)
-      ABSL_LOCKS_EXCLUDED(mu_, barrier_);
+  // Opens the segment after the current one, ready for SwitchSegment.
+  absl::Status PrepareRotation() ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes the prepared segment current (appends go there from now on) and
+  // returns its number. Call with no append in progress (the update
+  // barrier held exclusively); waits for none and touches no disk.
+  absl::StatusOr<int64_t> SwitchSegment() ABSL_LOCKS_EXCLUDED(mu_);
   // Deletes segments numbered below `segment`.
   absl::Status DropBefore(int64_t segment) ABSL_LOCKS_EXCLUDED(mu_);
   int64_t segment() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -104,15 +88,16 @@ class Journal {
 
  private:
   Journal(Env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
-  absl::Status OpenSegment(int64_t number) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::unique_ptr<AppendableFile>> CreateSegment(int64_t number)
+      ABSL_LOCKS_EXCLUDED(mu_);
   std::string SegmentPath(int64_t number) const;
 
   Env* const env_;  // Not owned.
   const std::string dir_;
 
-  absl::Mutex barrier_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   std::unique_ptr<AppendableFile> file_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<AppendableFile> next_file_ ABSL_GUARDED_BY(mu_);
   int64_t segment_ ABSL_GUARDED_BY(mu_) = 0;
   std::string pending_ ABSL_GUARDED_BY(mu_);
   uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;

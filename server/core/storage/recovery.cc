@@ -1,112 +1,131 @@
 #include "server/core/storage/recovery.h"
 
-#include <cstring>
-#include <nlohmann/json.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/core/storage/state_json.h"
+#include "absl/time/clock.h"
 #include "server/core/base/status_macros.h"
+#include "server/core/storage/log_records.h"
 
 namespace varscope::core {
 namespace {
 
-using nlohmann::json;
-
-absl::Status ApplyCreate(VariableStore* store, const json& header,
-                         const std::string& data) {
-  StoreSnapshot add;
-  size_t offset = 0;
-  for (const json& v : header.at("variables")) {
-    VARSCOPE_ASSIGN_OR_RETURN(VariableState state, VariableStateFromJson(v));
-    const size_t bytes = v.at("value_bytes").get<size_t>();
-    if (bytes > data.size() - offset) {
-      return absl::DataLossError("a create record's values are cut short");
-    }
-    auto value = TensorBuffer::CopyOf(data.data() + offset, bytes);
-    offset += bytes;
-    state.value = std::move(value);
-    add.variables.push_back(std::move(state));
-  }
-  if (header.contains("partitioned")) {
-    VARSCOPE_ASSIGN_OR_RETURN(PartitionedState p,
-                              PartitionedStateFromJson(header["partitioned"]));
-    add.partitioned.push_back(std::move(p));
-  }
-  return store->Insert(std::move(add));
-}
-
-absl::Status ApplyPush(VariableStore* store, DataPlane* data_plane,
-                       const json& header, const std::string& data) {
+absl::Status ReplayPush(VariableStore* store, DataPlane* data,
+                        DecodedRecord record) {
   std::vector<Update> updates;
-  std::vector<std::vector<int64_t>> indices_storage;
-  size_t offset = 0;
-  for (const json& u : header.at("updates")) {
-    const std::string name = u.at("name").get<std::string>();
-    const size_t index_count = u.at("index_count").get<size_t>();
-    const size_t data_bytes = u.at("data_bytes").get<size_t>();
-    if (index_count * sizeof(int64_t) + data_bytes > data.size() - offset) {
-      return absl::DataLossError("a push record's data is cut short");
-    }
-    Update update;
-    update.name = name;
-    update.op = static_cast<UpdateOp>(u.at("op").get<int>());
-    update.dtype = static_cast<DType>(u.at("dtype").get<int>());
-    if (u.contains("rows")) {
-      update.rows = RowRange{u["rows"][0].get<int64_t>(), u["rows"][1].get<int64_t>()};
-    }
-    if (u.contains("index_count") && index_count > 0) {
-      std::vector<int64_t> indices(index_count);
-      std::memcpy(indices.data(), data.data() + offset, index_count * sizeof(int64_t));
-      update.indices = std::move(indices);
-    }
-    offset += index_count * sizeof(int64_t);
-    update.data = absl::string_view(data.data() + offset, data_bytes);
-    offset += data_bytes;
-    if (u.contains("optimizer")) update.optimizer = OptimizerFromJson(u["optimizer"]);
-    if (u.contains("step")) update.step = u["step"].get<int64_t>();
-    const uint64_t before = u.at("version_before").get<uint64_t>();
-    absl::StatusOr<VariableHandle> var = store->Find(name);
+  for (Update& update : record.updates) {
+    absl::StatusOr<VariableHandle> var = store->Find(update.name);
     if (!var.ok()) continue;  // deleted later in the log
     const uint64_t now = var->cell->version();
-    if (now > before) continue;  // the checkpoint already has it
-    if (now < before) {
+    if (now >= record.revision) continue;  // the checkpoint already has it
+    if (now != *update.expected_version) {
       return absl::DataLossError(absl::StrCat(
-          "the log is missing updates of ", name, ": it is at version ", now,
-          " and the next logged push expects version ", before));
+          "the log is missing updates of ", update.name, ": it is at version ",
+          now, " and the next logged push expects version ",
+          *update.expected_version));
     }
-    update.expected_version = before;
     updates.push_back(std::move(update));
   }
   if (updates.empty()) return absl::OkStatus();
-  return data_plane->Push(std::move(updates)).status();
+  return data->ReplayPush(std::move(updates), record.revision).status();
+}
+
+absl::Status ReplayTraining(VariableStore* store, DataPlane* data,
+                            const DecodedRecord& record) {
+  std::vector<std::string> names;
+  for (const std::string& name : record.names) {
+    if (store->Find(name).ok()) names.push_back(name);  // else deleted later
+  }
+  if (names.empty()) return absl::OkStatus();
+  return data->ReplayTraining(names, record.config, record.revision);
 }
 
 }  // namespace
 
-absl::Status ApplyJournalRecord(VariableStore* store, DataPlane* data,
-                                const JournalRecord& record) {
-  try {
-    const json header = json::parse(record.header);
-    const std::string op = header.at("op").get<std::string>();
-    if (op == "create") return ApplyCreate(store, header, record.data);
-    if (op == "push") return ApplyPush(store, data, header, record.data);
-    if (op == "delete") {
-      const std::string name = header.at("name").get<std::string>();
-      absl::StatusOr<std::vector<std::string>> removed = store->Delete(name);
-      if (!removed.ok() && !absl::IsNotFound(removed.status())) return removed.status();
-      return absl::OkStatus();
+absl::Status ApplyLogRecord(const JournalRecord& journal_record,
+                            VariableStore* store, DataPlane* data,
+                            Checkpointer* checkpointer) {
+  VARSCOPE_ASSIGN_OR_RETURN(DecodedRecord record, DecodeRecord(journal_record));
+  store->revisions().AdvanceTo(record.revision);
+  switch (record.kind) {
+    case LogRecordKind::kCreation: {
+      StoreSnapshot add;
+      add.variables = std::move(record.creation.variables);
+      if (record.creation.partitioned) {
+        add.partitioned.push_back(std::move(*record.creation.partitioned));
+      }
+      return store->Insert(std::move(add));
     }
-    if (op == "training") {
-      TrainingConfig config;
-      config.replicas_to_aggregate = header.at("replicas").get<int>();
-      if (header.contains("optimizer")) config.optimizer = OptimizerFromJson(header["optimizer"]);
-      absl::Status s = data->SetTraining({header.at("name").get<std::string>()}, config);
-      return absl::IsNotFound(s) ? absl::OkStatus() : s;
+    case LogRecordKind::kDeletion: {
+      absl::StatusOr<std::vector<std::string>> removed = store->Delete(record.name);
+      return removed.ok() || absl::IsNotFound(removed.status()) ? absl::OkStatus()
+                                                                : removed.status();
     }
-    return absl::DataLossError(absl::StrCat("unknown log record '", op, "'"));
-  } catch (const json::exception& e) {
-    return absl::DataLossError(absl::StrCat("malformed log record: ", e.what()));
+    case LogRecordKind::kPush:
+      return ReplayPush(store, data, std::move(record));
+    case LogRecordKind::kTraining:
+      return ReplayTraining(store, data, record);
+    case LogRecordKind::kRevisionCeiling:
+      return absl::OkStatus();  // the clock moved above it
+    case LogRecordKind::kRestore:
+      if (checkpointer == nullptr) {
+        return absl::DataLossError("a logged restore without checkpoints");
+      }
+      return checkpointer->ReplayRestore(record.name, record.revision);
   }
+  return absl::DataLossError("unknown log record");
+}
+
+absl::StatusOr<std::unique_ptr<DurableStore>> DurableStore::Open(
+    Env* env, VariableStore* store, DataPlane* data,
+    const DurabilityOptions& options, RecoveryReport* report) {
+  std::unique_ptr<DurableStore> durable(new DurableStore());
+  durable->store_ = store;
+  durable->data_ = data;
+  durable->checkpointer_ = std::make_unique<Checkpointer>(
+      store, env, options.data_dir, options.keep_checkpoints);
+  if (options.progress) {
+    durable->checkpointer_->SetProgress(options.progress, absl::Seconds(5));
+  }
+  VARSCOPE_RETURN_IF_ERROR(durable->RestoreNewest(options, report));
+  VARSCOPE_RETURN_IF_ERROR(durable->ReplayLog(env, options, report));
+  VARSCOPE_RETURN_IF_ERROR(durable->AttachLog(env, options));
+  // Pushes since the checkpoint may be lost (relaxed durability) after
+  // their versions were served: continue above everything, for everyone.
+  VARSCOPE_RETURN_IF_ERROR(store->MakeRoomForRevisions());
+  if (store->num_variables() > 0) store->BumpAllVersions();
+  report->revision = store->revisions().current();
+  return durable;
+}
+
+absl::Status DurableStore::RestoreNewest(const DurabilityOptions& options,
+                                         RecoveryReport* report) {
+  VARSCOPE_ASSIGN_OR_RETURN(report->restored,
+                            checkpointer_->RestoreNewest(options.recover));
+  return absl::OkStatus();
+}
+
+absl::Status DurableStore::ReplayLog(Env* env, const DurabilityOptions& options,
+                                     RecoveryReport* report) {
+  const absl::Time start = absl::Now();
+  VARSCOPE_ASSIGN_OR_RETURN(
+      report->replayed,
+      Journal::Replay(env, options.data_dir, report->restored.checkpoint.wal_segment,
+                      options.recover, [&](const JournalRecord& record) {
+                        return ApplyLogRecord(record, store_, data_,
+                                              checkpointer_.get());
+                      }));
+  report->replay_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return absl::OkStatus();
+}
+
+absl::Status DurableStore::AttachLog(Env* env, const DurabilityOptions& options) {
+  VARSCOPE_ASSIGN_OR_RETURN(journal_, Journal::Open(env, options.data_dir));
+  log_ = std::make_unique<JournalLog>(journal_.get());
+  store_->set_log(log_.get());
+  data_->set_log(log_.get(), options.strict);
+  checkpointer_->set_log(log_.get());
+  return absl::OkStatus();
 }
 
 }  // namespace varscope::core

@@ -4,21 +4,21 @@
 // synchronous-training accumulator). Metadata (name, dtype, shape) is
 // constant and lives in VariableStore.
 //
-// Locking: two mutexes with distinct jobs.
-//  - writer_mu serializes writers of this variable. Multi-variable writes
-//    take it in canonical (name) order; it is held across the arithmetic.
-//  - value_mu guards the value pointer and version. Readers hold it only to
-//    copy the shared_ptr; a copy-on-write writer holds it only to swap the
-//    pointer. A small write to a buffer nobody else references is done in
-//    place while holding value_mu (readers then wait for at most
-//    kMaxInPlaceBytes of arithmetic, cheaper than a copy of the tensor).
-//  Lock order: writer_mu, then VariableStore's mutex, then value_mu.
+// Locking (levels 4 and 6 of base/lock_order.h):
+//  - writer_mu serializes writers of this variable and guards the training
+//    state. Only a writer changes the value, so a writer holding it sees a
+//    stable value.
+//  - value_mu guards the value pointer and version. Readers hold it (shared)
+//    only to copy the pointer. A writer takes it (exclusively, in name
+//    order with the other variables of its change) only to swap in a new
+//    buffer, or to change an unshared buffer in place: a small write to a
+//    buffer no reader holds is cheaper than copying the tensor, and readers
+//    wait for at most kMaxInPlaceBytes of arithmetic.
 //
-// Example (writer):
-//   absl::MutexLock lock(cell->writer_mu());
-//   ASSIGN_OR_RETURN(uint8_t* data, cell->BeginWrite(bytes, /*keep=*/true));
-//   ... change data ...
-//   uint64_t version = cell->Commit();
+// Example (writer, with both locks held):
+//   if (!cell.ValueShared()) { Change(cell.MutableValue()); }
+//   else { std::shared_ptr<const TensorBuffer> old = cell.Swap(copy); }
+//   cell.SetVersion(revision);
 #ifndef VARSCOPE_SERVER_CORE_TENSOR_VARIABLE_CELL_H_
 #define VARSCOPE_SERVER_CORE_TENSOR_VARIABLE_CELL_H_
 
@@ -28,7 +28,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/tensor/optimizer.h"
 #include "server/core/tensor/tensor.h"
@@ -75,22 +74,31 @@ class VariableCell {
   absl::Mutex* writer_mu() const ABSL_LOCK_RETURNED(writer_mu_) {
     return &writer_mu_;
   }
+  absl::Mutex* value_mu() const ABSL_LOCK_RETURNED(value_mu_) {
+    return &value_mu_;
+  }
 
-  // Starts a write and returns the bytes to change. `keep_old` copies the
-  // current value into a new buffer (or writes in place, see above);
-  // otherwise the buffer's contents are unspecified and the caller fills
-  // all of it. Every BeginWrite ends in Commit or Abort.
-  // New buffers come from `pool` (may be null).
-  absl::StatusOr<uint8_t*> BeginWrite(int64_t touched_bytes, bool keep_old,
-                                      BufferPool* pool)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
-  // Publishes the write; returns the new version.
-  uint64_t Commit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
-  // Drops a write that BeginWrite started and nobody changed yet.
-  void Abort() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
-  // Replaces the whole value with a buffer the caller filled.
-  uint64_t Install(std::shared_ptr<const TensorBuffer> value)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) ABSL_LOCKS_EXCLUDED(value_mu_);
+  // True when a reader (or anyone but the cell) holds the value: it must
+  // not be changed in place. With value_mu held nobody can take a new
+  // reference, so false stays false until the lock is released.
+  bool ValueShared() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(value_mu_) {
+    return value_.use_count() > 1;
+  }
+  // The value's bytes, for an in-place change (ValueShared() is false).
+  uint8_t* MutableValue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_, value_mu_) {
+    return const_cast<TensorBuffer&>(*value_).data();
+  }
+  // Installs a new value and returns the old one, for the caller to drop
+  // after unlocking (freeing a large buffer is not done under the lock).
+  std::shared_ptr<const TensorBuffer> Swap(std::shared_ptr<const TensorBuffer> value)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_, value_mu_) {
+    value_.swap(value);
+    return value;
+  }
+  void SetVersion(uint64_t version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_, value_mu_) {
+    version_ = version;
+  }
 
   TrainingState training ABSL_GUARDED_BY(writer_mu_);
 
@@ -99,10 +107,6 @@ class VariableCell {
   mutable absl::Mutex value_mu_;
   std::shared_ptr<const TensorBuffer> value_ ABSL_GUARDED_BY(value_mu_);
   uint64_t version_ ABSL_GUARDED_BY(value_mu_);
-
-  // The write in progress.
-  std::shared_ptr<TensorBuffer> pending_ ABSL_GUARDED_BY(writer_mu_);
-  bool in_place_ ABSL_GUARDED_BY(writer_mu_) = false;
 };
 
 }  // namespace varscope::core
