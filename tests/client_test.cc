@@ -93,6 +93,41 @@ TEST(Client, ReopensSessionAndGuardsAfterServerRestart) {
   EXPECT_OK(scope.Close());
 }
 
+// Recovery re-applies ReuseVariables (and checks that it worked): a
+// recovered scope never silently loses REUSE.
+TEST(Client, RecoveredScopeKeepsReuseVariables) {
+  auto server = StartTestServer();
+  const int port = server->port();
+  ClientOptions options;
+  options.rpc_timeout = absl::Seconds(2);
+  auto client = *Client::Connect(server->address(), options);
+  ScopeOptions auto_reuse;
+  auto_reuse.reuse = v1::AUTO_REUSE;
+  VariableScope outer(*client, "model", auto_reuse);
+  VariableScope shared(*client, "shared");  // inherits AUTO_REUSE
+  ASSERT_OK(client->GetVariable("v", {1}));
+  ASSERT_OK(shared.ReuseVariables());
+
+  server.reset();
+  service::ServerOptions same_port;
+  same_port.listen = "127.0.0.1:" + std::to_string(port);
+  auto restarted = service::Server::Start(same_port);
+  ASSERT_OK(restarted);
+  absl::StatusOr<Variable> v;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  do {  // UNAVAILABLE while the channel reconnects
+    v = client->GetVariable("fresh", {1});
+    if (!absl::IsUnavailable(v.status())) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  } while (absl::Now() < deadline);
+  // Under REUSE a missing variable is NOT_FOUND; under the inherited
+  // AUTO_REUSE it would have been created.
+  EXPECT_CODE(v, kNotFound);
+  EXPECT_GE(client->session_recoveries(), 1);
+  EXPECT_OK(shared.Close());
+  EXPECT_OK(outer.Close());
+}
+
 TEST(Client, ListDescribeDelete) {
   auto server = StartTestServer();
   auto client = *Client::Connect(server->address());

@@ -81,7 +81,8 @@ class Client::Impl {
     stub_->CloseSession(&context, request, &response);  // best effort
   }
 
-  absl::Status OpenSession() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // The OpenSession RPC; the caller publishes the result.
+  absl::StatusOr<v1::OpenSessionResponse> OpenSessionRpc() {
     grpc::ClientContext context;
     SetDeadline(context);
     v1::OpenSessionRequest request;
@@ -90,10 +91,7 @@ class Client::Impl {
     v1::OpenSessionResponse response;
     grpc::Status status = stub_->OpenSession(&context, request, &response);
     if (!status.ok()) return FromGrpc(status);
-    session_id_ = response.session_id();
-    lease_ = absl::Milliseconds(response.lease_ttl_ms());
-    ++generation_;
-    return absl::OkStatus();
+    return response;
   }
 
   void StartKeepAlive() {
@@ -141,56 +139,96 @@ class Client::Impl {
     }
   }
 
-  // Opens a new session and re-opens every live guard, unless another
-  // thread already recovered since `seen_generation`.
+  // Opens a new session and re-opens every live guard (re-applying
+  // ReuseVariables), unless another thread already recovered since
+  // `seen_generation`. One recovery at a time; no lock is held across its
+  // RPCs, and every reply is checked: a guard whose scope (or whose REUSE)
+  // could not be restored is left unusable, never silently different.
   absl::Status Recover(uint64_t seen_generation) {
-    absl::MutexLock lock(&mu_);
-    if (generation_ != seen_generation) return absl::OkStatus();
-    if (absl::Status s = OpenSession(); !s.ok()) return s;
-    ++recoveries_;
-    if (root_reused_) {
-      grpc::ClientContext context;
-      SetDeadline(context);
-      v1::ReuseVariablesRequest request;
-      request.set_session_id(session_id_);
-      v1::Scope response;
-      stub_->ReuseVariables(&context, request, &response);
-    }
     std::vector<std::shared_ptr<ScopeRecord>> live;
-    for (auto& [thread, stack] : stacks_) {
-      live.insert(live.end(), stack.begin(), stack.end());
+    bool root_reused;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](bool* recovering) { return !*recovering; }, &recovering_));
+      if (generation_ != seen_generation) return absl::OkStatus();
+      recovering_ = true;
+      root_reused = root_reused_;
+      for (auto& [thread, stack] : stacks_) {
+        live.insert(live.end(), stack.begin(), stack.end());
+      }
     }
     std::sort(live.begin(), live.end(),
               [](const auto& a, const auto& b) { return a->seq < b->seq; });
-    for (const auto& record : live) {
-      // A parent or captured target that could not be re-opened leaves this
-      // one unusable too (Run reports it).
-      const bool parent_ok =
-          record->parent == nullptr || record->parent->generation == generation_;
-      const bool reenter_ok = record->reenter == nullptr ||
-                              record->reenter->generation == generation_;
-      if (!parent_ok || !reenter_ok) continue;
-      v1::OpenScopeRequest request = record->request;
-      request.set_session_id(session_id_);
-      request.set_parent_scope_id(record->parent ? record->parent->id : 0);
-      if (record->reenter) request.set_reenter_scope_id(record->reenter->id);
-      grpc::ClientContext context;
-      SetDeadline(context);
-      v1::Scope response;
-      if (!stub_->OpenScope(&context, request, &response).ok()) continue;
-      record->id = response.scope_id();
-      record->generation = generation_;
-      record->info = response;
-      if (record->reused) {
-        grpc::ClientContext reuse_context;
-        SetDeadline(reuse_context);
-        v1::ReuseVariablesRequest reuse;
-        reuse.set_session_id(session_id_);
-        reuse.set_scope_id(record->id);
-        stub_->ReuseVariables(&reuse_context, reuse, &record->info);
+    struct Reopened {
+      std::shared_ptr<ScopeRecord> record;
+      v1::Scope info;
+    };
+    std::vector<Reopened> reopened;
+    absl::Status result = absl::OkStatus();
+    absl::StatusOr<v1::OpenSessionResponse> session = OpenSessionRpc();
+    if (session.ok() && root_reused) {
+      v1::Scope ignored;
+      result = ReuseRpc(session->session_id(), 0, &ignored);
+      if (!result.ok()) {
+        result = absl::Status(result.code(),
+                              absl::StrCat("the re-opened session could not be "
+                                           "set to REUSE again: ", result.message()));
       }
     }
-    return absl::OkStatus();
+    if (session.ok()) {
+      absl::flat_hash_map<const ScopeRecord*, uint64_t> new_ids;
+      for (const auto& record : live) {
+        // A parent or captured target that could not be re-opened leaves
+        // this one unusable too (Run reports it).
+        auto id_of = [&](const std::shared_ptr<ScopeRecord>& r) -> std::optional<uint64_t> {
+          if (r == nullptr) return uint64_t{0};
+          auto it = new_ids.find(r.get());
+          if (it == new_ids.end()) return std::nullopt;
+          return it->second;
+        };
+        const std::optional<uint64_t> parent = id_of(record->parent);
+        const std::optional<uint64_t> reenter = id_of(record->reenter);
+        if (!parent || !reenter) continue;
+        v1::OpenScopeRequest request = record->request;
+        request.set_session_id(session->session_id());
+        request.set_parent_scope_id(*parent);
+        if (record->reenter) request.set_reenter_scope_id(*reenter);
+        grpc::ClientContext context;
+        SetDeadline(context);
+        v1::Scope info;
+        if (!stub_->OpenScope(&context, request, &info).ok()) continue;
+        if (record->reused &&
+            !ReuseRpc(session->session_id(), info.scope_id(), &info).ok()) {
+          continue;  // without its REUSE it would mean something else
+        }
+        new_ids[record.get()] = info.scope_id();
+        reopened.push_back({record, std::move(info)});
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    recovering_ = false;
+    if (!session.ok()) return session.status();
+    session_id_ = session->session_id();
+    lease_ = absl::Milliseconds(session->lease_ttl_ms());
+    ++generation_;
+    ++recoveries_;
+    for (Reopened& r : reopened) {
+      r.record->id = r.info.scope_id();
+      r.record->generation = generation_;
+      r.record->info = std::move(r.info);
+    }
+    return result;
+  }
+
+  // ReuseVariables on `scope` (0 = root) of `session`.
+  absl::Status ReuseRpc(uint64_t session, uint64_t scope, v1::Scope* out) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::ReuseVariablesRequest request;
+    request.set_session_id(session);
+    request.set_scope_id(scope);
+    return FromGrpc(stub_->ReuseVariables(&context, request, out));
   }
 
   void KeepAliveLoop() {
@@ -331,6 +369,7 @@ class Client::Impl {
   int recoveries_ ABSL_GUARDED_BY(mu_) = 0;
   bool root_reused_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool recovering_ ABSL_GUARDED_BY(mu_) = false;  // one Recover at a time
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   // Each thread's open guards, outermost first.
   absl::flat_hash_map<std::thread::id, std::vector<std::shared_ptr<ScopeRecord>>>
