@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "server/core/base/clock.h"
 #include "server/core/data/data_plane.h"
 #include "server/core/namespace/variable_store.h"
 #include "tests/test_util.h"
@@ -638,6 +639,8 @@ TEST(BufferPool, RecyclesWarmBuffersAndTrimsIdleOnes) {
   options.min_bytes = 1024;
   options.max_cached_bytes = 10 * 4096;
   options.keep = absl::Milliseconds(50);
+  FakeClock clock;
+  options.clock = &clock;
   auto pool = BufferPool::Create(options);
   const uint8_t* first;
   {
@@ -651,7 +654,9 @@ TEST(BufferPool, RecyclesWarmBuffersAndTrimsIdleOnes) {
   b.reset();
   { auto other_size = TensorBuffer::Allocate(8192, pool.get()); }
   EXPECT_EQ(pool->cached_bytes(), 4096u + 8192u);
-  absl::SleepFor(absl::Milliseconds(60));
+  pool->Trim();  // not yet
+  EXPECT_EQ(pool->cached_bytes(), 4096u + 8192u);
+  clock.Advance(absl::Milliseconds(60));
   pool->Trim();
   EXPECT_EQ(pool->cached_bytes(), 0u);
   // Never more than the cap, and small buffers bypass the pool.

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "varscope_testing/reflection.pb.h"
@@ -201,6 +202,8 @@ TEST(EndToEnd, StrictDurabilityLosesNothingAcknowledgedAcrossKill9) {
     Daemon daemon(flags);
     ASSERT_NE(daemon.port(), 0) << daemon.log();
     std::atomic<bool> stop{false};
+    std::atomic<int> acknowledged_pushes{0};
+    absl::Notification enough;  // the crash comes in the middle of the load
     std::vector<std::thread> clients;
     for (int c = 0; c < 8; ++c) {
       clients.emplace_back([&, c] {
@@ -241,10 +244,13 @@ TEST(EndToEnd, StrictDurabilityLosesNothingAcknowledgedAcrossKill9) {
             for (int k = 0; k < 64; ++k) a.value[k] += a.pending[k];
             a.pending.clear();
           }
+          if (++acknowledged_pushes == 2000) enough.Notify();
         }
       });
     }
-    absl::SleepFor(absl::Milliseconds(1500));
+    // After 2000 acknowledged pushes (several checkpoints in), while all
+    // eight clients are still pushing.
+    enough.WaitForNotificationWithTimeout(absl::Minutes(5));
     daemon.Crash();
     stop = true;
     for (auto& t : clients) t.join();

@@ -84,7 +84,48 @@ class HostileInputTest : public ::testing::Test {
     (*sgd.mutable_optimizer()->mutable_hyperparameters())["learning_rate"] = 0.5;
     pb::SetOptimizerResponse set;
     ASSERT_EQ(Call("/varscope.v1.VariableData/SetOptimizer", Bytes(sgd), &set), Code::OK);
+    {
+      pb::GetVariableRequest get;  // a synchronous variable, and an int one
+      get.set_name("sync");
+      get.add_shape(2);
+      pb::Variable v;
+      ASSERT_EQ(Call("/varscope.v1.VariableStore/GetVariable", Bytes(get), &v), Code::OK);
+      get.set_name("ints");
+      get.set_dtype(pb::DT_INT32);
+      ASSERT_EQ(Call("/varscope.v1.VariableStore/GetVariable", Bytes(get), &v), Code::OK);
+      pb::SetOptimizerRequest sync;
+      sync.add_names("sync");
+      sync.mutable_optimizer()->set_kind(pb::SGD);
+      (*sync.mutable_optimizer()->mutable_hyperparameters())["learning_rate"] = 0.5;
+      sync.set_replicas_to_aggregate(2);
+      ASSERT_EQ(Call("/varscope.v1.VariableData/SetOptimizer", Bytes(sync), &set), Code::OK);
+    }
     WriteFile(dir_ + "/garbage.safetensors", "\x10\0\0\0\0\0\0\0{not json at all");
+    {
+      // "fresh" is free, "w" is taken.
+      const std::string header =
+          R"({"fresh":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+          R"("w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})";
+      std::string file(8, '\0');
+      for (int i = 0; i < 8; ++i) file[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+      file += header + std::string(16, '\0');
+      WriteFile(dir_ + "/collides.safetensors", file);
+    }
+    for (const char* name : {"kept", "damaged"}) {
+      pb::SaveRequest save;
+      save.set_name(name);
+      pb::CheckpointInfo info;
+      ASSERT_EQ(Call("/varscope.v1.Admin/Save", Bytes(save), &info), Code::OK);
+    }
+    {
+      // Flip a byte in the middle of the damaged checkpoint's tensors.
+      const std::string model = dir_ + "/data/checkpoints/damaged/model.safetensors";
+      std::fstream f(model, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(0, std::ios::end);
+      const auto size = static_cast<std::streamoff>(f.tellg());
+      f.seekp(size - 4);
+      f.put('\x7f');
+    }
   }
   void TearDown() override {
     server_.reset();
@@ -115,7 +156,10 @@ class HostileInputTest : public ::testing::Test {
       absl::StrAppend(&out, v.info.name, "@", v.info.version, " opt=",
                       v.optimizer.has_value() ? static_cast<int>(v.optimizer->kind) : -1,
                       " steps=", v.optimizer_steps, " r=", v.replicas_to_aggregate,
-                      " bytes=");
+                      " sync=", v.sync_step, " stale=", v.stale_dropped,
+                      " trainable=", v.info.trainable, " in=");
+      for (const std::string& c : v.info.collections) absl::StrAppend(&out, c, ",");
+      out += " bytes=";
       out.append(reinterpret_cast<const char*>(v.value->data()), v.value->size());
       out += "\n";
     }
@@ -364,6 +408,23 @@ TEST_F(HostileInputTest, EveryCaseGetsItsCodeAndLeavesTheStoreAlone) {
         return PushOf({u});
       }(),
       Code::INVALID_ARGUMENT);
+  add("gradient on a stale version that would create Adam slots", kData + "Push",
+      [&] {
+        pb::Update u = FloatUpdate("w", pb::APPLY_GRADIENT, 8);
+        u.mutable_optimizer()->set_kind(pb::ADAM);
+        u.set_expected_version(77);
+        return PushOf({u});
+      }(),
+      Code::ABORTED);
+  add("atomic Push: Adam gradient, then a bad update", kData + "Push",
+      [&] {
+        pb::Update g = FloatUpdate("w", pb::APPLY_GRADIENT, 8);
+        g.mutable_optimizer()->set_kind(pb::ADAM);
+        return PushOf({g, FloatUpdate("emb", pb::ADD, 3)});
+      }(),
+      Code::INVALID_ARGUMENT);
+  add("gradient without a step on a synchronous variable", kData + "Push",
+      PushOf({FloatUpdate("sync", pb::APPLY_GRADIENT, 2)}), Code::INVALID_ARGUMENT);
   add("gradient without any optimizer", kData + "Push",
       PushOf({FloatUpdate("w", pb::APPLY_GRADIENT, 8)}), Code::FAILED_PRECONDITION);
   add("Push larger than --max_message_bytes", kData + "Push",
@@ -410,6 +471,12 @@ TEST_F(HostileInputTest, EveryCaseGetsItsCodeAndLeavesTheStoreAlone) {
     r.add_names("missing");
     add("SetOptimizer on a missing variable (first one valid)", kData + "SetOptimizer",
         Bytes(r), Code::NOT_FOUND);
+    r.clear_names();
+    r.add_names("w");
+    r.add_names("ints");
+    r.mutable_optimizer()->set_kind(pb::ADAM);
+    add("Adam on w and an int variable (no slots for w either)", kData + "SetOptimizer",
+        Bytes(r), Code::INVALID_ARGUMENT);
   }
   {
     pb::DescribeTrainingRequest r;
@@ -447,6 +514,20 @@ TEST_F(HostileInputTest, EveryCaseGetsItsCodeAndLeavesTheStoreAlone) {
     i.set_scope("bad scope!");
     add("import into an invalid scope name", kAdmin + "Import", Bytes(i),
         Code::INVALID_ARGUMENT);
+    // Two tensors, the second named like an existing variable: neither is
+    // created.
+    i.set_path(dir_ + "/collides.safetensors");
+    i.set_scope("");
+    add("import whose second tensor name is taken", kAdmin + "Import", Bytes(i),
+        Code::ALREADY_EXISTS);
+    pb::SaveRequest again;
+    again.set_name("kept");
+    add("save under a name that exists", kAdmin + "Save", Bytes(again),
+        Code::ALREADY_EXISTS);
+    pb::RestoreRequest damaged;
+    damaged.set_name("damaged");
+    add("restore of a damaged checkpoint", kAdmin + "Restore", Bytes(damaged),
+        Code::DATA_LOSS);
   }
   add("Admin call that is not a protobuf", kAdmin + "Restore", garbage,
       Code::UNIMPLEMENTED);

@@ -535,10 +535,15 @@ TEST(DaemonSecurityTest, SighupReloadsTokensAndTokensNeverReachTheLog) {
   EXPECT_EQ(list(kReaderToken), grpc::StatusCode::OK);
   EXPECT_EQ(list(kAdminToken), grpc::StatusCode::UNAUTHENTICATED);
 
-  // A broken file keeps the old tokens.
+  // A broken file keeps the old tokens: once the daemon says so, the old
+  // token still works.
   WriteFile(tokens, "new reader short\n");
   daemon.Signal(SIGHUP);
-  absl::SleepFor(absl::Milliseconds(300));
+  const absl::Time logged = absl::Now() + absl::Seconds(30);
+  while (daemon.log().find("SIGHUP: kept the previous tokens") == std::string::npos &&
+         absl::Now() < logged) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_EQ(list(kReaderToken), grpc::StatusCode::OK);
 
   WriteFile(tokens, absl::StrCat("new admin ", kAdminToken, "\n"));

@@ -8,6 +8,7 @@
 #include <deque>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/namespace/names.h"
@@ -266,6 +267,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
       {
         absl::MutexLock lock(&mu_);
         if (reactor_ == nullptr || finished_ || stop_) return;
+        if (!Newer(e.name, e.version)) return;
         if (queue_.size() >= capacity_) {
           // Drop what is queued, not this event: the watcher gets RESYNC
           // and then every event from this one on, so it always ends up
@@ -284,6 +286,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
     void EnqueueInitial(const std::vector<core::VariableInfo>& vars) {
       absl::MutexLock lock(&mu_);
       for (const core::VariableInfo& info : vars) {
+        if (!Newer(info.name, info.version)) continue;  // a live event won
         v1::WatchEvent event;
         event.set_name(info.name);
         event.set_version(info.version);
@@ -354,7 +357,23 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
     }
 
    private:
+    // Each name's versions reach the watcher strictly increasing: an event
+    // no newer than what was already queued for the name (a live event
+    // that raced the initial listing) is dropped. Deletions reset it.
+    bool Newer(const std::string& name, uint64_t version)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (version == 0) {
+        last_.erase(name);
+        return true;
+      }
+      uint64_t& last = last_[name];
+      if (version <= last) return false;
+      last = version;
+      return true;
+    }
+
     absl::Mutex mu_;
+    absl::flat_hash_map<std::string, uint64_t> last_ ABSL_GUARDED_BY(mu_);
     WatchReactor* reactor_ ABSL_GUARDED_BY(mu_);
     size_t capacity_ ABSL_GUARDED_BY(mu_);
     std::deque<v1::WatchEvent> queue_ ABSL_GUARDED_BY(mu_);

@@ -64,6 +64,10 @@ rpc = {
     "close_scope": ("CloseScope", vint(1, 1) + vint(2, 3)),
     "get_variable": ("GetVariable", vint(1, 1) + vint(2, 1) + ld(3, "v") + packed(4, [3, 2]) + vint(6, 1)),
     "get_oneshot": ("GetVariable", ld(3, "w") + ld(12, "") + vint(13, 2) + packed(4, [4, 3]) + vint(6, 1)),
+    # Found by fuzz_rpc (issue 10): a waiting one-shot GetVariable under
+    # AUTO_REUSE that creates the variable it waits for aborted the server.
+    "crash_get_oneshot_wait_creates": ("GetVariable", ld(3, "w") + ld(12, "s") + vint(13, 2)
+                                       + packed(4, [2]) + vint(14, 1000)),
     "get_partitioned": ("GetVariable", ld(3, "p") + ld(12, "q") + packed(4, [8, 2]) + vint(6, 2)
                         + ld(10, ld(1, vint(1, 4)))),
     "new_variable": ("NewVariable", vint(1, 1) + ld(3, "nv") + packed(6, [2]) + vint(7, 1)),

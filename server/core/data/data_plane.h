@@ -100,7 +100,7 @@ class DataPlane {
       ABSL_SHARED_LOCKS_REQUIRED(store_->update_barrier());
   absl::Status PreparePush(PushPlan& plan);
   absl::Status LogPush(const PushPlan& plan);
-  void ApplyPush(PushPlan& plan, std::vector<ChangeEvent>* events)
+  void ApplyPush(PushPlan& plan)
       ABSL_SHARED_LOCKS_REQUIRED(store_->update_barrier());
   void AbandonSlots(PushPlan& plan);
   // SetTraining in the same steps (training.cc).

@@ -54,7 +54,6 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::RunPush(
   VARSCOPE_RETURN_IF_ERROR(store_->MakeRoomForRevisions());
   for (int attempt = 0; attempt < kMaxPlans; ++attempt) {
     VARSCOPE_ASSIGN_OR_RETURN(PushPlan plan, PlanPush(updates));
-    std::vector<ChangeEvent> events;
     {
       absl::ReaderMutexLock barrier(store_->update_barrier());
       OrderedLocks writers(plan.cells, &VariableCell::writer_mu);
@@ -72,9 +71,9 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::RunPush(
         AbandonSlots(plan);
         return s;
       }
-      ApplyPush(plan, &events);
+      ApplyPush(plan);
     }
-    store_->feed().Publish(events);  // no lock held
+    store_->feed().Deliver();  // no lock held: listeners may call back
     std::vector<UpdateResult> results;
     results.reserve(plan.targets.size());
     for (PushTarget& t : plan.targets) results.push_back(std::move(t.result));
@@ -312,7 +311,8 @@ absl::Status DataPlane::LogPush(const PushPlan& plan) {
 }
 
 // ---- Phase 6: apply. Nothing below can fail. ----
-void DataPlane::ApplyPush(PushPlan& plan, std::vector<ChangeEvent>* events) {
+void DataPlane::ApplyPush(PushPlan& plan) {
+  std::vector<ChangeEvent> events;
   // Training state that does not touch values.
   for (PushTarget& t : plan.targets) {
     VariableCell& cell = *t.var.cell;
@@ -344,7 +344,7 @@ void DataPlane::ApplyPush(PushPlan& plan, std::vector<ChangeEvent>* events) {
   // New slots become visible (store lock, level 5) before any value lock.
   for (PushTarget& t : plan.targets) {
     if (t.pending.empty()) continue;
-    store_->CommitSlots(std::move(t.pending), plan.revision, events);
+    store_->CommitSlots(std::move(t.pending), plan.revision);
     t.pending.clear();
   }
   // Values: every changed cell's value lock, in name order.
@@ -410,18 +410,20 @@ void DataPlane::ApplyPush(PushPlan& plan, std::vector<ChangeEvent>* events) {
         }
       }
       cell.SetVersion(plan.revision);
-      events->push_back({t.var.name, plan.revision, ChangeKind::kUpdated});
+      events.push_back({t.var.name, plan.revision, ChangeKind::kUpdated});
       for (const SlotRef& s : t.slots) {
         if (s.cell == nullptr) continue;
         s.cell->writer_mu()->AssertHeld();
         s.cell->value_mu()->AssertHeld();
         s.cell->SetVersion(plan.revision);
-        events->push_back({s.name, plan.revision, ChangeKind::kUpdated});
+        events.push_back({s.name, plan.revision, ChangeKind::kUpdated});
       }
     }
     break;
   }
   replaced.clear();
+  // Queued while the writer locks still order this variable's changes.
+  store_->feed().Enqueue(std::move(events));
   // Training state that follows a value change, and the results.
   for (PushTarget& t : plan.targets) {
     VariableCell& cell = *t.var.cell;

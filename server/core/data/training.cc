@@ -55,7 +55,6 @@ absl::Status DataPlane::RunTraining(const std::vector<std::string>& names,
       canonical.push_back(t.var.name);
       plan.targets.push_back(std::move(t));
     }
-    std::vector<ChangeEvent> events;
     {
       absl::ReaderMutexLock barrier(store_->update_barrier());
       OrderedLocks writers(plan.cells, &VariableCell::writer_mu);
@@ -97,7 +96,7 @@ absl::Status DataPlane::RunTraining(const std::vector<std::string>& names,
       // Apply.
       for (PushTarget& t : plan.targets) {
         if (!t.pending.empty()) {
-          store_->CommitSlots(std::move(t.pending), r, &events);
+          store_->CommitSlots(std::move(t.pending), r);
           t.pending.clear();
         }
         VariableCell& cell = *t.var.cell;
@@ -110,7 +109,7 @@ absl::Status DataPlane::RunTraining(const std::vector<std::string>& names,
         }
       }
     }
-    store_->feed().Publish(events);
+    store_->feed().Deliver();
     return absl::OkStatus();
   }
   return absl::AbortedError(

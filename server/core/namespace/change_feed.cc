@@ -40,31 +40,60 @@ void ChangeFeed::Unsubscribe(uint64_t id) {
   subscriptions_.erase(it);
 }
 
-void ChangeFeed::Publish(const std::vector<ChangeEvent>& events) {
+void ChangeFeed::Enqueue(std::vector<ChangeEvent> events) {
   if (events.empty()) return;
   published_.fetch_add(events.size(), std::memory_order_relaxed);
-  // Collect the calls under the lock, make them after releasing it, so a
-  // listener may unsubscribe (or finish an RPC that unsubscribes) inline.
+  absl::MutexLock lock(&mu_);
+  if (subscriptions_.empty()) return;  // a later subscriber starts after
+  if (queue_.empty()) {
+    queue_ = std::move(events);
+  } else {
+    for (ChangeEvent& e : events) queue_.push_back(std::move(e));
+  }
+}
+
+void ChangeFeed::Deliver() {
+  std::vector<ChangeEvent> batch;
   std::vector<std::pair<std::shared_ptr<ChangeListener>, const ChangeEvent*>>
       calls;
   {
-    absl::ReaderMutexLock lock(&mu_);
-    if (subscriptions_.empty()) return;
-    for (const ChangeEvent& event : events) {
-      if (auto named = by_name_.find(event.name); named != by_name_.end()) {
-        for (uint64_t id : named->second) {
-          calls.emplace_back(subscriptions_.at(id).listener, &event);
-        }
+    absl::MutexLock lock(&mu_);
+    if (delivering_ || queue_.empty()) return;
+    delivering_ = true;
+  }
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty()) {
+        delivering_ = false;
+        return;
       }
-      for (uint64_t id : by_prefix_) {
-        const Subscription& sub = subscriptions_.at(id);
-        if (IsUnderPrefix(event.name, sub.match.prefix)) {
-          calls.emplace_back(sub.listener, &event);
+      batch.swap(queue_);
+      queue_.clear();
+      calls.clear();
+      // The matching is done under the lock, the calls after releasing it,
+      // so a listener may unsubscribe (or finish an RPC that does) inline.
+      for (const ChangeEvent& event : batch) {
+        if (auto named = by_name_.find(event.name); named != by_name_.end()) {
+          for (uint64_t id : named->second) {
+            calls.emplace_back(subscriptions_.at(id).listener, &event);
+          }
+        }
+        for (uint64_t id : by_prefix_) {
+          const Subscription& sub = subscriptions_.at(id);
+          if (IsUnderPrefix(event.name, sub.match.prefix)) {
+            calls.emplace_back(sub.listener, &event);
+          }
         }
       }
     }
+    for (auto& [listener, event] : calls) listener->OnChange(*event);
   }
-  for (auto& [listener, event] : calls) listener->OnChange(*event);
+}
+
+void ChangeFeed::Publish(std::vector<ChangeEvent> events) {
+  Enqueue(std::move(events));
+  Deliver();
 }
 
 size_t ChangeFeed::num_subscribers() const {

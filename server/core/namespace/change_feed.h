@@ -11,12 +11,19 @@
 //   feed.Publish({{"model/w", 2, ChangeKind::kUpdated}});  // sub->OnChange
 //   feed.Unsubscribe(id);
 //
-// Thread-safety: all methods are thread-safe. Listeners are called on the
-// publishing thread after the feed's lock is released, and publishers hold
-// no core lock when they publish (base/lock_order.h), so a listener may
-// subscribe, unsubscribe or call back into the store. Listeners run on a
-// write path and must be quick. A listener can still be called once just
-// after Unsubscribe returns (shared ownership keeps it alive).
+// Order: writers Enqueue their events while still holding the locks of the
+// variables they changed (so the queue holds each variable's events in
+// commit order), and Deliver after releasing every lock. Delivery drains
+// the queue first-in first-out, one thread at a time: every subscriber
+// sees each variable's events in version order. A thread whose events are
+// being drained by another returns at once.
+//
+// Thread-safety: all methods are thread-safe; the feed's lock is a leaf
+// (level 7 of base/lock_order.h). Listeners are called with no lock held
+// (neither the feed's nor any core lock), so a listener may subscribe,
+// unsubscribe or call back into the store. Listeners run on a write path
+// and must be quick. A listener can still be called once just after
+// Unsubscribe returns (shared ownership keeps it alive).
 #ifndef VARSCOPE_SERVER_CORE_NAMESPACE_CHANGE_FEED_H_
 #define VARSCOPE_SERVER_CORE_NAMESPACE_CHANGE_FEED_H_
 
@@ -79,7 +86,13 @@ class ChangeFeed {
   uint64_t Subscribe(ChangeMatch match, std::shared_ptr<ChangeListener> listener)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unsubscribe(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
-  void Publish(const std::vector<ChangeEvent>& events) ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues events; may be called under core locks.
+  void Enqueue(std::vector<ChangeEvent> events) ABSL_LOCKS_EXCLUDED(mu_);
+  // Delivers what is queued, unless another thread is doing so. Call with
+  // no core lock held.
+  void Deliver() ABSL_LOCKS_EXCLUDED(mu_);
+  // Enqueue then Deliver.
+  void Publish(std::vector<ChangeEvent> events) ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t num_subscribers() const ABSL_LOCKS_EXCLUDED(mu_);
   // Events published so far: a cheap "has anything changed" counter.
@@ -98,6 +111,8 @@ class ChangeFeed {
   absl::flat_hash_map<std::string, std::vector<uint64_t>> by_name_
       ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> by_prefix_ ABSL_GUARDED_BY(mu_);
+  std::vector<ChangeEvent> queue_ ABSL_GUARDED_BY(mu_);
+  bool delivering_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace varscope::core

@@ -242,7 +242,6 @@ absl::StatusOr<VariableInfo> VariableStore::Run(
     const std::string& full_name, bool create_only) {
   VARSCOPE_RETURN_IF_ERROR(ValidateShapeSpec(request.shape, "requested shape"));
   VARSCOPE_RETURN_IF_ERROR(MakeRoomForRevisions());
-  std::vector<ChangeEvent> events;
   absl::StatusOr<VariableInfo> result;
   {
     absl::ReaderMutexLock barrier(&barrier_);
@@ -262,9 +261,9 @@ absl::StatusOr<VariableInfo> VariableStore::Run(
         mu_.Await(absl::Condition(decision.wait_until));
       }
     }
-    result = Execute(std::move(plan), &events);
+    result = Execute(std::move(plan));
   }
-  feed_.Publish(events);  // no lock held: listeners may call back
+  feed_.Deliver();  // no lock held: listeners may call back
   return result;
 }
 
@@ -275,7 +274,6 @@ absl::StatusOr<std::vector<VariableInfo>> VariableStore::CreateVariables(
     VARSCOPE_RETURN_IF_ERROR(ValidateFullName(request.name));
   }
   VARSCOPE_RETURN_IF_ERROR(MakeRoomForRevisions());
-  std::vector<ChangeEvent> events;
   std::vector<VariableInfo> out;
   absl::StatusOr<VariableInfo> created;
   {
@@ -318,10 +316,10 @@ absl::StatusOr<std::vector<VariableInfo>> VariableStore::CreateVariables(
         break;
       }
     }
-    created = Execute(std::move(plan), &events, &out);
+    created = Execute(std::move(plan), &out);
   }
   if (!created.ok()) return created.status();
-  feed_.Publish(events);
+  feed_.Deliver();
   return out;
 }
 
@@ -624,8 +622,7 @@ void VariableStore::AbandonPlan(const CreationPlan& plan) {
 }
 
 absl::StatusOr<VariableInfo> VariableStore::Execute(
-    CreationPlan plan, std::vector<ChangeEvent>* events,
-    std::vector<VariableInfo>* each) {
+    CreationPlan plan, std::vector<VariableInfo>* each) {
   // Initialize outside the lock: a large tensor must not stall every other
   // caller of the store.
   std::vector<std::shared_ptr<TensorBuffer>> values;
@@ -676,12 +673,13 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(
   }
 
   absl::MutexLock lock(&mu_);
+  std::vector<ChangeEvent> events;
   for (size_t i = 0; i < plan.entries.size(); ++i) {
     Entry& entry = *plan.entries[i];
     entry.cell = std::make_shared<VariableCell>(std::move(values[i]), revision);
     entry.ready = true;
     entry.settled = true;
-    events->push_back({entry.name, revision, ChangeKind::kCreated});
+    events.push_back({entry.name, revision, ChangeKind::kCreated});
     AddToCollections(entry.name, entry.collections);
     if (each != nullptr) {
       each->push_back(InfoOf(entry));
@@ -698,6 +696,9 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(
     info = InfoOf(*plan.entries.front());
   }
   info.created = true;
+  // Queued before anyone can change the new variables: events stay in
+  // commit order (change_feed.h).
+  feed_.Enqueue(std::move(events));
   return info;
 }
 
@@ -752,9 +753,9 @@ absl::StatusOr<std::vector<PendingSlot>> VariableStore::ReserveSlots(
 }
 
 void VariableStore::CommitSlots(std::vector<PendingSlot> slots,
-                                uint64_t revision,
-                                std::vector<ChangeEvent>* events) {
+                                uint64_t revision) {
   absl::MutexLock lock(&mu_);
+  std::vector<ChangeEvent> events;
   for (PendingSlot& slot : slots) {
     auto it = vars_.find(slot.name);
     Entry& entry = *it->second;
@@ -762,8 +763,9 @@ void VariableStore::CommitSlots(std::vector<PendingSlot> slots,
     entry.ready = true;
     entry.settled = true;
     AddToCollections(entry.name, entry.collections);
-    events->push_back({entry.name, revision, ChangeKind::kCreated});
+    events.push_back({entry.name, revision, ChangeKind::kCreated});
   }
+  feed_.Enqueue(std::move(events));
 }
 
 void VariableStore::AbandonSlots(const std::vector<PendingSlot>& slots) {
@@ -947,7 +949,6 @@ absl::StatusOr<VariableHandle> VariableStore::Find(
 absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
     absl::string_view name) {
   name = StripTensorSuffix(name);
-  std::vector<ChangeEvent> events;
   std::vector<std::string> removed;
   {
     absl::ReaderMutexLock barrier(&barrier_);
@@ -964,11 +965,13 @@ absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
     }
     absl::MutexLock lock(&mu_);
     removed = DeleteLocked(name);
+    std::vector<ChangeEvent> events;
+    for (const std::string& n : removed) {
+      events.push_back({n, 0, ChangeKind::kDeleted});
+    }
+    feed_.Enqueue(std::move(events));
   }
-  for (const std::string& n : removed) {
-    events.push_back({n, 0, ChangeKind::kDeleted});
-  }
-  feed_.Publish(events);
+  feed_.Deliver();
   return removed;
 }
 
@@ -1214,8 +1217,9 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot,
     partitioned_.swap(built.partitioned);
     collections_.swap(collections);
     total_bytes_ = built.total_bytes;
+    feed_.Enqueue(std::move(events));
   }
-  feed_.Publish(events);
+  feed_.Deliver();
   return absl::OkStatus();
 }
 
@@ -1236,8 +1240,9 @@ absl::Status VariableStore::Insert(StoreSnapshot snapshot) {
     for (auto& [name, p] : built.partitioned) {
       if (partitioned_.count(name) == 0) partitioned_.emplace(name, std::move(p));
     }
+    feed_.Enqueue(std::move(events));
   }
-  feed_.Publish(events);
+  feed_.Deliver();
   return absl::OkStatus();
 }
 
@@ -1260,8 +1265,9 @@ void VariableStore::BumpAllVersions() {
       cell.SetVersion(revision);
       events.push_back({entry->name, revision, ChangeKind::kUpdated});
     }
+    feed_.Enqueue(std::move(events));
   }
-  feed_.Publish(events);
+  feed_.Deliver();
 }
 
 size_t VariableStore::num_variables() const {

@@ -202,9 +202,8 @@ class VariableStore {
       const std::vector<std::pair<std::string, double>>& missing)
       ABSL_SHARED_LOCKS_REQUIRED(barrier_) ABSL_LOCKS_EXCLUDED(mu_);
   // Makes reserved slots visible with their (possibly changed) values at
-  // `revision`, adding a CREATED event for each to `events`.
-  void CommitSlots(std::vector<PendingSlot> slots, uint64_t revision,
-                   std::vector<ChangeEvent>* events)
+  // `revision`, queueing a CREATED event for each (the caller delivers).
+  void CommitSlots(std::vector<PendingSlot> slots, uint64_t revision)
       ABSL_SHARED_LOCKS_REQUIRED(barrier_) ABSL_LOCKS_EXCLUDED(mu_);
   void AbandonSlots(const std::vector<PendingSlot>& slots)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -289,10 +288,9 @@ class VariableStore {
   void ReservePlan(const CreationPlan& plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AbandonPlan(const CreationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
   // Initializes, logs and publishes a reserved plan; on failure abandons
-  // it. Adds the CREATED events (published by the caller after unlocking),
-  // and, if `each` is set, every new variable's description.
+  // it. Queues the CREATED events (the caller delivers them after
+  // unlocking), and, if `each` is set, describes every new variable.
   absl::StatusOr<VariableInfo> Execute(CreationPlan plan,
-                                       std::vector<ChangeEvent>* events,
                                        std::vector<VariableInfo>* each = nullptr)
       ABSL_SHARED_LOCKS_REQUIRED(barrier_) ABSL_LOCKS_EXCLUDED(mu_);
 

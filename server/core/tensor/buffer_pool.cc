@@ -29,7 +29,7 @@ void BufferPool::Give(uint8_t* data, size_t size) {
   std::vector<uint8_t*> to_free;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = absl::Now();
+    const absl::Time now = Now();
     TrimLocked(now);
     if (size < options_.min_bytes || size > options_.max_cached_bytes) {
       to_free.push_back(data);
@@ -53,7 +53,7 @@ void BufferPool::Give(uint8_t* data, size_t size) {
 
 void BufferPool::Trim() {
   absl::MutexLock lock(&mu_);
-  TrimLocked(absl::Now());
+  TrimLocked(Now());
 }
 
 void BufferPool::TrimLocked(absl::Time now) {

@@ -26,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/core/base/clock.h"
 
 namespace varscope::core {
 
@@ -33,6 +34,7 @@ struct BufferPoolOptions {
   size_t min_bytes = size_t{1} << 20;        // smaller buffers use malloc
   size_t max_cached_bytes = size_t{1} << 30;  // cap on idle memory
   absl::Duration keep = absl::Seconds(2);
+  const Clock* clock = nullptr;  // Not owned; null = real time.
 };
 
 class BufferPool : public std::enable_shared_from_this<BufferPool> {
@@ -53,6 +55,9 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
  private:
   explicit BufferPool(BufferPoolOptions options) : options_(options) {}
+  absl::Time Now() const {
+    return options_.clock != nullptr ? options_.clock->Now() : absl::Now();
+  }
   void TrimLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const BufferPoolOptions options_;
