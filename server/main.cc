@@ -12,6 +12,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "server/core/namespace/names.h"
@@ -71,6 +72,12 @@ ABSL_FLAG(bool, recover, false,
           "valid one (and log what was skipped), and replay a damaged log up to "
           "the damage, instead of refusing to start");
 
+ABSL_FLAG(std::string, deadlock_detection, "off",
+          "abort: Abseil checks the order of every lock acquisition and "
+          "aborts on a potential deadlock (what every test runs with); off: "
+          "no checks (it costs about half of an in-process push, see "
+          "bench/RESULTS.md)");
+
 namespace {
 
 // Blocks SIGINT/SIGTERM/SIGHUP in every thread (call before any thread
@@ -118,6 +125,15 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(level);
   RouteProtobufLogs();
+  const std::string detection = absl::GetFlag(FLAGS_deadlock_detection);
+  if (detection != "abort" && detection != "off") {
+    spdlog::error("--deadlock_detection must be abort or off");
+    return 2;
+  }
+  // Before any lock is taken: Debian's Abseil checks by default.
+  absl::SetMutexDeadlockDetectionMode(detection == "abort"
+                                          ? absl::OnDeadlockCycle::kAbort
+                                          : absl::OnDeadlockCycle::kIgnore);
 
   const int64_t max_message = absl::GetFlag(FLAGS_max_message_bytes);
   if (max_message < 1024 || max_message > (int64_t{2} << 30) - 1) {

@@ -27,8 +27,10 @@ class Daemon {
     char dir_template[] = "/tmp/varscope_e2e_XXXXXX";
     dir_ = mkdtemp(dir_template);
     const std::string port_file = dir_ + "/port";
+    // Tests run the daemon with Abseil's deadlock detector aborting.
     args.insert(args.begin(), {VARSCOPED_PATH, "--listen=127.0.0.1:0",
-                               "--port_file=" + port_file, "--log_level=debug"});
+                               "--port_file=" + port_file, "--log_level=debug",
+                               "--deadlock_detection=abort"});
     pid_ = fork();
     if (pid_ == 0) {
       const std::string log = dir_ + "/daemon.log";  // spdlog: stdout
