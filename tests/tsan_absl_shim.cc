@@ -41,6 +41,7 @@ using TryFn = bool (*)(absl::Mutex*);
 using CondFn = void (*)(absl::Mutex*, const absl::Condition&);
 using CondTimeoutFn = bool (*)(absl::Mutex*, const absl::Condition&,
                                absl::Duration);
+using CondDeadlineFn = bool (*)(absl::Mutex*, const absl::Condition&, absl::Time);
 using EvalFn = bool (*)(const absl::Condition*);
 
 void Acquired(void* mu, unsigned flags) {
@@ -116,6 +117,51 @@ void Mutex::LockWhen(const Condition& cond) {
   __tsan_mutex_pre_lock(this, 0);
   real(this, cond);
   __tsan_mutex_post_lock(this, 0, 0);
+}
+
+bool Mutex::AwaitWithDeadline(const Condition& cond, absl::Time deadline) {
+  VARSCOPE_REAL(CondDeadlineFn,
+                "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  Releasing(this, 0);
+  const bool met = real(this, cond, deadline);
+  Acquired(this, 0);
+  return met;
+}
+
+// The LockWhen variants hold the lock on return whether or not the
+// condition was met (absl::Notification's timed wait uses one).
+bool Mutex::LockWhenWithTimeout(const Condition& cond, absl::Duration timeout) {
+  VARSCOPE_REAL(CondTimeoutFn,
+                "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  __tsan_mutex_pre_lock(this, 0);
+  const bool met = real(this, cond, timeout);
+  __tsan_mutex_post_lock(this, 0, 0);
+  return met;
+}
+
+bool Mutex::LockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
+  VARSCOPE_REAL(CondDeadlineFn,
+                "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  __tsan_mutex_pre_lock(this, 0);
+  const bool met = real(this, cond, deadline);
+  __tsan_mutex_post_lock(this, 0, 0);
+  return met;
+}
+
+void Mutex::ReaderLockWhen(const Condition& cond) {
+  VARSCOPE_REAL(CondFn, "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
+  __tsan_mutex_pre_lock(this, __tsan_mutex_read_lock);
+  real(this, cond);
+  __tsan_mutex_post_lock(this, __tsan_mutex_read_lock, 0);
+}
+
+bool Mutex::ReaderTryLock() {
+  VARSCOPE_REAL(TryFn, "_ZN4absl7debian35Mutex13ReaderTryLockEv");
+  const unsigned flags = __tsan_mutex_read_lock | __tsan_mutex_try_lock;
+  __tsan_mutex_pre_lock(this, flags);
+  const bool locked = real(this);
+  __tsan_mutex_post_lock(this, locked ? flags : flags | __tsan_mutex_try_lock_failed, 0);
+  return locked;
 }
 
 bool Condition::Eval() const {
