@@ -72,6 +72,13 @@ double Rate(int threads, Call call) {
   return Rate(threads, call, [] { return 0; });
 }
 
+absl::Span<const uint8_t> Bytes(const std::vector<float>& v) {
+  return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)};
+}
+absl::Span<uint8_t> WritableBytes(std::vector<float>& v) {
+  return {reinterpret_cast<uint8_t*>(v.data()), v.size() * sizeof(float)};
+}
+
 struct Metric {
   std::string name;
   std::function<double(varscope::Client&)> run;  // calls/s
@@ -86,7 +93,7 @@ std::vector<Metric> Metrics() {
           inflight, [&](int) { return c.GetVariable("w4k", {1024}).ok(); },
           [&] {
             varscope::ScopeOptions reuse;
-            reuse.reuse = varscope::v1::REUSE;
+            reuse.reuse = varscope::Reuse::kReuse;
             return std::make_unique<varscope::VariableScope>(c, "hot", reuse);
           });
     }});
@@ -98,23 +105,22 @@ std::vector<Metric> Metrics() {
                      [=](varscope::Client& c) {
         std::vector<float> data(bytes / 4, 1.0f);
         return Rate(inflight, [&](int) {
-          return c.Push(name, varscope::v1::ADD, varscope::v1::DT_FLOAT,
-                        data.data(), bytes).ok();
+          return c.Push(name, varscope::UpdateOp::kAdd, varscope::DataType::kFloat,
+                        Bytes(data)).ok();
         });
       }});
       out.push_back({absl::StrCat("pull", size, "_", inflight),
                      [=](varscope::Client& c) {
         std::vector<std::vector<float>> buffers(inflight, std::vector<float>(bytes / 4));
         return Rate(inflight, [&](int t) {
-          return c.Pull(name, varscope::v1::DT_FLOAT, buffers[t].data(), bytes).ok();
+          return c.Pull(name, varscope::DataType::kFloat, WritableBytes(buffers[t])).ok();
         });
       }});
     }
     out.push_back({absl::StrCat("pushpair4k_", inflight), [inflight](varscope::Client& c) {
       std::vector<float> data(1024, 1.0f);
       return Rate(inflight, [&](int) {
-        varscope::PushItem a{"hot/a", varscope::v1::ADD, varscope::v1::DT_FLOAT,
-                             data.data(), 4096, {}};
+        auto a = varscope::PushItem::Of("hot/a", varscope::UpdateOp::kAdd, data);
         varscope::PushItem b = a;
         b.name = "hot/b";
         return c.PushMany({a, b}).ok();
@@ -128,12 +134,11 @@ bool Setup(varscope::Client& c) {
   for (auto [name, elements] : std::vector<std::pair<std::string, int64_t>>{
            {"w4k", 1024}, {"w1m", 1 << 18}, {"a", 1024}, {"b", 1024}}) {
     varscope::ScopeOptions auto_reuse;
-    auto_reuse.reuse = varscope::v1::AUTO_REUSE;
+    auto_reuse.reuse = varscope::Reuse::kAutoReuse;
     varscope::VariableScope scope(c, "hot", auto_reuse);
     varscope::VariableOptions zeros;
     zeros.shape = {elements};
-    zeros.initializer.emplace();
-    zeros.initializer->mutable_zeros();
+    zeros.initializer = varscope::Initializer::Zeros();
     if (!c.GetVariable(name, zeros).ok()) return false;
   }
   return true;
@@ -152,7 +157,7 @@ int main(int argc, char** argv) {
   for (absl::string_view spec : absl::StrSplit(absl::GetFlag(FLAGS_servers), ',')) {
     std::pair<std::string, std::string> kv = absl::StrSplit(spec, '=');
     varscope::ClientOptions options;
-    options.rpc_timeout = absl::Minutes(1);
+    options.connection.rpc_timeout = absl::Minutes(1);
     auto client = varscope::Client::Connect(kv.second, options);
     if (!client.ok() || !Setup(**client)) {
       std::fprintf(stderr, "cannot use %s\n", kv.second.c_str());

@@ -64,20 +64,20 @@ int main(int argc, char** argv) {
   std::vector<Target> targets(3);
   for (int i = 0; i < 3; ++i) {
     varscope::ClientOptions options;
-    options.rpc_timeout = absl::Minutes(2);
+    options.connection.rpc_timeout = absl::Minutes(2);
     std::string address;
     if (i == 0) {
       targets[i].label = "plain";
       address = absl::GetFlag(FLAGS_plain);
     } else {
-      options.auth_token = absl::GetFlag(FLAGS_token);
+      options.connection.auth_token = absl::GetFlag(FLAGS_token);
       targets[i].label = i == 1 ? "tokens" : "mtls_tokens";
       address = absl::GetFlag(i == 1 ? FLAGS_tokens : FLAGS_tls);
       if (i == 2) {
-        options.tls.enabled = true;
-        options.tls.ca_file = absl::GetFlag(FLAGS_ca);
-        options.tls.cert_file = absl::GetFlag(FLAGS_cert);
-        options.tls.key_file = absl::GetFlag(FLAGS_key);
+        options.connection.tls.enabled = true;
+        options.connection.tls.ca_file = absl::GetFlag(FLAGS_ca);
+        options.connection.tls.cert_file = absl::GetFlag(FLAGS_cert);
+        options.connection.tls.key_file = absl::GetFlag(FLAGS_key);
       }
     }
     auto client = varscope::Client::Connect(address, options);
@@ -89,16 +89,15 @@ int main(int argc, char** argv) {
     targets[i].client = *std::move(client);
     varscope::VariableOptions zeros;
     zeros.shape = {16 << 20};  // 64 MiB of float32
-    zeros.dtype = varscope::v1::DT_FLOAT;
-    zeros.initializer.emplace();
-    zeros.initializer->mutable_zeros();
+    zeros.dtype = varscope::DataType::kFloat;
+    zeros.initializer = varscope::Initializer::Zeros();
     if (!targets[i].client->GetVariable("big", zeros).ok() ||
-        !targets[i].client->GetVariable("small", {1024}, varscope::v1::DT_FLOAT).ok()) {
+        !targets[i].client->GetVariable("small", {1024}, varscope::DataType::kFloat).ok()) {
       return 1;
     }
   }
   varscope::ScopeOptions auto_reuse;
-  auto_reuse.reuse = varscope::v1::AUTO_REUSE;
+  auto_reuse.reuse = varscope::Reuse::kAutoReuse;
   std::vector<varscope::VariableScope> scopes;  // one per client, held open
   for (Target& t : targets) scopes.emplace_back(*t.client, "b", auto_reuse);
   std::vector<float> big(16 << 20);
@@ -107,14 +106,17 @@ int main(int argc, char** argv) {
     for (Target& t : targets) {
       varscope::Client& c = *t.client;
       t.get_rate.push_back(PerSecond([&] {
-        return c.GetVariable("w", {1024}, varscope::v1::DT_FLOAT).ok();
+        return c.GetVariable("w", {1024}, varscope::DataType::kFloat).ok();
       }));
       t.push_rate.push_back(PerSecond([&] {
-        return c.Push("small", varscope::v1::ADD, varscope::v1::DT_FLOAT,
-                      ones.data(), ones.size() * 4).ok();
+        return c.Push("small", varscope::UpdateOp::kAdd, varscope::DataType::kFloat,
+                      {reinterpret_cast<const uint8_t*>(ones.data()), ones.size() * 4})
+            .ok();
       }));
       const double pulls = PerSecond([&] {
-        return c.Pull("big", varscope::v1::DT_FLOAT, big.data(), big.size() * 4).ok();
+        return c.Pull("big", varscope::DataType::kFloat,
+                      {reinterpret_cast<uint8_t*>(big.data()), big.size() * 4})
+            .ok();
       });
       t.pull_mbs.push_back(pulls * big.size() * 4 / 1e6);
     }

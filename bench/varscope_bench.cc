@@ -47,6 +47,13 @@ ABSL_FLAG(std::string, h2load_bodies, "",
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+absl::Span<const uint8_t> AsBytes(const void* data, size_t bytes) {
+  return {static_cast<const uint8_t*>(data), bytes};
+}
+absl::Span<uint8_t> AsWritableBytes(void* data, size_t bytes) {
+  return {static_cast<uint8_t*>(data), bytes};
+}
 constexpr size_t kChunk = (size_t{1} << 20) - 4096;
 
 void Report(const std::string& key, double value) {
@@ -63,7 +70,7 @@ varscope::v1::GetVariableRequest GetVariableHit() {
   r.set_scope("bench");
   r.set_reuse(varscope::v1::REUSE);
   r.set_name("w");
-  r.add_shape(16);
+  r.mutable_shape()->add_dims(16);
   return r;
 }
 
@@ -216,7 +223,7 @@ int main(int argc, char** argv) {
     auto setup = varscope::Client::Connect(absl::GetFlag(FLAGS_varscope));
     if (!setup.ok()) return 1;
     varscope::VariableScope scope(**setup, "bench");
-    return (*setup)->GetVariable("w", {16}, varscope::v1::DT_FLOAT).ok() ? 0 : 1;
+    return (*setup)->GetVariable("w", {16}, varscope::DataType::kFloat).ok() ? 0 : 1;
   }
   if (absl::GetFlag(FLAGS_save)) {
     auto admin = varscope::v1::Admin::NewStub(grpc::CreateChannel(
@@ -234,7 +241,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   varscope::ClientOptions options;
-  options.rpc_timeout = absl::Minutes(5);
+  options.connection.rpc_timeout = absl::Minutes(5);
   auto client = varscope::Client::Connect(absl::GetFlag(FLAGS_varscope), options);
   if (!client.ok()) {
     std::fprintf(stderr, "%s\n", client.status().ToString().c_str());
@@ -248,12 +255,11 @@ int main(int argc, char** argv) {
       const std::string name = absl::StrCat("fill/", absl::GetFlag(FLAGS_fill_prefix), "_", i);
       varscope::VariableOptions shape;
       shape.shape = {static_cast<int64_t>(values.size())};
-      shape.dtype = varscope::v1::DT_FLOAT;
-      shape.initializer.emplace();
-      shape.initializer->mutable_zeros();
+      shape.dtype = varscope::DataType::kFloat;
+      shape.initializer = varscope::Initializer::Zeros();
       if (!(*client)->GetVariable(name, shape).ok() ||
-          !(*client)->Push(name, varscope::v1::ASSIGN, varscope::v1::DT_FLOAT,
-                           values.data(), values.size() * 4).ok()) {
+          !(*client)->Push(name, varscope::UpdateOp::kAssign, varscope::DataType::kFloat,
+                           AsBytes(values.data(), values.size() * 4)).ok()) {
         return 1;
       }
     }
@@ -266,11 +272,11 @@ int main(int argc, char** argv) {
     for (int t = 0; t < 8; ++t) {
       pool.emplace_back([&, t] {
         const std::string name = absl::StrCat("rate/v", t);
-        if (!(*client)->GetVariable(name, {1024}, varscope::v1::DT_FLOAT).ok()) return;
+        if (!(*client)->GetVariable(name, {1024}, varscope::DataType::kFloat).ok()) return;
         std::vector<float> ones(1024, 1.0f);
         while (Seconds(Clock::now() - start) < absl::GetFlag(FLAGS_seconds)) {
-          if ((*client)->Push(name, varscope::v1::ADD, varscope::v1::DT_FLOAT,
-                              ones.data(), 4096).ok()) {
+          if ((*client)->Push(name, varscope::UpdateOp::kAdd, varscope::DataType::kFloat,
+                              AsBytes(ones.data(), 4096)).ok()) {
             ++pushes;
           }
         }
@@ -287,9 +293,9 @@ int main(int argc, char** argv) {
   // GetVariable (reuse hit) at 1 in flight, against the echo's Small call.
   {
     varscope::ScopeOptions auto_reuse;
-    auto_reuse.reuse = varscope::v1::AUTO_REUSE;
+    auto_reuse.reuse = varscope::Reuse::kAutoReuse;
     varscope::VariableScope scope(**client, "bench", auto_reuse);
-    if (!(*client)->GetVariable("w", {16}, varscope::v1::DT_FLOAT).ok()) return 1;
+    if (!(*client)->GetVariable("w", {16}, varscope::DataType::kFloat).ok()) return 1;
   }
   auto store = varscope::v1::VariableStore::NewStub(grpc::CreateChannel(
       absl::GetFlag(FLAGS_varscope), grpc::InsecureChannelCredentials()));
@@ -298,7 +304,7 @@ int main(int argc, char** argv) {
   for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
     rates.push_back(Repeat([&] {
       grpc::ClientContext ctx;
-      varscope::v1::Variable v;
+      varscope::v1::GetVariableResponse v;
       return store->GetVariable(&ctx, hit, &v).ok();
     }, &lat, 1000));
     echo_rates.push_back(Repeat([&] { return echo.Small(); }, &echo_lat, 1000));
@@ -317,9 +323,8 @@ int main(int argc, char** argv) {
     const std::string name = absl::StrCat("bench/t", size);
     varscope::VariableOptions zeros;
     zeros.shape = {static_cast<int64_t>(size / 4)};
-    zeros.dtype = varscope::v1::DT_FLOAT;
-    zeros.initializer.emplace();
-    zeros.initializer->mutable_zeros();
+    zeros.dtype = varscope::DataType::kFloat;
+    zeros.initializer = varscope::Initializer::Zeros();
     if (!(*client)->GetVariable(name, zeros).ok()) return 1;
     stored += size;
     std::vector<uint8_t> buffer(size, 7);
@@ -329,12 +334,12 @@ int main(int argc, char** argv) {
     std::vector<double> push, echo_push, pull, echo_pull;
     for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
       push.push_back(mib * Repeat([&] {
-        return (*client)->Push(name, varscope::v1::ASSIGN, varscope::v1::DT_FLOAT,
-                               buffer.data(), size).ok();
+        return (*client)->Push(name, varscope::UpdateOp::kAssign, varscope::DataType::kFloat,
+                               AsBytes(buffer.data(), size)).ok();
       }));
       echo_push.push_back(mib * Repeat([&] { return echo.Send(buffer.data(), size); }));
       pull.push_back(mib * Repeat([&] {
-        return (*client)->Pull(name, varscope::v1::DT_FLOAT, buffer.data(), size).ok();
+        return (*client)->Pull(name, varscope::DataType::kFloat, AsWritableBytes(buffer.data(), size)).ok();
       }));
       echo_pull.push_back(mib * Repeat([&] { return echo.Fetch(buffer.data(), size); }));
     }
@@ -348,7 +353,7 @@ int main(int argc, char** argv) {
   {
     varscope::VariableOptions table;
     table.shape = {1 << 20, 64};
-    table.dtype = varscope::v1::DT_FLOAT;
+    table.dtype = varscope::DataType::kFloat;
     if (!(*client)->GetVariable("bench/embedding", table).ok()) return 1;
     stored += int64_t{256} << 20;
     // The echo moves the same 256 KiB per call from memory: its calls/s
@@ -409,8 +414,8 @@ int main(int argc, char** argv) {
       pullers.emplace_back([&] {
         std::vector<uint8_t> buf(size_t{256} << 20);
         for (int i = 0; i < 3; ++i) {
-          (void)(*client)->Pull("bench/t268435456", varscope::v1::DT_FLOAT,
-                                buf.data(), buf.size());
+          (void)(*client)->Pull("bench/t268435456", varscope::DataType::kFloat,
+                                AsWritableBytes(buf.data(), buf.size()));
         }
       });
     }

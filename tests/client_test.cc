@@ -1,8 +1,16 @@
 // Client library behaviour beyond the semantics suite: per-thread nesting,
-// guard misuse, and session recovery after a server restart.
+// guard misuse, session recovery after a server restart (and over a mocked
+// Connection), handle lifetime, per-call deadlines, asynchronous calls
+// without a thread each, paging and scope defaults.
+#include <gmock/gmock.h>
+#include <signal.h>
+
+#include <fstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/daemon.h"
 #include "tests/test_server.h"
 #include "tests/test_util.h"
 #include "varscope/client.h"
@@ -49,7 +57,7 @@ TEST(Client, ThrowingConstructorThrowsStatusError) {
 
 TEST(Client, ConnectFailsWhenNoServer) {
   ClientOptions options;
-  options.rpc_timeout = absl::Milliseconds(500);
+  options.connection.rpc_timeout = absl::Milliseconds(500);
   auto client = Client::Connect("127.0.0.1:1", options);
   EXPECT_FALSE(client.ok());
 }
@@ -58,10 +66,10 @@ TEST(Client, ReopensSessionAndGuardsAfterServerRestart) {
   auto server = StartTestServer();
   const int port = server->port();
   ClientOptions options;
-  options.rpc_timeout = absl::Seconds(2);
+  options.connection.rpc_timeout = absl::Seconds(2);
   auto client = *Client::Connect(server->address(), options);
   ScopeOptions auto_reuse;
-  auto_reuse.reuse = v1::AUTO_REUSE;
+  auto_reuse.reuse = Reuse::kAutoReuse;
   VariableScope scope(*client, "model", auto_reuse);
   VariableScope inner(*client, "layer");
   ASSERT_OK(client->GetVariable("w", {3}));
@@ -99,10 +107,10 @@ TEST(Client, RecoveredScopeKeepsReuseVariables) {
   auto server = StartTestServer();
   const int port = server->port();
   ClientOptions options;
-  options.rpc_timeout = absl::Seconds(2);
+  options.connection.rpc_timeout = absl::Seconds(2);
   auto client = *Client::Connect(server->address(), options);
   ScopeOptions auto_reuse;
-  auto_reuse.reuse = v1::AUTO_REUSE;
+  auto_reuse.reuse = Reuse::kAutoReuse;
   VariableScope outer(*client, "model", auto_reuse);
   VariableScope shared(*client, "shared");  // inherits AUTO_REUSE
   ASSERT_OK(client->GetVariable("v", {1}));
@@ -142,6 +150,186 @@ TEST(Client, ListDescribeDelete) {
   EXPECT_EQ(a.shape(), std::vector<int64_t>({1}));
   EXPECT_OK(client->DeleteVariable("s/a"));
   EXPECT_CODE(client->DescribeVariable("s/a"), kNotFound);
+}
+
+// A user's test double: gMock over the Connection interface, with only
+// the calls the test expects.
+class MockConnection : public Connection {
+ public:
+  MOCK_METHOD(absl::StatusOr<Session>, OpenSession,
+              (const std::string&, absl::Duration, const CallOptions&), (override));
+  MOCK_METHOD(absl::Status, CloseSession, (uint64_t, const CallOptions&), (override));
+  MOCK_METHOD(absl::StatusOr<GetVariableResult>, GetVariable,
+              (const GetVariableArgs&, const CallOptions&), (override));
+};
+
+TEST(Client, RecoversItsSessionOverAMockedConnection) {
+  using ::testing::_;
+  using ::testing::Field;
+  using ::testing::Return;
+  auto mock = std::make_shared<MockConnection>();
+  GetVariableResult w;
+  w.variable.name = "w";
+  w.variable.tensor_name = "w:0";
+  w.variable.dtype = DataType::kFloat;
+  w.variable.shape = {2};
+  w.created = true;
+  {
+    ::testing::InSequence order;
+    EXPECT_CALL(*mock, OpenSession("mocked", _, _))
+        .WillOnce(Return(Connection::Session{7, absl::Seconds(30), 70}));
+    // The server lost session 7: the client re-opens one and retries once.
+    EXPECT_CALL(*mock, GetVariable(Field(&GetVariableArgs::session, 7u), _))
+        .WillOnce(Return(WithErrorReason(absl::NotFoundError("session 7 is gone"),
+                                         "SESSION_NOT_FOUND")));
+    EXPECT_CALL(*mock, OpenSession("mocked", _, _))
+        .WillOnce(Return(Connection::Session{8, absl::Seconds(30), 80}));
+    EXPECT_CALL(*mock, GetVariable(Field(&GetVariableArgs::session, 8u), _))
+        .WillOnce(Return(w));
+    EXPECT_CALL(*mock, CloseSession(8, _)).WillOnce(Return(absl::OkStatus()));
+  }
+  ClientOptions options;
+  options.client_name = "mocked";
+  options.keep_alive = false;
+  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(mock, options));
+  ASSERT_OK_AND_ASSIGN(Variable v, client->GetVariable("w", {2}));
+  EXPECT_EQ(v.name(), "w:0");
+  EXPECT_TRUE(v.created());
+  EXPECT_EQ(client->session_id(), 8u);
+  EXPECT_EQ(client->session_recoveries(), 1);
+  // A call the double does not implement says so.
+  EXPECT_CODE(client->DescribeVariable("w"), kUnimplemented);
+}
+
+TEST(Client, VariableHandlesOutliveTheClient) {
+  auto server = StartTestServer();
+  std::optional<Variable> w;
+  {
+    auto client = *Client::Connect(server->address());
+    w = *client->GetVariable("w", {3}, DataType::kFloat);
+  }  // the session ends; the handle keeps the connection
+  ASSERT_OK(w->Push<float>(UpdateOp::kAssign, {1, 2, 3}));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> back, w->Pull<float>());
+  EXPECT_EQ(back, (std::vector<float>{1, 2, 3}));
+  const Variable copy = *w;  // handles are values
+  w.reset();
+  EXPECT_OK(copy.Pull<float>());
+}
+
+int ThreadsOfThisProcess() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  int value = 0;
+  while (status >> key) {
+    if (key == "Threads:") {
+      status >> value;
+      return value;
+    }
+  }
+  return -1;
+}
+
+// The daemon is stopped (SIGSTOP), so no call can finish: 400 calls in
+// flight must not mean 400 threads, and a per-call deadline ends a call
+// that the client-wide default would let wait.
+TEST(Client, AsyncCallsInFlightTakeNoThreadEachAndPerCallDeadlinesHold) {
+  Daemon daemon;
+  ASSERT_NE(daemon.port(), 0) << daemon.log();
+  ClientOptions options;
+  options.keep_alive = false;
+  ASSERT_OK_AND_ASSIGN(auto client, Client::Connect(daemon.address(), options));
+  VariableOptions zeros;
+  zeros.shape = {256};
+  zeros.initializer = Initializer::Zeros();
+  ASSERT_OK(client->GetVariable("v", zeros));
+  std::vector<float> warm(256);
+  ASSERT_OK(client->Pull("v", DataType::kFloat, AsWritableBytes(warm.data(), 1024)));
+
+  ASSERT_EQ(kill(daemon.pid(), SIGSTOP), 0);
+  const int threads_before = ThreadsOfThisProcess();
+  constexpr int kCalls = 200;
+  const std::vector<float> one(256, 1.0f);
+  std::vector<std::vector<float>> buffers(kCalls, std::vector<float>(256));
+  std::vector<std::future<absl::StatusOr<std::vector<UpdateResult>>>> pushes;
+  std::vector<std::future<absl::StatusOr<PullResult>>> pulls;
+  for (int i = 0; i < kCalls; ++i) {
+    pushes.push_back(client->PushAsync({PushItem::Of("v", UpdateOp::kAdd, one)}));
+    pulls.push_back(client->PullAsync("v", DataType::kFloat,
+                                      AsWritableBytes(buffers[i].data(), 1024)));
+  }
+  const int threads_during = ThreadsOfThisProcess();
+  EXPECT_LT(threads_during - threads_before, 16)
+      << threads_before << " threads before, " << threads_during << " with "
+      << 2 * kCalls << " calls in flight";
+  CallOptions quick;
+  quick.timeout = absl::Milliseconds(200);
+  std::vector<float> out(256);
+  EXPECT_CODE(client->Pull("v", DataType::kFloat, AsWritableBytes(out.data(), 1024), {},
+                           quick),
+              kDeadlineExceeded);
+  ASSERT_EQ(kill(daemon.pid(), SIGCONT), 0);
+  for (auto& p : pushes) EXPECT_OK(p.get());
+  for (auto& p : pulls) EXPECT_OK(p.get());
+  ASSERT_OK_AND_ASSIGN(Variable v, client->DescribeVariable("v"));
+  EXPECT_EQ(v.Pull<float>()->at(0), static_cast<float>(kCalls));
+}
+
+TEST(Client, PagesThroughVariablesAndScopes) {
+  auto server = StartTestServer();
+  auto client = *Client::Connect(server->address());
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_OK(client->GetVariable(absl::StrCat("p/s", i % 5, "/v", i), {1}));
+  }
+  ListVariablesArgs args;
+  args.prefix = "p";
+  args.page_size = 10;
+  std::vector<std::string> names;
+  int pages = 0;
+  do {
+    ASSERT_OK_AND_ASSIGN(VariablePage page, client->ListVariablesPage(args));
+    ++pages;
+    for (const VariableInfo& v : page.variables) names.push_back(v.name);
+    if (pages == 1) {  // a deletion between pages repeats or skips nothing
+      ASSERT_OK(client->DeleteVariable(page.variables.back().name));
+    }
+    args.page_token = page.next_page_token;
+  } while (!args.page_token.empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(names.size(), 25u);
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+
+  ListScopesArgs scopes;
+  scopes.prefix = "p";
+  scopes.page_size = 4;
+  std::vector<std::string> scope_names;
+  do {
+    ASSERT_OK_AND_ASSIGN(ScopePage page, client->ListScopes(scopes));
+    for (const ScopeNode& n : page.scopes) scope_names.push_back(n.name);
+    scopes.page_token = page.next_page_token;
+  } while (!scopes.page_token.empty());
+  EXPECT_EQ(scope_names, (std::vector<std::string>{"", "p", "p/s0", "p/s1", "p/s2",
+                                                   "p/s3", "p/s4"}));
+  ListVariablesArgs forged;
+  forged.page_token = "not-a-token";
+  EXPECT_CODE(client->ListVariablesPage(forged), kInvalidArgument);
+}
+
+TEST(Client, ScopeDefaultsApplyToLaterVariables) {
+  auto server = StartTestServer();
+  auto client = *Client::Connect(server->address());
+  VariableScope scope(*client, "s");
+  ScopeDefaults ones;
+  ones.initializer = Initializer::Ones();
+  ASSERT_OK(scope.SetDefaults(ones));
+  EXPECT_TRUE(scope.info().initializer.has_value());
+  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("w", {2}, DataType::kFloat));
+  EXPECT_EQ(*w.Pull<float>(), (std::vector<float>{1, 1}));
+  ScopeDefaults cleared;
+  cleared.initializer = std::optional<Initializer>();  // removes it
+  ASSERT_OK(scope.SetDefaults(cleared));
+  ASSERT_OK_AND_ASSIGN(Variable z, client->GetVariable("z", {2}, DataType::kFloat));
+  EXPECT_NE(*z.Pull<float>(), (std::vector<float>{1, 1}));  // glorot_uniform
 }
 
 }  // namespace

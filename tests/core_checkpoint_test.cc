@@ -122,7 +122,7 @@ TEST_F(CheckpointTest, SaveAndRestoreRoundTripsEverything) {
   // Listings, collections and the partitioned variable work as before.
   ListOptions weights;
   weights.collection = "weights";
-  EXPECT_EQ(fresh.List(weights).size(), 1u);
+  EXPECT_EQ(fresh.List(weights).variables.size(), 1u);
   ASSERT_OK_AND_ASSIGN(VariableInfo emb, fresh.Describe("emb"));
   EXPECT_TRUE(emb.partitioned);
   // Training resumes where it stopped: the next Adam step matches.

@@ -433,7 +433,7 @@ TEST_P(OptimizerTest, DenseMatchesReferenceForSixSteps) {
   // Slots are real, non-trainable variables named as TensorFlow names them.
   ListOptions trainable;
   trainable.collection = kTrainableVariables;
-  EXPECT_EQ(store_.List(trainable).size(), 1u);
+  EXPECT_EQ(store_.List(trainable).variables.size(), 1u);
   EXPECT_EQ(store_.num_variables(), 1 + c.slot_suffixes.size());
 }
 

@@ -1,4 +1,5 @@
 // SessionManager: leases with an injected clock, handle errors, nesting.
+#include "server/core/base/error_info.h"
 #include "server/core/namespace/session_manager.h"
 #include "tests/test_util.h"
 
@@ -32,8 +33,7 @@ TEST_F(SessionTest, LeaseExpiresWithoutKeepAlive) {
   clock_.Advance(absl::Seconds(11));
   auto expired = sessions_.KeepAlive(s);
   EXPECT_CODE(expired, kNotFound);
-  EXPECT_EQ(expired.status().GetPayload(kErrorReasonUrl).value(),
-            kReasonSessionNotFound);
+  EXPECT_TRUE(HasReason(expired.status(), kSessionNotFound));
   EXPECT_NE(std::string(expired.status().message()).find("open a new session"),
             std::string::npos);
 }
@@ -82,8 +82,7 @@ TEST_F(SessionTest, UnknownHandlesAndSessions) {
   const uint64_t s = Open();
   auto missing = Scope(s, 999, "x");
   EXPECT_CODE(missing, kNotFound);
-  EXPECT_EQ(missing.status().GetPayload(kErrorReasonUrl).value(),
-            kReasonScopeNotFound);
+  EXPECT_TRUE(HasReason(missing.status(), kScopeNotFound));
   EXPECT_CODE(Scope(12345, 0, "x"), kNotFound);
   // Handles are per session.
   const uint64_t other = Open();

@@ -141,7 +141,14 @@ TEST(GetVariable, CollectionsLocalAndExplicit) {
   local.local = true;
   ASSERT_OK_AND_ASSIGN(VariableInfo l, store.GetVariable(Scope(""), local));
   EXPECT_FALSE(l.trainable);
-  EXPECT_EQ(l.collections, (std::vector<std::string>{"variables", "local_variables"}));
+  // TF's get_local_variable: the given collections (none) plus
+  // local_variables, so a local variable is not global.
+  EXPECT_EQ(l.collections, (std::vector<std::string>{"local_variables"}));
+  GetVariableRequest local_listed = Req("l2", {1});
+  local_listed.local = true;
+  local_listed.collections = std::vector<std::string>{"mine"};
+  ASSERT_OK_AND_ASSIGN(VariableInfo l2, store.GetVariable(Scope(""), local_listed));
+  EXPECT_EQ(l2.collections, (std::vector<std::string>{"mine", "local_variables"}));
   GetVariableRequest custom = Req("c", {1});
   custom.collections = {"concatenated"};
   ASSERT_OK_AND_ASSIGN(VariableInfo c, store.GetVariable(Scope(""), custom));
@@ -149,8 +156,8 @@ TEST(GetVariable, CollectionsLocalAndExplicit) {
             (std::vector<std::string>{"concatenated", "trainable_variables"}));
   ListOptions trainable;
   trainable.collection = "trainable_variables";
-  ASSERT_EQ(store.List(trainable).size(), 1u);
-  EXPECT_EQ(store.List(trainable)[0].name, "c");
+  ASSERT_EQ(store.List(trainable).variables.size(), 1u);
+  EXPECT_EQ(store.List(trainable).variables[0].name, "c");
 }
 
 TEST(List, LiteralPrefix) {
@@ -160,7 +167,7 @@ TEST(List, LiteralPrefix) {
   ASSERT_OK(store.GetVariable(Scope("foo/bar"), Req("c", {1})));
   ListOptions options;
   options.prefix = "foo";
-  std::vector<VariableInfo> listed = store.List(options);
+  std::vector<VariableInfo> listed = store.List(options).variables;
   ASSERT_EQ(listed.size(), 2u);
   EXPECT_EQ(listed[0].name, "foo/a");
   EXPECT_EQ(listed[1].name, "foo/bar/c");

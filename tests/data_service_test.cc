@@ -19,13 +19,6 @@
 namespace varscope::testing {
 namespace {
 
-v1::OptimizerConfig Sgd(double lr) {
-  v1::OptimizerConfig c;
-  c.set_kind(v1::SGD);
-  (*c.mutable_hyperparameters())["learning_rate"] = lr;
-  return c;
-}
-
 class DataServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -36,13 +29,12 @@ class DataServiceTest : public ::testing::Test {
     client_ = *std::move(client);
   }
   Variable Make(const std::string& name, std::vector<int64_t> shape,
-                DataType dtype = v1::DT_FLOAT) {
+                DataType dtype = DataType::kFloat) {
     VariableOptions options;
     options.shape = std::move(shape);
     options.scalar = options.shape.empty();
     options.dtype = dtype;
-    options.initializer.emplace();
-    options.initializer->mutable_zeros();
+    options.initializer = Initializer::Zeros();
     auto v = client_->GetVariable(name, options);
     EXPECT_OK(v);
     return *std::move(v);
@@ -70,11 +62,14 @@ class DataServiceTest : public ::testing::Test {
 
 TEST_F(DataServiceTest, PushPullRoundTripTypedAndRows) {
   Variable w = Make("layer/w", {3, 2});
-  ASSERT_OK(w.Push<float>(v1::ASSIGN, {1, 2, 3, 4, 5, 6}));
-  EXPECT_EQ(w.version(), 2u);
+  ASSERT_OK_AND_ASSIGN(UpdateResult assigned,
+                       w.Push<float>(UpdateOp::kAssign, {1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(assigned.version, 2u);
+  EXPECT_EQ(w.version(), 1u);  // a handle is a value: pushes never change it
   PushOptions rows;
   rows.rows = RowRange{1, 2};
-  ASSERT_OK(w.Push<float>(v1::ADD, {10, 10, 20, 20}, rows));
+  ASSERT_OK_AND_ASSIGN(UpdateResult added,
+                       w.Push<float>(UpdateOp::kAdd, {10, 10, 20, 20}, rows));
   ASSERT_OK_AND_ASSIGN(std::vector<float> all, w.Pull<float>());
   EXPECT_EQ(all, (std::vector<float>{1, 2, 13, 14, 25, 26}));
   PullOptions row2;
@@ -86,34 +81,39 @@ TEST_F(DataServiceTest, PushPullRoundTripTypedAndRows) {
   // if_newer_than: no data when unchanged.
   float buffer[6] = {0};
   PullOptions poll;
-  poll.if_newer_than = w.version();
-  ASSERT_OK_AND_ASSIGN(PullResult same, w.Pull(buffer, sizeof buffer, poll));
+  poll.if_newer_than = added.version;
+  ASSERT_OK_AND_ASSIGN(PullResult same, w.Pull(AsWritableBytes(buffer, sizeof buffer), poll));
   EXPECT_TRUE(same.unchanged);
   EXPECT_EQ(buffer[0], 0);
   // Many variables in one pull.
   Make("layer/b", {2});
-  ASSERT_OK_AND_ASSIGN(v1::PullResponse many,
+  ASSERT_OK_AND_ASSIGN(std::vector<Tensor> many,
                        client_->PullMany({"layer/w:0", "layer/b"}));
-  ASSERT_EQ(many.tensors_size(), 2);
-  EXPECT_EQ(many.tensors(1).name(), "layer/b");
-  EXPECT_EQ(many.tensors(0).data().size(), 24u);
+  ASSERT_EQ(many.size(), 2u);
+  EXPECT_EQ(many[0].data.size(), 24u);
+  EXPECT_EQ(many[1].shape, (std::vector<int64_t>{2}));
 }
 
 TEST_F(DataServiceTest, AtomicMultiVariablePushAndGatherScatter) {
   Make("a", {2});
   Make("emb", {100, 4});
   std::vector<float> ones(2, 1.0f), row(4, 2.0f), bad(3, 0.0f);
-  PushItem a{"a", v1::ADD, v1::DT_FLOAT, ones.data(), 8, {}};
-  PushItem e{"emb", v1::ADD, v1::DT_FLOAT, bad.data(), 12, {}};
+  PushItem a;
+  a.name = "a";
+  a.op = UpdateOp::kAdd;
+  a.dtype = DataType::kFloat;
+  a.data = AsBytes(ones.data(), 8);
+  PushItem e = a;
+  e.name = "emb";
+  e.data = AsBytes(bad.data(), 12);
   EXPECT_CODE(client_->PushMany({a, e}), kInvalidArgument);
   EXPECT_EQ(Floats("a"), (std::vector<float>{0, 0}));
-  e.data = row.data();
-  e.bytes = 16;
-  e.options.indices = {7};
+  e.data = AsBytes(row.data(), 16);
+  e.indices = {7};
   ASSERT_OK_AND_ASSIGN(auto results, client_->PushMany({a, e}));
   // One revision for the whole push.
-  EXPECT_EQ(results[1].version(), results[0].version());
-  EXPECT_EQ(client_->DescribeVariable("emb")->version(), results[1].version());
+  EXPECT_EQ(results[1].version, results[0].version);
+  EXPECT_EQ(client_->DescribeVariable("emb")->version(), results[1].version);
   ASSERT_OK_AND_ASSIGN(Variable emb, client_->DescribeVariable("emb"));
   ASSERT_OK_AND_ASSIGN(std::vector<float> rows, emb.Gather<float>({7, 0, 7}));
   EXPECT_EQ(rows, (std::vector<float>{2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2}));
@@ -122,37 +122,37 @@ TEST_F(DataServiceTest, AtomicMultiVariablePushAndGatherScatter) {
 
 TEST_F(DataServiceTest, BadInputsLeaveVariableUnchanged) {
   Variable w = Make("w", {4, 2});
-  ASSERT_OK(w.Push<float>(v1::ASSIGN, {1, 2, 3, 4, 5, 6, 7, 8}));
+  ASSERT_OK(w.Push<float>(UpdateOp::kAssign, {1, 2, 3, 4, 5, 6, 7, 8}));
   const std::vector<float> before = Floats("w");
   std::vector<float> three(3, 1.0f), two(2, 1.0f), eight(8, 1.0f);
-  EXPECT_CODE(client_->Push("w", v1::ASSIGN, v1::DT_FLOAT, three.data(), 12),
+  EXPECT_CODE(client_->Push("w", UpdateOp::kAssign, DataType::kFloat, AsBytes(three.data(), 12)),
               kInvalidArgument);  // wrong byte length
-  EXPECT_CODE(client_->Push("w", v1::ASSIGN, v1::DT_INT32, eight.data(), 32),
+  EXPECT_CODE(client_->Push("w", UpdateOp::kAssign, DataType::kInt32, AsBytes(eight.data(), 32)),
               kInvalidArgument);  // dtype mismatch
   PushOptions index;
   index.indices = {4};
-  EXPECT_CODE(client_->Push("w", v1::ADD, v1::DT_FLOAT, two.data(), 8, index),
+  EXPECT_CODE(client_->Push("w", UpdateOp::kAdd, DataType::kFloat, AsBytes(two.data(), 8), index),
               kInvalidArgument);  // index out of range
   PushOptions rows;
   rows.rows = RowRange{3, 2};
-  EXPECT_CODE(client_->Push("w", v1::ADD, v1::DT_FLOAT, eight.data(), 16, rows),
+  EXPECT_CODE(client_->Push("w", UpdateOp::kAdd, DataType::kFloat, AsBytes(eight.data(), 16), rows),
               kOutOfRange);  // row range out of bounds
-  PushOptions unknown;
-  unknown.optimizer = Sgd(0.1);
-  (*unknown.optimizer->mutable_hyperparameters())["momentum"] = 0.9;
-  auto s = client_->Push("w", v1::APPLY_GRADIENT, v1::DT_FLOAT, eight.data(),
-                         32, unknown);
-  EXPECT_CODE(s, kInvalidArgument);  // unknown optimizer parameter
-  EXPECT_NE(std::string(s.status().message()).find("momentum"), std::string::npos);
-  EXPECT_CODE(client_->Push("w", static_cast<UpdateOp>(99), v1::DT_FLOAT,
-                            eight.data(), 32),
+  PushOptions bad_optimizer;
+  bad_optimizer.optimizer = OptimizerConfig::Adagrad(0.1, /*initial_accumulator_value=*/0);
+  auto s = client_->Push("w", UpdateOp::kApplyGradient, DataType::kFloat,
+                         AsBytes(eight.data(), 32), bad_optimizer);
+  EXPECT_CODE(s, kInvalidArgument);  // TensorFlow's Adagrad needs > 0
+  EXPECT_NE(std::string(s.status().message()).find("initial_accumulator_value"),
+            std::string::npos);
+  EXPECT_CODE(client_->Push("w", static_cast<UpdateOp>(99), DataType::kFloat,
+                            AsBytes(eight.data(), 32)),
               kInvalidArgument);  // unknown op
-  EXPECT_CODE(client_->Push("nope", v1::ADD, v1::DT_FLOAT, eight.data(), 32),
+  EXPECT_CODE(client_->Push("nope", UpdateOp::kAdd, DataType::kFloat, AsBytes(eight.data(), 32)),
               kNotFound);
   std::vector<float> out(8);
   PullOptions bad_rows;
   bad_rows.rows = RowRange{2, 5};
-  EXPECT_CODE(client_->Pull("w", v1::DT_FLOAT, out.data(), 20, bad_rows),
+  EXPECT_CODE(client_->Pull("w", DataType::kFloat, AsWritableBytes(out.data(), 20), bad_rows),
               kOutOfRange);
   EXPECT_EQ(Floats("w"), before);
   EXPECT_EQ(client_->DescribeVariable("w")->version(), 2u);
@@ -182,10 +182,10 @@ TEST_F(DataServiceTest, OversizeUnaryPushIsRejectedAndStoreUnchanged) {
   EXPECT_EQ(client->DescribeVariable("big")->version(), 1u);
   // The streamed push and pull work at any size.
   std::vector<float> values(1 << 19, 3.0f);
-  ASSERT_OK(client->Push("big", v1::ASSIGN, v1::DT_FLOAT, values.data(),
-                         values.size() * 4));
+  ASSERT_OK(client->Push("big", UpdateOp::kAssign, DataType::kFloat, AsBytes(values.data(),
+                         values.size() * 4)));
   std::vector<float> back(values.size());
-  ASSERT_OK(client->Pull("big", v1::DT_FLOAT, back.data(), back.size() * 4));
+  ASSERT_OK(client->Pull("big", DataType::kFloat, AsWritableBytes(back.data(), back.size() * 4)));
   EXPECT_EQ(back, values);
   // A unary Pull above the limit explains what to do instead.
   v1::PullRequest pull;
@@ -247,21 +247,21 @@ TEST_F(DataServiceLarge, OneGibibyteRoundTripIsByteIdentical) {
   for (int64_t i = 0; i < kElements; ++i) {
     values[i] = static_cast<uint32_t>(i * 2654435761u);  // every byte varies
   }
-  ASSERT_OK_AND_ASSIGN(v1::UpdateResult pushed,
-                       client_->Push("huge", v1::ASSIGN, v1::DT_FLOAT,
-                                     values.data(), kElements * 4));
-  EXPECT_EQ(pushed.version(), 2u);
+  ASSERT_OK_AND_ASSIGN(UpdateResult pushed,
+                       client_->Push("huge", UpdateOp::kAssign, DataType::kFloat,
+                                     AsBytes(values.data(), kElements * 4)));
+  EXPECT_EQ(pushed.version, 2u);
   std::vector<uint32_t> back(kElements, 0);
   ASSERT_OK_AND_ASSIGN(PullResult pulled,
-                       client_->Pull("huge", v1::DT_FLOAT, back.data(),
-                                     kElements * 4));
+                       client_->Pull("huge", DataType::kFloat, AsWritableBytes(back.data(),
+                                     kElements * 4)));
   EXPECT_EQ(pulled.version, 2u);
   EXPECT_EQ(std::memcmp(back.data(), values.data(), kElements * 4), 0);
 }
 
 TEST_F(DataServiceTest, EightClientsAddExactlyAndCasConflictsAreReported) {
-  Make("sum", {16}, v1::DT_INT64);
-  Make("cas", {}, v1::DT_INT64);
+  Make("sum", {16}, DataType::kInt64);
+  Make("cas", {}, DataType::kInt64);
   std::atomic<int> wins{0}, conflicts{0};
   std::vector<std::thread> threads;
   for (int c = 0; c < 8; ++c) {
@@ -270,11 +270,11 @@ TEST_F(DataServiceTest, EightClientsAddExactlyAndCasConflictsAreReported) {
       std::vector<int64_t> ones(16, 1);
       int64_t one = 1;
       for (int i = 0; i < 1000; ++i) {
-        ASSERT_OK(client->Push("sum", v1::ADD, v1::DT_INT64, ones.data(), 128));
+        ASSERT_OK(client->Push("sum", UpdateOp::kAdd, DataType::kInt64, AsBytes(ones.data(), 128)));
         if (i % 10 == 0) {
           PushOptions cas;
           cas.expected_version = client->DescribeVariable("cas")->version();
-          auto r = client->Push("cas", v1::ADD, v1::DT_INT64, &one, 8, cas);
+          auto r = client->Push("cas", UpdateOp::kAdd, DataType::kInt64, AsBytes(&one, 8), cas);
           if (r.ok()) {
             ++wins;
           } else {
@@ -296,9 +296,9 @@ TEST_F(DataServiceTest, EightClientsAddExactlyAndCasConflictsAreReported) {
 }
 
 TEST_F(DataServiceTest, SyncAggregationOfFourReplicasWithAStaleGradient) {
-  Variable w = Make("sync/w", {2}, v1::DT_DOUBLE);
-  ASSERT_OK(w.Push<double>(v1::ASSIGN, {1.0, 1.0}));
-  ASSERT_OK(client_->SetOptimizer({"sync/w"}, Sgd(1.0), 4));
+  Variable w = Make("sync/w", {2}, DataType::kDouble);
+  ASSERT_OK(w.Push<double>(UpdateOp::kAssign, {1.0, 1.0}));
+  ASSERT_OK(client_->SetOptimizer({"sync/w"}, OptimizerConfig::Sgd(1.0), 4));
   // Four workers push gradients for step 0 concurrently; one mean applies.
   std::vector<std::thread> workers;
   std::atomic<int> applied{0};
@@ -308,10 +308,10 @@ TEST_F(DataServiceTest, SyncAggregationOfFourReplicasWithAStaleGradient) {
       std::vector<double> g = {double(r), 2.0 * r};
       PushOptions o;
       o.step = 0;
-      auto result = client->Push("sync/w", v1::APPLY_GRADIENT, v1::DT_DOUBLE,
-                                 g.data(), 16, o);
+      auto result = client->Push("sync/w", UpdateOp::kApplyGradient, DataType::kDouble,
+                                 AsBytes(g.data(), 16), o);
       ASSERT_OK(result);
-      if (result->applied()) ++applied;
+      if (result->applied) ++applied;
       // Every worker waits for the step's update before going on.
       ASSERT_OK(client->WaitVersion("sync/w", 2, absl::Seconds(10)));
     });
@@ -324,14 +324,14 @@ TEST_F(DataServiceTest, SyncAggregationOfFourReplicasWithAStaleGradient) {
   std::vector<double> g = {100, 100};
   PushOptions late;
   late.step = 0;
-  ASSERT_OK_AND_ASSIGN(v1::UpdateResult stale,
-                       w.Push<double>(v1::APPLY_GRADIENT, g, late));
-  EXPECT_TRUE(stale.stale());
-  EXPECT_EQ(stale.sync_step(), 1);
-  ASSERT_OK_AND_ASSIGN(v1::TrainingState state,
+  ASSERT_OK_AND_ASSIGN(UpdateResult stale,
+                       w.Push<double>(UpdateOp::kApplyGradient, g, late));
+  EXPECT_TRUE(stale.stale);
+  EXPECT_EQ(stale.sync_step, 1);
+  ASSERT_OK_AND_ASSIGN(TrainingState state,
                        client_->DescribeTraining("sync/w"));
-  EXPECT_EQ(state.stale_dropped(), 1);
-  EXPECT_EQ(state.optimizer(), "GradientDescent");
+  EXPECT_EQ(state.stale_dropped, 1);
+  EXPECT_EQ(state.optimizer, "GradientDescent");
   EXPECT_EQ(*w.Pull<double>(), after);
 }
 
@@ -359,7 +359,7 @@ TEST_F(DataServiceTest, GetVariableUnderReuseWaitsForTheChief) {
   // Without a chief the wait fails with NOT_FOUND after the deadline.
   {
     ScopeOptions reuse;
-    reuse.reuse = v1::REUSE;
+    reuse.reuse = Reuse::kReuse;
     VariableScope scope(*client_, "model", reuse);
     auto missing = client_->GetVariable("w", wait);
     EXPECT_CODE(missing, kNotFound);
@@ -373,7 +373,7 @@ TEST_F(DataServiceTest, GetVariableUnderReuseWaitsForTheChief) {
     ASSERT_OK(chief_client->GetVariable("w", {3}));
   });
   ScopeOptions reuse;
-  reuse.reuse = v1::REUSE;
+  reuse.reuse = Reuse::kReuse;
   VariableScope scope(*client_, "model", reuse);
   wait.wait = absl::Seconds(30);
   ASSERT_OK_AND_ASSIGN(Variable w, client_->GetVariable("w", wait));
@@ -393,15 +393,15 @@ TEST_F(DataServiceTest, WaitingOneShotGetVariableThatCreatesAnswersOnce) {
   v1::GetVariableRequest request;
   request.set_scope("s");
   request.set_name("w");
-  request.add_shape(2);
+  request.mutable_shape()->add_dims(2);
   request.set_reuse(v1::AUTO_REUSE);
   request.set_wait_ms(1000);
   for (int i = 0; i < 2; ++i) {  // creates, then fetches
     grpc::ClientContext ctx;
-    v1::Variable response;
+    v1::GetVariableResponse response;
     grpc::Status status = stub->GetVariable(&ctx, request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(response.name(), "s/w:0");
+    EXPECT_EQ(response.variable().tensor_name(), "s/w:0");
     EXPECT_EQ(response.created(), i == 0);
   }
   ASSERT_OK_AND_ASSIGN(Variable w, client_->DescribeVariable("s/w"));
@@ -412,24 +412,24 @@ TEST_F(DataServiceTest, FastWatcherSeesEveryVersionInOrder) {
   Make("m/w", {1});
   Make("other", {1});
   auto watch = client_->Watch("m", /*send_initial=*/true);
-  v1::WatchEvent event;
+  WatchEvent event;
   ASSERT_TRUE(watch->Next(&event));
-  EXPECT_EQ(event.kind(), v1::WatchEvent::EXISTING);
-  EXPECT_EQ(event.name(), "m/w");
+  EXPECT_EQ(event.kind, WatchEvent::Kind::kExisting);
+  EXPECT_EQ(event.name, "m/w");
   std::thread writer([&] {
     for (int i = 0; i < 50; ++i) {
       float one = 1;
-      ASSERT_OK(client_->Push("m/w", v1::ADD, v1::DT_FLOAT, &one, 4));
-      ASSERT_OK(client_->Push("other", v1::ADD, v1::DT_FLOAT, &one, 4));
+      ASSERT_OK(client_->Push("m/w", UpdateOp::kAdd, DataType::kFloat, AsBytes(&one, 4)));
+      ASSERT_OK(client_->Push("other", UpdateOp::kAdd, DataType::kFloat, AsBytes(&one, 4)));
     }
   });
-  uint64_t previous = event.version();
+  uint64_t previous = event.version;
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(watch->Next(&event));
-    EXPECT_EQ(event.kind(), v1::WatchEvent::UPDATED);
-    EXPECT_EQ(event.name(), "m/w");
-    EXPECT_GT(event.version(), previous);  // every push, in order
-    previous = event.version();
+    EXPECT_EQ(event.kind, WatchEvent::Kind::kUpdated);
+    EXPECT_EQ(event.name, "m/w");
+    EXPECT_GT(event.version, previous);  // every push, in order
+    previous = event.version;
   }
   EXPECT_EQ(client_->DescribeVariable("m/w")->version(), previous);
   writer.join();
@@ -463,13 +463,13 @@ TEST_F(DataServiceTest, SlowWatcherGetsResyncAndWritersNeverWait) {
   ASSERT_TRUE(watch->Read(&event));
   EXPECT_EQ(event.kind(), v1::WatchEvent::EXISTING);
   float one = 1;
-  ASSERT_OK(client_->Push(name, v1::ADD, v1::DT_FLOAT, &one, 4));
+  ASSERT_OK(client_->Push(name, UpdateOp::kAdd, DataType::kFloat, AsBytes(&one, 4)));
   ASSERT_TRUE(watch->Read(&event));
   EXPECT_EQ(event.version(), 2u);
   // The watcher reads nothing meanwhile: the server's buffer of 4
   // overflows, and the writes still complete.
   for (int i = 0; i < 2000; ++i) {
-    ASSERT_OK(client_->Push(name, v1::ADD, v1::DT_FLOAT, &one, 4));
+    ASSERT_OK(client_->Push(name, UpdateOp::kAdd, DataType::kFloat, AsBytes(&one, 4)));
   }
   bool resync = false;
   uint64_t last = 0;
@@ -559,8 +559,8 @@ TEST(AdminService, SaveListRestoreOverGrpc) {
   options.checkpoint_interval = absl::ZeroDuration();
   auto server = StartTestServer(options);
   auto client = *Client::Connect(server->address());
-  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("w", {4}, v1::DT_FLOAT));
-  ASSERT_OK(w.Push<float>(v1::ASSIGN, {1, 2, 3, 4}));
+  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("w", {4}, DataType::kFloat));
+  ASSERT_OK(w.Push<float>(UpdateOp::kAssign, {1, 2, 3, 4}));
   auto admin = v1::Admin::NewStub(grpc::CreateChannel(
       server->address(), grpc::InsecureChannelCredentials()));
   v1::SaveRequest save;
@@ -579,7 +579,7 @@ TEST(AdminService, SaveListRestoreOverGrpc) {
     EXPECT_EQ(admin->Save(&ctx, save, &again).error_code(),
               grpc::StatusCode::ALREADY_EXISTS);
   }
-  ASSERT_OK(w.Push<float>(v1::ASSIGN, {9, 9, 9, 9}));
+  ASSERT_OK(w.Push<float>(UpdateOp::kAssign, {9, 9, 9, 9}));
   ASSERT_OK(client->GetVariable("later", {1}));
   {
     grpc::ClientContext ctx;
@@ -616,8 +616,8 @@ TEST(AdminService, ImportsASafetensorsFileWrittenByASave) {
   options.data_dir = data;
   auto server = StartTestServer(options);
   auto client = *Client::Connect(server->address());
-  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("net/w", {3}, v1::DT_FLOAT));
-  ASSERT_OK(w.Push<float>(v1::ASSIGN, {7, 8, 9}));
+  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("net/w", {3}, DataType::kFloat));
+  ASSERT_OK(w.Push<float>(UpdateOp::kAssign, {7, 8, 9}));
   auto admin = v1::Admin::NewStub(grpc::CreateChannel(
       server->address(), grpc::InsecureChannelCredentials()));
   v1::CheckpointInfo saved;

@@ -107,15 +107,13 @@ std::vector<float> Ramp(size_t n, float scale) {
 void Train(const std::string& address, float scale) {
   auto client = *Client::Connect(address);
   ScopeOptions auto_reuse;
-  auto_reuse.reuse = v1::AUTO_REUSE;
+  auto_reuse.reuse = Reuse::kAutoReuse;
   VariableScope scope(*client, "persist", auto_reuse);
-  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("w", {1000}, v1::DT_FLOAT));
-  ASSERT_OK(w.Push<float>(v1::ASSIGN, Ramp(1000, scale)));
-  v1::OptimizerConfig adam;
-  adam.set_kind(v1::ADAM);
-  ASSERT_OK(client->SetOptimizer({"persist/w"}, adam));
+  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("w", {1000}, DataType::kFloat));
+  ASSERT_OK(w.Push<float>(UpdateOp::kAssign, Ramp(1000, scale)));
+  ASSERT_OK(client->SetOptimizer({"persist/w"}, OptimizerConfig::Adam()));
   ASSERT_OK(w.ApplyGradient<float>(std::vector<float>(1000, 1.0f)));
-  ASSERT_OK(client->GetVariable("ids", {4}, v1::DT_INT64));
+  ASSERT_OK(client->GetVariable("ids", {4}, DataType::kInt64));
 }
 
 TEST(EndToEnd, RestartRestoresTheDataDirectory) {
@@ -143,10 +141,10 @@ TEST(EndToEnd, RestartRestoresTheDataDirectory) {
   ASSERT_OK_AND_ASSIGN(Variable w, client->DescribeVariable("persist/w"));
   EXPECT_GT(w.version(), served);  // versions never go back
   EXPECT_EQ(*w.Pull<float>(), trained);
-  ASSERT_OK_AND_ASSIGN(v1::TrainingState state,
+  ASSERT_OK_AND_ASSIGN(TrainingState state,
                        client->DescribeTraining("persist/w"));
-  EXPECT_EQ(state.optimizer(), "Adam");
-  EXPECT_EQ(state.optimizer_steps(), 1);
+  EXPECT_EQ(state.optimizer, "Adam");
+  EXPECT_EQ(state.optimizer_steps, 1);
   EXPECT_EQ(client->ListVariables("persist")->size(), 4u);  // w, 2 slots, ids
   std::system(("rm -rf " + data).c_str());
 }
@@ -208,7 +206,7 @@ TEST(EndToEnd, StrictDurabilityLosesNothingAcknowledgedAcrossKill9) {
     for (int c = 0; c < 8; ++c) {
       clients.emplace_back([&, c] {
         ClientOptions options;
-        options.rpc_timeout = absl::Seconds(5);
+        options.connection.rpc_timeout = absl::Seconds(5);
         auto client = Client::Connect(daemon.address(), options);
         if (!client.ok()) return;
         auto& mine = acked[c];
@@ -217,9 +215,8 @@ TEST(EndToEnd, StrictDurabilityLosesNothingAcknowledgedAcrossKill9) {
             const std::string name = absl::StrCat("c", c, "/v", step / 10);
             VariableOptions zeros;
             zeros.shape = {64};
-            zeros.dtype = v1::DT_FLOAT;
-            zeros.initializer.emplace();
-            zeros.initializer->mutable_zeros();
+            zeros.dtype = DataType::kFloat;
+            zeros.initializer = Initializer::Zeros();
             if (!(*client)->GetVariable(name, zeros).ok()) return;
             mine[name];  // acknowledged create
             continue;
@@ -234,7 +231,7 @@ TEST(EndToEnd, StrictDurabilityLosesNothingAcknowledgedAcrossKill9) {
           }
           deltas.assign(names.size(), std::vector<float>(64, static_cast<float>(step + c)));
           for (size_t i = 0; i < names.size(); ++i) {
-            items.push_back({names[i], v1::ADD, v1::DT_FLOAT, deltas[i].data(), 256, {}});
+            items.push_back(PushItem::Of(names[i], UpdateOp::kAdd, deltas[i]));
             mine[names[i]].pending = deltas[i];
           }
           auto pushed = (*client)->PushMany(items);
@@ -284,21 +281,20 @@ TEST(EndToEnd, RelaxedDurabilityKeepsCheckpointPlusLoggedNamespace) {
     Daemon daemon(flags);
     ASSERT_NE(daemon.port(), 0) << daemon.log();
     auto client = *Client::Connect(daemon.address());
-    ASSERT_OK_AND_ASSIGN(Variable a, client->GetVariable("a", {2}, v1::DT_FLOAT));
-    ASSERT_OK(a.Push<float>(v1::ASSIGN, {1, 2}));
-    ASSERT_OK(client->GetVariable("doomed", {1}, v1::DT_FLOAT));
+    ASSERT_OK_AND_ASSIGN(Variable a, client->GetVariable("a", {2}, DataType::kFloat));
+    ASSERT_OK(a.Push<float>(UpdateOp::kAssign, {1, 2}));
+    ASSERT_OK(client->GetVariable("doomed", {1}, DataType::kFloat));
     auto admin = v1::Admin::NewStub(grpc::CreateChannel(
         daemon.address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
     v1::CheckpointInfo saved;
     ASSERT_TRUE(admin->Save(&ctx, {}, &saved).ok());
-    ASSERT_OK(a.Push<float>(v1::ASSIGN, {5, 5}));  // lost: relaxed, no log
+    ASSERT_OK(a.Push<float>(UpdateOp::kAssign, {5, 5}));  // lost: relaxed, no log
     VariableOptions zeros;
     zeros.shape = {3};
-    zeros.initializer.emplace();
-    zeros.initializer->mutable_zeros();
+    zeros.initializer = Initializer::Zeros();
     ASSERT_OK_AND_ASSIGN(Variable b, client->GetVariable("b", zeros));  // logged
-    ASSERT_OK(b.Push<float>(v1::ASSIGN, {7, 7, 7}));  // lost
+    ASSERT_OK(b.Push<float>(UpdateOp::kAssign, {7, 7, 7}));  // lost
     ASSERT_OK(client->DeleteVariable("doomed"));  // logged
     daemon.Crash();
   }

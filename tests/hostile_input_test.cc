@@ -72,31 +72,29 @@ class HostileInputTest : public ::testing::Test {
     for (auto [name, rows] : {std::pair<const char*, int>{"w", 4}, {"emb", 8}}) {
       pb::GetVariableRequest get;
       get.set_name(name);
-      get.add_shape(rows);
-      get.add_shape(2);
+      get.mutable_shape()->add_dims(rows);
+      get.mutable_shape()->add_dims(2);
       get.set_dtype(pb::DT_FLOAT);
-      pb::Variable v;
+      pb::GetVariableResponse v;
       ASSERT_EQ(Call("/varscope.v1.VariableStore/GetVariable", Bytes(get), &v), Code::OK);
     }
     pb::SetOptimizerRequest sgd;
     sgd.add_names("emb");
-    sgd.mutable_optimizer()->set_kind(pb::SGD);
-    (*sgd.mutable_optimizer()->mutable_hyperparameters())["learning_rate"] = 0.5;
+    sgd.mutable_optimizer()->mutable_sgd()->set_learning_rate(0.5);
     pb::SetOptimizerResponse set;
     ASSERT_EQ(Call("/varscope.v1.VariableData/SetOptimizer", Bytes(sgd), &set), Code::OK);
     {
       pb::GetVariableRequest get;  // a synchronous variable, and an int one
       get.set_name("sync");
-      get.add_shape(2);
-      pb::Variable v;
+      get.mutable_shape()->add_dims(2);
+      pb::GetVariableResponse v;
       ASSERT_EQ(Call("/varscope.v1.VariableStore/GetVariable", Bytes(get), &v), Code::OK);
       get.set_name("ints");
       get.set_dtype(pb::DT_INT32);
       ASSERT_EQ(Call("/varscope.v1.VariableStore/GetVariable", Bytes(get), &v), Code::OK);
       pb::SetOptimizerRequest sync;
       sync.add_names("sync");
-      sync.mutable_optimizer()->set_kind(pb::SGD);
-      (*sync.mutable_optimizer()->mutable_hyperparameters())["learning_rate"] = 0.5;
+      sync.mutable_optimizer()->mutable_sgd()->set_learning_rate(0.5);
       sync.set_replicas_to_aggregate(2);
       ASSERT_EQ(Call("/varscope.v1.VariableData/SetOptimizer", Bytes(sync), &set), Code::OK);
     }
@@ -266,43 +264,43 @@ TEST_F(HostileInputTest, EveryCaseGetsItsCodeAndLeavesTheStoreAlone) {
     base.set_name("fresh");
     base.set_dtype(pb::DT_FLOAT);
     pb::GetVariableRequest r = base;
-    r.add_shape(-5);
-    r.add_shape(3);
+    r.mutable_shape()->add_dims(-5);
+    r.mutable_shape()->add_dims(3);
     add("negative dimension", kStore + "GetVariable", Bytes(r), Code::INVALID_ARGUMENT);
     r = base;
-    r.add_shape(int64_t{1} << 40);
-    r.add_shape(int64_t{1} << 40);
+    r.mutable_shape()->add_dims(int64_t{1} << 40);
+    r.mutable_shape()->add_dims(int64_t{1} << 40);
     add("shape whose size overflows", kStore + "GetVariable", Bytes(r), Code::INVALID_ARGUMENT);
     r = base;
-    r.add_shape(1 << 20);
-    r.add_shape(1 << 10);
+    r.mutable_shape()->add_dims(1 << 20);
+    r.mutable_shape()->add_dims(1 << 10);
     add("4 GiB variable above --max_variable_bytes", kStore + "GetVariable", Bytes(r),
         Code::RESOURCE_EXHAUSTED);
     r = base;
-    r.add_shape(2);
+    r.mutable_shape()->add_dims(2);
     r.set_dtype(static_cast<pb::DataType>(999));
     add("unknown dtype enum", kStore + "GetVariable", Bytes(r), Code::INVALID_ARGUMENT);
     r = base;
     r.set_name("w");
-    r.add_shape(5);
+    r.mutable_shape()->add_dims(5);
     r.set_reuse(pb::AUTO_REUSE);
     add("reuse with a different shape", kStore + "GetVariable", Bytes(r), Code::INVALID_ARGUMENT);
     r = base;
     r.set_name(std::string(2000, 'n'));
-    r.add_shape(1);
+    r.mutable_shape()->add_dims(1);
     add("variable name of 2000 bytes", kStore + "GetVariable", Bytes(r), Code::INVALID_ARGUMENT);
     r = base;
     r.set_name(std::string("a\0b", 3));
-    r.add_shape(1);
+    r.mutable_shape()->add_dims(1);
     add("NUL byte in a name", kStore + "GetVariable", Bytes(r), Code::INVALID_ARGUMENT);
     r.set_name("caf\xc3\xa9");
     add("non-ASCII name", kStore + "GetVariable", Bytes(r), Code::INVALID_ARGUMENT);
     r = base;
     r.set_session_id(31337);
-    r.add_shape(1);
+    r.mutable_shape()->add_dims(1);
     add("get in an unknown session", kStore + "GetVariable", Bytes(r), Code::NOT_FOUND);
     r = base;
-    r.add_shape(2);
+    r.mutable_shape()->add_dims(2);
     r.mutable_initializer()->mutable_constant()->add_values(1);
     r.mutable_initializer()->mutable_constant()->add_values(2);
     r.mutable_initializer()->mutable_constant()->add_values(3);
@@ -400,18 +398,24 @@ TEST_F(HostileInputTest, EveryCaseGetsItsCodeAndLeavesTheStoreAlone) {
   add("atomic Push whose second update is bad", kData + "Push",
       PushOf({FloatUpdate("w", pb::ADD, 8), FloatUpdate("emb", pb::ADD, 3)}),
       Code::INVALID_ARGUMENT);
-  add("gradient with a misspelled hyperparameter", kData + "Push",
+  add("gradient with an optimizer config of no kind", kData + "Push",
       [&] {
         pb::Update u = FloatUpdate("w", pb::APPLY_GRADIENT, 8);
-        u.mutable_optimizer()->set_kind(pb::SGD);
-        (*u.mutable_optimizer()->mutable_hyperparameters())["lerning_rate"] = 1;
+        u.mutable_optimizer();
+        return PushOf({u});
+      }(),
+      Code::INVALID_ARGUMENT);
+  add("gradient with Adam's beta1 of 1", kData + "Push",
+      [&] {
+        pb::Update u = FloatUpdate("w", pb::APPLY_GRADIENT, 8);
+        u.mutable_optimizer()->mutable_adam()->set_beta1(1);
         return PushOf({u});
       }(),
       Code::INVALID_ARGUMENT);
   add("gradient on a stale version that would create Adam slots", kData + "Push",
       [&] {
         pb::Update u = FloatUpdate("w", pb::APPLY_GRADIENT, 8);
-        u.mutable_optimizer()->set_kind(pb::ADAM);
+        u.mutable_optimizer()->mutable_adam();
         u.set_expected_version(77);
         return PushOf({u});
       }(),
@@ -419,7 +423,7 @@ TEST_F(HostileInputTest, EveryCaseGetsItsCodeAndLeavesTheStoreAlone) {
   add("atomic Push: Adam gradient, then a bad update", kData + "Push",
       [&] {
         pb::Update g = FloatUpdate("w", pb::APPLY_GRADIENT, 8);
-        g.mutable_optimizer()->set_kind(pb::ADAM);
+        g.mutable_optimizer()->mutable_adam();
         return PushOf({g, FloatUpdate("emb", pb::ADD, 3)});
       }(),
       Code::INVALID_ARGUMENT);
@@ -456,14 +460,14 @@ TEST_F(HostileInputTest, EveryCaseGetsItsCodeAndLeavesTheStoreAlone) {
   }
   {
     pb::SetOptimizerRequest r;
-    r.mutable_optimizer()->set_kind(pb::SGD);
-    (*r.mutable_optimizer()->mutable_hyperparameters())["learning_rate"] = 0.1;
+    r.mutable_optimizer()->mutable_sgd()->set_learning_rate(0.1);
     add("SetOptimizer without names", kData + "SetOptimizer", Bytes(r),
         Code::INVALID_ARGUMENT);
     r.add_names("w");
-    r.mutable_optimizer()->set_kind(static_cast<pb::Optimizer>(55));
-    add("unknown optimizer enum", kData + "SetOptimizer", Bytes(r), Code::INVALID_ARGUMENT);
-    r.mutable_optimizer()->set_kind(pb::SGD);
+    r.mutable_optimizer()->Clear();
+    add("optimizer config of no kind", kData + "SetOptimizer", Bytes(r),
+        Code::INVALID_ARGUMENT);
+    r.mutable_optimizer()->mutable_sgd()->set_learning_rate(0.1);
     r.set_replicas_to_aggregate(-4);
     add("negative replicas_to_aggregate", kData + "SetOptimizer", Bytes(r),
         Code::INVALID_ARGUMENT);
@@ -474,7 +478,7 @@ TEST_F(HostileInputTest, EveryCaseGetsItsCodeAndLeavesTheStoreAlone) {
     r.clear_names();
     r.add_names("w");
     r.add_names("ints");
-    r.mutable_optimizer()->set_kind(pb::ADAM);
+    r.mutable_optimizer()->mutable_adam();
     add("Adam on w and an int variable (no slots for w either)", kData + "SetOptimizer",
         Bytes(r), Code::INVALID_ARGUMENT);
   }

@@ -69,13 +69,13 @@ service::ServerOptions TlsOptions(bool mutual) {
 
 ClientOptions TlsClient(const std::string& ca, const std::string& cert = "") {
   ClientOptions options;
-  options.rpc_timeout = absl::Seconds(10);
+  options.connection.rpc_timeout = absl::Seconds(10);
   options.keep_alive = false;
-  options.tls.enabled = true;
-  options.tls.ca_file = Certs::Path(ca);
+  options.connection.tls.enabled = true;
+  options.connection.tls.ca_file = Certs::Path(ca);
   if (!cert.empty()) {
-    options.tls.cert_file = Certs::Path(cert + ".pem");
-    options.tls.key_file = Certs::Path(cert + ".key");
+    options.connection.tls.cert_file = Certs::Path(cert + ".pem");
+    options.connection.tls.key_file = Certs::Path(cert + ".key");
   }
   return options;
 }
@@ -85,7 +85,7 @@ absl::Status RoundTrip(const std::string& address, const ClientOptions& options)
   if (!client.ok()) return client.status();
   static int calls = 0;
   absl::StatusOr<Variable> v = (*client)->GetVariable(
-      absl::StrCat("tls/w", ++calls), {2}, v1::DT_FLOAT);
+      absl::StrCat("tls/w", ++calls), {2}, DataType::kFloat);
   return v.status();
 }
 
@@ -97,13 +97,13 @@ TEST(TlsTest, TrustedServerCertificateWorksAndPlaintextDoesNot) {
   EXPECT_OK(RoundTrip("localhost:" + std::to_string(server->port()),
                       TlsClient("ca.pem")));
   ClientOptions by_name = TlsClient("ca.pem");
-  by_name.tls.server_name = "localhost";
+  by_name.connection.tls.server_name = "localhost";
   EXPECT_OK(RoundTrip(server->address(), by_name));
-  by_name.tls.server_name = "varscope.example.com";  // not in the certificate
+  by_name.connection.tls.server_name = "varscope.example.com";  // not in the certificate
   EXPECT_CODE(RoundTrip(server->address(), by_name), kUnavailable);
   ClientOptions plaintext;
   plaintext.keep_alive = false;
-  plaintext.rpc_timeout = absl::Seconds(5);
+  plaintext.connection.rpc_timeout = absl::Seconds(5);
   EXPECT_CODE(RoundTrip(server->address(), plaintext), kUnavailable);
 }
 
@@ -175,9 +175,9 @@ class TokenTest : public ::testing::Test {
   }
   ClientOptions WithToken(const std::string& token) {
     ClientOptions options;
-    options.auth_token = token;
+    options.connection.auth_token = token;
     options.keep_alive = false;
-    options.rpc_timeout = absl::Seconds(10);
+    options.connection.rpc_timeout = absl::Seconds(10);
     return options;
   }
   // One call of `method` ("/pkg.Service/Method") with an empty request.
@@ -204,6 +204,7 @@ const std::map<std::string, Expected>& ExpectedTable() {
       {"varscope.v1.VariableStore.KeepAlive", {2, false}},
       {"varscope.v1.VariableStore.CloseSession", {2, false}},
       {"varscope.v1.VariableStore.OpenScope", {2, false}},
+      {"varscope.v1.VariableStore.UpdateScope", {2, false}},
       {"varscope.v1.VariableStore.ReuseVariables", {2, false}},
       {"varscope.v1.VariableStore.CloseScope", {2, false}},
       {"varscope.v1.VariableStore.GetVariable", {2, false}},
@@ -297,8 +298,8 @@ TEST_F(TokenTest, EveryRoleAgainstEveryRpc) {
 
 TEST(ClientTokenTest, ATokenIsNotSentInPlaintextOffTheMachine) {
   ClientOptions options;
-  options.auth_token = kTrainerToken;
-  options.rpc_timeout = absl::Seconds(2);
+  options.connection.auth_token = kTrainerToken;
+  options.connection.rpc_timeout = absl::Seconds(2);
   // 192.0.2.0/24 is TEST-NET-1: refused before any connection is tried.
   auto refused = Client::Connect("192.0.2.1:50051", options);
   EXPECT_CODE(refused, kFailedPrecondition);
@@ -330,23 +331,23 @@ TEST_F(TokenTest, ErrorsSayWhatToDoAndNeverEchoTheToken) {
 TEST_F(TokenTest, ScopePrefixesLimitWhatATokenTouches) {
   ASSERT_OK_AND_ASSIGN(auto chief, Client::Connect(server_->address(),
                                                    WithToken(kAdminToken)));
-  ASSERT_OK(chief->GetVariable("shared/w", {4}, v1::DT_FLOAT));
+  ASSERT_OK(chief->GetVariable("shared/w", {4}, DataType::kFloat));
   ASSERT_OK_AND_ASSIGN(auto tower, Client::Connect(server_->address(),
                                                    WithToken(kTowerToken)));
   {
     ASSERT_OK_AND_ASSIGN(VariableScope scope, VariableScope::Open(*tower, "tower_0"));
-    ASSERT_OK_AND_ASSIGN(Variable w, tower->GetVariable("w", {4}, v1::DT_FLOAT));
+    ASSERT_OK_AND_ASSIGN(Variable w, tower->GetVariable("w", {4}, DataType::kFloat));
     std::vector<float> ones(4, 1.0f);
-    EXPECT_OK(w.Push(UpdateOp::ADD, ones));
+    EXPECT_OK(w.Push(UpdateOp::kAdd, ones));
     EXPECT_OK(w.Pull<float>());
   }
   // Outside tower_0: refused before anything is created or read.
-  EXPECT_CODE(tower->GetVariable("tower_1/w", {4}, v1::DT_FLOAT), kPermissionDenied);
-  EXPECT_CODE(tower->GetVariable("shared/w", {4}, v1::DT_FLOAT), kPermissionDenied);
+  EXPECT_CODE(tower->GetVariable("tower_1/w", {4}, DataType::kFloat), kPermissionDenied);
+  EXPECT_CODE(tower->GetVariable("shared/w", {4}, DataType::kFloat), kPermissionDenied);
   std::vector<float> ones(4, 1.0f);
-  EXPECT_CODE(tower->Push("shared/w", UpdateOp::ADD, v1::DT_FLOAT, ones.data(), 16),
+  EXPECT_CODE(tower->Push("shared/w", UpdateOp::kAdd, DataType::kFloat, AsBytes(ones.data(), 16)),
               kPermissionDenied);
-  EXPECT_CODE(tower->Pull("shared/w", v1::DT_FLOAT, ones.data(), 16), kPermissionDenied);
+  EXPECT_CODE(tower->Pull("shared/w", DataType::kFloat, AsWritableBytes(ones.data(), 16)), kPermissionDenied);
   EXPECT_CODE(tower->DescribeVariable("shared/w"), kPermissionDenied);
   // Listings show only what the token may see.
   ASSERT_OK_AND_ASSIGN(auto listed, tower->ListVariables());
@@ -472,15 +473,13 @@ TEST(QuotaOverGrpcTest, MemoryLimitLeavesTheStoreAsItWas) {
   client_options.keep_alive = false;
   ASSERT_OK_AND_ASSIGN(auto client,
                        Client::Connect(server->address(), client_options));
-  ASSERT_OK(client->GetVariable("a", {128 * 1024}, v1::DT_FLOAT));  // 512 KiB
-  auto over = client->GetVariable("b", {200 * 1024}, v1::DT_FLOAT);
+  ASSERT_OK(client->GetVariable("a", {128 * 1024}, DataType::kFloat));  // 512 KiB
+  auto over = client->GetVariable("b", {200 * 1024}, DataType::kFloat);
   EXPECT_CODE(over, kResourceExhausted);
   VariableOptions parts;
   parts.shape = {8, 32 * 1024};
-  parts.dtype = v1::DT_FLOAT;
-  v1::Partitioner fixed;
-  fixed.mutable_fixed_size()->set_num_shards(4);
-  parts.partitioner = fixed;
+  parts.dtype = DataType::kFloat;
+  parts.partitioner = Partitioner::FixedSize(4);
   EXPECT_CODE(client->GetVariable("p", parts), kResourceExhausted);
   ASSERT_OK_AND_ASSIGN(auto listed, client->ListVariables());
   ASSERT_EQ(listed.size(), 1u);

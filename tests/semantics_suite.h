@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -31,6 +32,13 @@ struct EnterOptions {
   R reuse = R::kInherit;
   bool auxiliary_name_scope = true;
   int dtype = 0;
+  std::string default_name;  // TensorFlow ignores it beside a name or scope
+};
+
+// The session root as ListScopes shows it.
+struct RootView {
+  R reuse = R::kInherit;
+  int dtype = 0;
 };
 
 // Interface each level implements. dtype numbers are varscope.v1.DataType.
@@ -39,20 +47,41 @@ class Driver {
   virtual ~Driver() = default;
   virtual absl::Status Enter(const std::string& name, EnterOptions options) = 0;
   absl::Status Enter(const std::string& name, R reuse = R::kInherit) {
-    return Enter(name, EnterOptions{reuse, true, 0});
+    return Enter(name, EnterOptions{reuse, true, 0, ""});
   }
   virtual absl::Status EnterDefault(const std::string& default_name) = 0;
   virtual absl::Status EnterNameScope(const std::string& name) = 0;
   // Keeps the innermost variable scope for re-entry; returns a token.
   virtual int Capture() = 0;
-  virtual absl::Status Reenter(int token, R reuse = R::kInherit) = 0;
+  // tf.get_variable_scope() at the top level: the session root.
+  virtual int CaptureRoot() = 0;
+  virtual absl::Status Reenter(int token, EnterOptions options) = 0;
+  absl::Status Reenter(int token, R reuse = R::kInherit) {
+    return Reenter(token, EnterOptions{reuse, true, 0, ""});
+  }
+  // Another worker: a second session (the first stays alive); the scope
+  // stack starts empty, captured tokens stay.
+  virtual absl::Status SwitchSession() = 0;
+  // scope.set_dtype on the innermost variable scope (the root at the top).
+  virtual absl::Status SetDtype(int dtype) = 0;
+  virtual absl::StatusOr<RootView> Root() = 0;
+  // The machine-readable reason of a failed call ("" when none).
+  virtual std::string Reason(const absl::Status& status) = 0;
   virtual absl::Status Exit() = 0;
   virtual absl::Status ReuseVariables() = 0;
   // shape nullopt = not given; {} = scalar.
   virtual absl::StatusOr<VarResult> Get(
       const std::string& name, std::optional<std::vector<int64_t>> shape,
       int dtype = 0) = 0;
-  virtual absl::StatusOr<std::string> OpName(const std::string& name) = 0;
+  // tf.get_local_variable.
+  virtual absl::StatusOr<VarResult> GetLocal(const std::string& name,
+                                             std::vector<int64_t> shape) = 0;
+  // graph.unique_name(name, mark_as_used = !preview), as a tensor name.
+  virtual absl::StatusOr<std::string> OpName(const std::string& name,
+                                             bool preview) = 0;
+  absl::StatusOr<std::string> OpName(const std::string& name) {
+    return OpName(name, false);
+  }
   virtual absl::StatusOr<std::string> NewVariable(const std::string& name) = 0;
   // Name scope and variable-scope name of the innermost scope.
   virtual std::string NameScope() = 0;
@@ -91,6 +120,7 @@ TYPED_TEST_P(SemanticsTest, SeedSecondGetWithoutReuseFails) {
   ASSERT_OK(d.Get("variable1", {{1}}));
   auto again = d.Get("variable1", {{1}});
   EXPECT_CODE(again, kAlreadyExists);
+  EXPECT_EQ(d.Reason(again.status()), "VARIABLE_EXISTS");
   EXPECT_NE(std::string(again.status().message()).find("scope1/variable1"),
             std::string::npos);
 }
@@ -133,7 +163,9 @@ TYPED_TEST_P(SemanticsTest, ReuseCannotBeSwitchedOffInChild) {
   Driver& d = this->d();
   ASSERT_OK(d.Enter("outer", R::kReuse));
   ASSERT_OK(d.Enter("inner"));  // asks for nothing: inherits REUSE
-  EXPECT_CODE(d.Get("w", {{1}}), kNotFound);
+  auto missing = d.Get("w", {{1}});
+  EXPECT_CODE(missing, kNotFound);
+  EXPECT_EQ(d.Reason(missing.status()), "VARIABLE_NOT_FOUND");
 }
 
 TYPED_TEST_P(SemanticsTest, AutoReuseChildInsideReuseParentCreates) {
@@ -189,6 +221,7 @@ TYPED_TEST_P(SemanticsTest, OmittedDtypeMatchesOnReuse) {
   EXPECT_EQ(again.dtype, 3);
   auto wrong = d.Get("t", {{3}}, /*DT_FLOAT=*/1);
   EXPECT_CODE(wrong, kInvalidArgument);
+  EXPECT_EQ(d.Reason(wrong.status()), "DTYPE_MISMATCH");
   EXPECT_NE(std::string(wrong.status().message())
                 .find("specified dtype float32 and found dtype int32"),
             std::string::npos);
@@ -200,6 +233,7 @@ TYPED_TEST_P(SemanticsTest, ShapeCompatibilityOnReuse) {
   ASSERT_OK(d.Get("v", {{1}}));
   auto bad = d.Get("v", {{2}});
   EXPECT_CODE(bad, kInvalidArgument);
+  EXPECT_EQ(d.Reason(bad.status()), "SHAPE_MISMATCH");
   EXPECT_NE(std::string(bad.status().message())
                 .find("Trying to share variable scope1/v, but specified shape "
                       "[2] and found shape [1]"),
@@ -313,7 +347,9 @@ TYPED_TEST_P(SemanticsTest, OpNamesAreCaseInsensitive) {
 // Trap 8: the name rule depends on position.
 TYPED_TEST_P(SemanticsTest, NameValidityDependsOnPosition) {
   Driver& d = this->d();
-  EXPECT_CODE(d.Enter("_bar"), kInvalidArgument);
+  absl::Status underscore = d.Enter("_bar");
+  EXPECT_TRUE(absl::IsInvalidArgument(underscore)) << underscore;
+  EXPECT_EQ(d.Reason(underscore), "INVALID_NAME");
   EXPECT_CODE(d.Enter("foo:0"), kInvalidArgument);
   EXPECT_CODE(d.Enter("a b"), kInvalidArgument);
   EXPECT_CODE(d.Enter("a//b"), kInvalidArgument);
@@ -353,7 +389,7 @@ TYPED_TEST_P(SemanticsTest, ReuseVariablesAffectsLaterChildrenOnly) {
 TYPED_TEST_P(SemanticsTest, AuxiliaryNameScopeFalseKeepsEnclosingPrefix) {
   Driver& d = this->d();
   ASSERT_OK(d.Enter("outer"));
-  ASSERT_OK(d.Enter("inner", EnterOptions{R::kInherit, false, 0}));
+  ASSERT_OK(d.Enter("inner", EnterOptions{R::kInherit, false, 0, ""}));
   ASSERT_OK_AND_ASSIGN(VarResult w, d.Get("w", {{1}}));
   EXPECT_EQ(w.name, "outer/inner/w:0");
   ASSERT_OK_AND_ASSIGN(std::string c, d.OpName("c"));
@@ -362,7 +398,7 @@ TYPED_TEST_P(SemanticsTest, AuxiliaryNameScopeFalseKeepsEnclosingPrefix) {
 
 TYPED_TEST_P(SemanticsTest, ScopeDtypeIsTheCreateDefault) {
   Driver& d = this->d();
-  ASSERT_OK(d.Enter("half", EnterOptions{R::kInherit, true, /*DT_HALF=*/19}));
+  ASSERT_OK(d.Enter("half", EnterOptions{R::kInherit, true, /*DT_HALF=*/19, ""}));
   ASSERT_OK_AND_ASSIGN(VarResult v, d.Get("v", {{2}}));
   EXPECT_EQ(v.dtype, 19);
   ASSERT_OK(d.Enter("nested"));
@@ -402,6 +438,134 @@ TYPED_TEST_P(SemanticsTest, CollectionsAndTrainable) {
             (std::vector<std::string>{"variables", "trainable_variables"}));
 }
 
+// with tf.variable_scope(tf.get_variable_scope()) at the top level: the
+// root re-entered keeps its own flag (not the enclosing REUSE), its name
+// "" and opens no name scope of its own, with auxiliary_name_scope or not.
+TYPED_TEST_P(SemanticsTest, RootCanBeCapturedAndReentered) {
+  Driver& d = this->d();
+  const int root = d.CaptureRoot();
+  ASSERT_OK(d.Enter("outer", R::kReuse));
+  ASSERT_OK(d.Reenter(root));
+  EXPECT_EQ(d.ScopeName(), "");
+  EXPECT_EQ(d.NameScope(), "outer/");
+  ASSERT_OK_AND_ASSIGN(VarResult w, d.Get("w", {{1}}));
+  EXPECT_TRUE(w.created);
+  EXPECT_EQ(w.name, "w:0");
+  ASSERT_OK_AND_ASSIGN(std::string op, d.OpName("add"));
+  EXPECT_EQ(op, "outer/add:0");
+  ASSERT_OK(d.Exit());
+  ASSERT_OK(d.Reenter(root, EnterOptions{R::kAuto, false, 0, ""}));
+  EXPECT_EQ(d.NameScope(), "outer/");
+  ASSERT_OK_AND_ASSIGN(VarResult again, d.Get("w", {{1}}));
+  EXPECT_FALSE(again.created);
+}
+
+// A handle of another session re-enters as a captured scope object:
+// absolute name, its own reuse, a fresh name scope in this session.
+TYPED_TEST_P(SemanticsTest, ScopesOfAnotherSessionReenterAsCaptured) {
+  Driver& d = this->d();
+  ASSERT_OK(d.Enter("shared", R::kAuto));
+  const int shared = d.Capture();
+  ASSERT_OK(d.Get("w", {{1}}));
+  ASSERT_OK(d.Exit());
+  ASSERT_OK(d.SwitchSession());
+  ASSERT_OK(d.Enter("mine"));
+  ASSERT_OK(d.Reenter(shared));
+  EXPECT_EQ(d.ScopeName(), "shared");
+  EXPECT_EQ(d.NameScope(), "mine/shared/");
+  ASSERT_OK_AND_ASSIGN(VarResult w, d.Get("w", {{1}}));
+  EXPECT_FALSE(w.created);  // its own AUTO_REUSE
+  EXPECT_EQ(w.name, "shared/w:0");
+}
+
+// scope.set_dtype: later get_variable calls in the scope and in scopes
+// opened under it afterwards see it; a scope opened before kept its copy.
+TYPED_TEST_P(SemanticsTest, ScopeSettersAffectLaterCallsAndChildren) {
+  Driver& d = this->d();
+  ASSERT_OK(d.Enter("s"));
+  ASSERT_OK(d.Enter("early"));
+  const int early = d.Capture();
+  ASSERT_OK(d.Exit());
+  ASSERT_OK(d.SetDtype(/*DT_HALF=*/19));
+  ASSERT_OK_AND_ASSIGN(VarResult v, d.Get("v", {{1}}));
+  EXPECT_EQ(v.dtype, 19);
+  ASSERT_OK(d.Enter("late"));
+  ASSERT_OK_AND_ASSIGN(VarResult late, d.Get("v", {{1}}));
+  EXPECT_EQ(late.dtype, 19);
+  ASSERT_OK(d.Exit());
+  ASSERT_OK(d.Reenter(early));
+  ASSERT_OK_AND_ASSIGN(VarResult e, d.Get("e", {{1}}));
+  EXPECT_EQ(e.dtype, /*DT_FLOAT=*/1);
+}
+
+// The root's flag and defaults are visible without opening a scope.
+TYPED_TEST_P(SemanticsTest, RootIsVisible) {
+  Driver& d = this->d();
+  ASSERT_OK_AND_ASSIGN(RootView fresh, d.Root());
+  EXPECT_EQ(fresh.reuse, R::kInherit);
+  EXPECT_EQ(fresh.dtype, 0);
+  ASSERT_OK(d.SetDtype(/*DT_DOUBLE=*/2));
+  ASSERT_OK(d.ReuseVariables());
+  ASSERT_OK_AND_ASSIGN(RootView after, d.Root());
+  EXPECT_EQ(after.reuse, R::kReuse);
+  EXPECT_EQ(after.dtype, 2);
+}
+
+// graph.unique_name(name, mark_as_used=False).
+TYPED_TEST_P(SemanticsTest, OpNamePreviewReservesNothing) {
+  Driver& d = this->d();
+  ASSERT_OK(d.Enter("p"));
+  ASSERT_OK_AND_ASSIGN(std::string a, d.OpName("add", true));
+  EXPECT_EQ(a, "p/add:0");
+  ASSERT_OK_AND_ASSIGN(std::string b, d.OpName("add", true));
+  EXPECT_EQ(b, "p/add:0");
+  ASSERT_OK_AND_ASSIGN(std::string c, d.OpName("add"));
+  EXPECT_EQ(c, "p/add:0");
+  ASSERT_OK_AND_ASSIGN(std::string e, d.OpName("add", true));
+  EXPECT_EQ(e, "p/add_1:0");
+}
+
+// A name, or a captured scope, wins over default_name (which then counts
+// nothing).
+TYPED_TEST_P(SemanticsTest, NameOrScopeWinsOverDefaultName) {
+  Driver& d = this->d();
+  ASSERT_OK(d.Enter("named", EnterOptions{R::kInherit, true, 0, "ignored"}));
+  EXPECT_EQ(d.ScopeName(), "named");
+  const int named = d.Capture();
+  ASSERT_OK(d.Exit());
+  ASSERT_OK(d.Reenter(named, EnterOptions{R::kInherit, true, 0, "ignored"}));
+  EXPECT_EQ(d.ScopeName(), "named");
+  ASSERT_OK(d.Exit());
+  ASSERT_OK(d.EnterDefault("ignored"));
+  EXPECT_EQ(d.ScopeName(), "ignored");
+}
+
+// tf.get_local_variable: local_variables only, not trainable.
+TYPED_TEST_P(SemanticsTest, LocalVariablesAreNotGlobal) {
+  Driver& d = this->d();
+  ASSERT_OK_AND_ASSIGN(VarResult l, d.GetLocal("l", {1}));
+  EXPECT_EQ(l.name, "l:0");
+  EXPECT_FALSE(l.trainable);
+  EXPECT_EQ(l.collections, (std::vector<std::string>{"local_variables"}));
+}
+
+// dtype errors name TensorFlow's dtype, also for dtypes not stored.
+TYPED_TEST_P(SemanticsTest, DtypeErrorsNameTensorFlowDtypes) {
+  Driver& d = this->d();
+  for (auto [number, name] : std::vector<std::pair<int, std::string>>{
+           {7, "string"}, {8, "complex64"}, {17, "uint16"}, {101, "float32_ref"}}) {
+    auto v = d.Get("v", {{1}}, number);
+    EXPECT_CODE(v, kInvalidArgument);
+    EXPECT_NE(std::string(v.status().message()).find("dtype " + name + " "),
+              std::string::npos)
+        << v.status();
+    EXPECT_EQ(d.Reason(v.status()), "UNSUPPORTED_DTYPE");
+  }
+  EXPECT_CODE(d.Get("v", {{1}}, 7), kInvalidArgument);  // nothing was created
+  ASSERT_OK_AND_ASSIGN(VarResult v, d.Get("v", {{1}}));
+  EXPECT_TRUE(v.created);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     SemanticsTest, SeedScopeName, SeedNestedScopes,
     SeedSecondGetWithoutReuseFails, SeedReuseVariablesReturnsSameVariable,
@@ -416,7 +580,11 @@ REGISTER_TYPED_TEST_SUITE_P(
     ReuseVariablesAffectsLaterChildrenOnly,
     AuxiliaryNameScopeFalseKeepsEnclosingPrefix, ScopeDtypeIsTheCreateDefault,
     NewVariableAlwaysCreatesUniqueNames, NewVariableSkipsNamesInTheStore,
-    CollectionsAndTrainable);
+    CollectionsAndTrainable, RootCanBeCapturedAndReentered,
+    ScopesOfAnotherSessionReenterAsCaptured,
+    ScopeSettersAffectLaterCallsAndChildren, RootIsVisible,
+    OpNamePreviewReservesNothing, NameOrScopeWinsOverDefaultName,
+    LocalVariablesAreNotGlobal, DtypeErrorsNameTensorFlowDtypes);
 
 }  // namespace varscope::testing
 

@@ -5,6 +5,8 @@
 #include <functional>
 
 #include "tests/test_server.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
 
 namespace varscope::testing {
@@ -46,9 +48,14 @@ class BadInputTest : public ::testing::Test {
     pb::GetVariableRequest get;
     get.set_scope("existing");
     get.set_name("v");
-    get.add_shape(2);
-    pb::Variable v;
+    get.mutable_shape()->add_dims(2);
+    pb::GetVariableResponse v;
     ASSERT_TRUE(stub_->GetVariable(&gctx, get, &v).ok());
+    // A second session, whose handles this session may not use.
+    grpc::ClientContext octx;
+    pb::OpenSessionResponse other;
+    ASSERT_TRUE(stub_->OpenSession(&octx, open, &other).ok());
+    other_root_ = other.root_scope_id();
   }
 
   pb::GetVariableRequest Get(const std::string& name) {
@@ -56,13 +63,13 @@ class BadInputTest : public ::testing::Test {
     r.set_session_id(session_);
     r.set_scope_id(inner_);
     r.set_name(name);
-    r.add_shape(2);
+    r.mutable_shape()->add_dims(2);
     return r;
   }
 
   std::unique_ptr<service::Server> server_;
   std::unique_ptr<pb::VariableStore::Stub> stub_;
-  uint64_t session_ = 0, outer_ = 0, inner_ = 0;
+  uint64_t session_ = 0, outer_ = 0, inner_ = 0, other_root_ = 0;
 };
 
 struct Case {
@@ -75,7 +82,7 @@ TEST_F(BadInputTest, EachMalformedRequestGetsItsCodeAndChangesNothing) {
   using C = grpc::StatusCode;
   auto get = [](pb::GetVariableRequest r) {
     return [r](pb::VariableStore::Stub& s, grpc::ClientContext* c) {
-      pb::Variable v;
+      pb::GetVariableResponse v;
       return s.GetVariable(c, r, &v);
     };
   };
@@ -100,32 +107,35 @@ TEST_F(BadInputTest, EachMalformedRequestGetsItsCodeAndChangesNothing) {
   add_get("trailing slash", C::INVALID_ARGUMENT, [](auto& r) { r.set_name("a/"); });
   add_get("name over 1024 bytes", C::INVALID_ARGUMENT,
           [](auto& r) { r.set_name(std::string(1100, 'a')); });
-  add_get("negative dim", C::INVALID_ARGUMENT, [](auto& r) { r.add_shape(-2); });
+  add_get("negative dim", C::INVALID_ARGUMENT, [](auto& r) { r.mutable_shape()->add_dims(-2); });
   add_get("rank 33", C::INVALID_ARGUMENT, [](auto& r) {
     r.clear_shape();
-    for (int i = 0; i < 33; ++i) r.add_shape(1);
+    for (int i = 0; i < 33; ++i) r.mutable_shape()->add_dims(1);
   });
   add_get("element count overflow", C::INVALID_ARGUMENT, [](auto& r) {
     r.clear_shape();
-    r.add_shape(1LL << 40);
-    r.add_shape(1LL << 40);
+    r.mutable_shape()->add_dims(1LL << 40);
+    r.mutable_shape()->add_dims(1LL << 40);
   });
   add_get("over max_variable_bytes", C::RESOURCE_EXHAUSTED, [](auto& r) {
     r.clear_shape();
-    r.add_shape(1 << 20);
+    r.mutable_shape()->add_dims(1 << 20);
   });
   add_get("partial shape on create", C::INVALID_ARGUMENT,
-          [](auto& r) { r.add_shape(-1); });
+          [](auto& r) { r.mutable_shape()->add_dims(-1); });
   add_get("no shape on create", C::INVALID_ARGUMENT, [](auto& r) { r.clear_shape(); });
-  add_get("scalar with shape", C::INVALID_ARGUMENT, [](auto& r) { r.set_scalar(true); });
   add_get("unknown dtype", C::INVALID_ARGUMENT,
-          [](auto& r) { r.set_dtype(static_cast<pb::DataType>(7)); });
+          [](auto& r) { r.set_dtype(static_cast<pb::DataType>(99)); });
+  add_get("reference dtype", C::INVALID_ARGUMENT,
+          [](auto& r) { r.set_dtype(static_cast<pb::DataType>(101)); });
   add_get("string dtype", C::INVALID_ARGUMENT,
           [](auto& r) { r.set_dtype(static_cast<pb::DataType>(7)); });
   add_get("complex dtype", C::INVALID_ARGUMENT,
           [](auto& r) { r.set_dtype(static_cast<pb::DataType>(8)); });
   add_get("unknown session", C::NOT_FOUND, [](auto& r) { r.set_session_id(999); });
   add_get("unknown scope handle", C::NOT_FOUND, [](auto& r) { r.set_scope_id(999); });
+  add_get("another session's handle", C::NOT_FOUND,
+          [this](auto& r) { r.set_scope_id(other_root_); });
   add_get("scope handle without session", C::INVALID_ARGUMENT,
           [](auto& r) { r.set_session_id(0); });
   add_get("one-shot fields with session", C::INVALID_ARGUMENT,
@@ -167,7 +177,7 @@ TEST_F(BadInputTest, EachMalformedRequestGetsItsCodeAndChangesNothing) {
     r.mutable_partitioner()->mutable_explicit_partitions()->add_partitions(3);
   });
   add_get("bad collection name", C::INVALID_ARGUMENT,
-          [](auto& r) { r.add_collections("has space"); });
+          [](auto& r) { r.mutable_collections()->add_names("has space"); });
   add_get("local and trainable", C::INVALID_ARGUMENT, [](auto& r) {
     r.set_local(true);
     r.set_trainable(true);
@@ -176,15 +186,15 @@ TEST_F(BadInputTest, EachMalformedRequestGetsItsCodeAndChangesNothing) {
     pb::GetVariableRequest r;
     r.set_scope("existing");
     r.set_name("v");
-    r.add_shape(3);
+    r.mutable_shape()->add_dims(3);
     r.set_reuse(pb::REUSE);
     cases.push_back({"reuse with wrong shape", C::INVALID_ARGUMENT, get(r)});
     r.clear_shape();
     r.set_dtype(pb::DT_INT32);
     cases.push_back({"reuse with wrong dtype", C::INVALID_ARGUMENT, get(r)});
-    r.set_dtype(pb::DT_INVALID);
-    r.set_reuse(pb::INHERIT);
-    r.add_shape(2);
+    r.set_dtype(pb::DT_UNSPECIFIED);
+    r.set_reuse(pb::REUSE_UNSPECIFIED);
+    r.mutable_shape()->add_dims(2);
     cases.push_back({"existing without reuse", C::ALREADY_EXISTS, get(r)});
     r.set_name("absent");
     r.set_reuse(pb::REUSE);
@@ -202,9 +212,18 @@ TEST_F(BadInputTest, EachMalformedRequestGetsItsCodeAndChangesNothing) {
     r.set_kind(pb::VARIABLE_SCOPE);
     r.set_reuse(static_cast<pb::Reuse>(3));
     cases.push_back({"OpenScope unknown reuse", C::INVALID_ARGUMENT, open(r)});
-    r.set_reuse(pb::INHERIT);
+    r.set_reuse(pb::REUSE_UNSPECIFIED);
     r.set_parent_scope_id(4242);
     cases.push_back({"OpenScope unknown parent", C::NOT_FOUND, open(r)});
+    r.set_parent_scope_id(other_root_);
+    cases.push_back({"OpenScope under another session's scope", C::NOT_FOUND, open(r)});
+    r.set_parent_scope_id(0);
+    r.set_reenter_scope_id(4242);
+    cases.push_back({"OpenScope re-entering an unknown handle", C::NOT_FOUND, open(r)});
+    r.set_reenter_scope_id(0);
+    r.set_kind(pb::NAME_SCOPE);
+    cases.push_back({"NAME_SCOPE re-entering a scope", C::INVALID_ARGUMENT, open(r)});
+    r.set_kind(pb::VARIABLE_SCOPE);
     r.set_parent_scope_id(0);
     r.set_session_id(77);
     cases.push_back({"OpenScope unknown session", C::NOT_FOUND, open(r)});
@@ -232,7 +251,7 @@ TEST_F(BadInputTest, EachMalformedRequestGetsItsCodeAndChangesNothing) {
                      v->set_dtype(pb::DT_UINT8);
                      v->add_shape(2 << 20);
                      v->set_data(std::string(2 << 20, 'x'));
-                     pb::Variable out;
+                     pb::GetVariableResponse out;
                      return s.GetVariable(c, r, &out);
                    }});
   cases.push_back({"NewVariable without value", C::INVALID_ARGUMENT,
@@ -256,7 +275,58 @@ TEST_F(BadInputTest, EachMalformedRequestGetsItsCodeAndChangesNothing) {
                      pb::OpNameResponse out;
                      return s.OpName(c, r, &out);
                    }});
-  ASSERT_GE(cases.size(), 30u);
+  cases.push_back({"UpdateScope without a mask", C::INVALID_ARGUMENT,
+                   [this](pb::VariableStore::Stub& s, grpc::ClientContext* c) {
+                     pb::UpdateScopeRequest r;
+                     r.set_session_id(session_);
+                     r.set_scope_id(inner_);
+                     r.set_dtype(pb::DT_HALF);
+                     pb::Scope out;
+                     return s.UpdateScope(c, r, &out);
+                   }});
+  cases.push_back({"UpdateScope unknown mask path", C::INVALID_ARGUMENT,
+                   [this](pb::VariableStore::Stub& s, grpc::ClientContext* c) {
+                     pb::UpdateScopeRequest r;
+                     r.set_session_id(session_);
+                     r.set_scope_id(inner_);
+                     r.mutable_update_mask()->add_paths("reuse");
+                     pb::Scope out;
+                     return s.UpdateScope(c, r, &out);
+                   }});
+  cases.push_back({"UpdateScope unsupported dtype", C::INVALID_ARGUMENT,
+                   [this](pb::VariableStore::Stub& s, grpc::ClientContext* c) {
+                     pb::UpdateScopeRequest r;
+                     r.set_session_id(session_);
+                     r.set_scope_id(inner_);
+                     r.set_dtype(pb::DT_STRING);
+                     r.mutable_update_mask()->add_paths("dtype");
+                     pb::Scope out;
+                     return s.UpdateScope(c, r, &out);
+                   }});
+  cases.push_back({"UpdateScope of another session's scope", C::NOT_FOUND,
+                   [this](pb::VariableStore::Stub& s, grpc::ClientContext* c) {
+                     pb::UpdateScopeRequest r;
+                     r.set_session_id(session_);
+                     r.set_scope_id(other_root_);
+                     r.mutable_update_mask()->add_paths("dtype");
+                     pb::Scope out;
+                     return s.UpdateScope(c, r, &out);
+                   }});
+  cases.push_back({"ListVariables with a forged page token", C::INVALID_ARGUMENT,
+                   [](pb::VariableStore::Stub& s, grpc::ClientContext* c) {
+                     pb::ListVariablesRequest r;
+                     r.set_page_token("not-a-token");
+                     pb::ListVariablesResponse out;
+                     return s.ListVariables(c, r, &out);
+                   }});
+  cases.push_back({"ListScopes with a negative page size", C::INVALID_ARGUMENT,
+                   [](pb::VariableStore::Stub& s, grpc::ClientContext* c) {
+                     pb::ListScopesRequest r;
+                     r.set_page_size(-1);
+                     pb::ListScopesResponse out;
+                     return s.ListScopes(c, r, &out);
+                   }});
+  ASSERT_GE(cases.size(), 45u);
 
   const size_t variables_before = server_->store().num_variables();
   const int64_t bytes_before = server_->store().total_bytes();
@@ -271,16 +341,39 @@ TEST_F(BadInputTest, EachMalformedRequestGetsItsCodeAndChangesNothing) {
   }
 }
 
-TEST_F(BadInputTest, UnknownSessionCarriesReasonMetadata) {
+// The rich error form: grpc-status-details-bin holds a google.rpc.Status
+// whose details carry an ErrorInfo (what grpcurl -format-error prints).
+TEST_F(BadInputTest, ErrorsCarryGoogleRpcErrorInfo) {
   grpc::ClientContext ctx;
   pb::KeepAliveRequest r;
   r.set_session_id(424242);
   pb::KeepAliveResponse resp;
-  ASSERT_EQ(stub_->KeepAlive(&ctx, r, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
-  auto trailers = ctx.GetServerTrailingMetadata();
-  auto it = trailers.find("varscope-error-reason");
-  ASSERT_NE(it, trailers.end());
-  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "SESSION_NOT_FOUND");
+  const grpc::Status status = stub_->KeepAlive(&ctx, r, &resp);
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(status.error_details()));
+  EXPECT_EQ(details.code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(details.message(), status.error_message());
+  ASSERT_EQ(details.details_size(), 1);
+  google::rpc::ErrorInfo info;
+  ASSERT_TRUE(details.details(0).UnpackTo(&info));
+  EXPECT_EQ(info.reason(), "SESSION_NOT_FOUND");
+  EXPECT_EQ(info.domain(), "varscope.dev");
+  EXPECT_EQ(info.metadata().at("session_id"), "424242");
+
+  // A variable error names the variable.
+  grpc::ClientContext get_ctx;
+  pb::GetVariableRequest get;
+  get.set_scope("existing");
+  get.set_name("v");
+  get.mutable_shape()->add_dims(2);
+  pb::GetVariableResponse out;
+  const grpc::Status exists = stub_->GetVariable(&get_ctx, get, &out);
+  ASSERT_EQ(exists.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  ASSERT_TRUE(details.ParseFromString(exists.error_details()));
+  ASSERT_TRUE(details.details(0).UnpackTo(&info));
+  EXPECT_EQ(info.reason(), "VARIABLE_EXISTS");
+  EXPECT_EQ(info.metadata().at("variable"), "existing/v");
 }
 
 TEST_F(BadInputTest, OneShotGetVariableForGrpcurl) {
@@ -288,19 +381,22 @@ TEST_F(BadInputTest, OneShotGetVariableForGrpcurl) {
   pb::GetVariableRequest r;
   r.set_scope("scope1/scope2");
   r.set_name("w");
-  r.add_shape(784);
-  r.add_shape(256);
+  r.mutable_shape()->add_dims(784);
+  r.mutable_shape()->add_dims(256);
   r.set_reuse(pb::AUTO_REUSE);
-  pb::Variable v;
-  ASSERT_TRUE(stub_->GetVariable(&ctx, r, &v).ok());
-  EXPECT_EQ(v.name(), "scope1/scope2/w:0");
-  EXPECT_TRUE(v.created());
-  EXPECT_EQ(v.num_bytes(), 784 * 256 * 4);
+  pb::GetVariableResponse got;
+  ASSERT_TRUE(stub_->GetVariable(&ctx, r, &got).ok());
+  EXPECT_EQ(got.variable().name(), "scope1/scope2/w");
+  EXPECT_EQ(got.variable().tensor_name(), "scope1/scope2/w:0");
+  EXPECT_TRUE(got.created());
+  EXPECT_EQ(got.variable().num_bytes(), 784 * 256 * 4);
   grpc::ClientContext list_ctx;
   pb::ListScopesRequest list;
   pb::ListScopesResponse tree;
   ASSERT_TRUE(stub_->ListScopes(&list_ctx, list, &tree).ok());
-  EXPECT_EQ(tree.root().total_variables(), 2);
+  ASSERT_GE(tree.scopes_size(), 1);
+  EXPECT_EQ(tree.scopes(0).name(), "");  // the root first
+  EXPECT_EQ(tree.scopes(0).total_variables(), 2);
 }
 
 }  // namespace

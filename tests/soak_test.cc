@@ -48,7 +48,7 @@ absl::Duration SoakDuration() {
 ClientOptions Options(int i) {
   ClientOptions options;
   options.client_name = absl::StrCat("soak-", i);
-  options.rpc_timeout = absl::Seconds(30);
+  options.connection.rpc_timeout = absl::Seconds(30);
   return options;
 }
 
@@ -97,20 +97,20 @@ void Worker(int index, const std::string& address, absl::Time deadline,
     switch (rng() % 7) {
       case 0: {  // a scope of its own, AUTO_REUSE, create-or-get, push, pull
         ScopeOptions scope_options;
-        scope_options.reuse = v1::AUTO_REUSE;
+        scope_options.reuse = Reuse::kAutoReuse;
         auto scope = VariableScope::Open(*client, scope_name, scope_options);
         errors->Add("open scope", scope.status());
         if (!scope.ok()) break;
-        auto w = client->GetVariable(absl::StrCat("w", index % 4), {64}, v1::DT_FLOAT);
+        auto w = client->GetVariable(absl::StrCat("w", index % 4), {64}, DataType::kFloat);
         errors->Add("get variable", w.status());
         if (!w.ok()) break;
-        errors->Add("push", w->Push(v1::ADD, ones).status());
+        errors->Add("push", w->Push(UpdateOp::kAdd, ones).status());
         errors->Add("pull", w->Pull<float>().status());
         break;
       }
       case 1: {
-        auto r = client->Push("shared/counter", v1::ADD, v1::DT_DOUBLE, one.data(),
-                              sizeof(double));
+        auto r = client->Push("shared/counter", UpdateOp::kAdd, DataType::kDouble, AsBytes(one.data(),
+                              sizeof(double)));
         errors->Add("counter add", r.status());
         if (r.ok()) ++*adds;
         break;
@@ -127,14 +127,14 @@ void Worker(int index, const std::string& address, absl::Time deadline,
         options.indices = {static_cast<int64_t>(rng() % kEmbRows),
                            static_cast<int64_t>(rng() % kEmbRows)};
         errors->Add("sparse step",
-                    client->Push("shared/emb", v1::APPLY_GRADIENT, v1::DT_FLOAT,
-                                 grads.data(), grads.size() * sizeof(float), options)
+                    client->Push("shared/emb", UpdateOp::kApplyGradient, DataType::kFloat,
+                                 AsBytes(grads.data(), grads.size() * sizeof(float)), options)
                         .status());
         break;
       }
       case 4:
-        errors->Add("pull dense", client->Pull("shared/dense", v1::DT_FLOAT,
-                                               dense.data(), dense.size() * sizeof(float))
+        errors->Add("pull dense", client->Pull("shared/dense", DataType::kFloat,
+                                               AsWritableBytes(dense.data(), dense.size() * sizeof(float)))
                                       .status());
         break;
       case 5:
@@ -163,16 +163,12 @@ TEST(Soak, SixtyFourClientsMixedWorkload) {
     ASSERT_OK_AND_ASSIGN(auto chief, Client::Connect(address, options));
     VariableOptions counter;
     counter.shape = {1};
-    counter.dtype = v1::DT_DOUBLE;
-    counter.initializer.emplace();
-    counter.initializer->mutable_zeros();
+    counter.dtype = DataType::kDouble;
+    counter.initializer = Initializer::Zeros();
     ASSERT_OK(chief->GetVariable("shared/counter", counter));
-    ASSERT_OK(chief->GetVariable("shared/emb", {kEmbRows, kEmbDim}, v1::DT_FLOAT));
-    ASSERT_OK(chief->GetVariable("shared/dense", {256, 256}, v1::DT_FLOAT));
-    v1::OptimizerConfig sgd;
-    sgd.set_kind(v1::SGD);
-    (*sgd.mutable_hyperparameters())["learning_rate"] = 0.1;
-    ASSERT_OK(chief->SetOptimizer({"shared/emb"}, sgd));
+    ASSERT_OK(chief->GetVariable("shared/emb", {kEmbRows, kEmbDim}, DataType::kFloat));
+    ASSERT_OK(chief->GetVariable("shared/dense", {256, 256}, DataType::kFloat));
+    ASSERT_OK(chief->SetOptimizer({"shared/emb"}, OptimizerConfig::Sgd(0.1)));
   }
 
   const absl::Duration duration = SoakDuration();
@@ -223,8 +219,8 @@ TEST(Soak, SixtyFourClientsMixedWorkload) {
   options.keep_alive = false;
   ASSERT_OK_AND_ASSIGN(auto checker, Client::Connect(address, options));
   std::vector<double> counter(1);
-  ASSERT_OK(checker->Pull("shared/counter", v1::DT_DOUBLE, counter.data(),
-                          sizeof(double)));
+  ASSERT_OK(checker->Pull("shared/counter", DataType::kDouble, AsWritableBytes(counter.data(),
+                          sizeof(double))));
   EXPECT_EQ(counter[0], static_cast<double>(adds.load()));
   checker.reset();
   auto stub = v1::Admin::NewStub(

@@ -6,8 +6,16 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 
 namespace varscope::testing {
+// `bytes` bytes at `data`, as the client's pull and push take them.
+inline absl::Span<const uint8_t> AsBytes(const void* data, size_t bytes) {
+  return {static_cast<const uint8_t*>(data), bytes};
+}
+inline absl::Span<uint8_t> AsWritableBytes(void* data, size_t bytes) {
+  return {static_cast<uint8_t*>(data), bytes};
+}
 inline const absl::Status& ToStatus(const absl::Status& s) { return s; }
 template <typename T>
 const absl::Status& ToStatus(const absl::StatusOr<T>& s) {

@@ -113,7 +113,7 @@ class Watchdog {
 std::unique_ptr<Client> Connect(const std::string& address, const std::string& who) {
   ClientOptions options;
   options.client_name = who;
-  options.rpc_timeout = absl::Seconds(60);
+  options.connection.rpc_timeout = absl::Seconds(60);
   auto client = Client::Connect(address, options);
   EXPECT_OK(client);
   return client.ok() ? *std::move(client) : nullptr;
@@ -153,8 +153,7 @@ class TortureTest : public ::testing::TestWithParam<const char*> {
       for (const std::string& name : {A(i), B(i)}) {
         VariableOptions o;
         o.shape = {PairSize(i)};
-        o.initializer.emplace();
-        o.initializer->mutable_zeros();
+        o.initializer = Initializer::Zeros();
         ASSERT_OK(client.GetVariable(name, o));
       }
     }
@@ -163,16 +162,12 @@ class TortureTest : public ::testing::TestWithParam<const char*> {
       for (const std::string& name : {GA(i), GB(i)}) {
         VariableOptions o;
         o.shape = {kGradSize};
-        o.initializer.emplace();
-        o.initializer->mutable_ones();
+        o.initializer = Initializer::Ones();
         ASSERT_OK(client.GetVariable(name, o));
         grads.push_back(name);
       }
     }
-    v1::OptimizerConfig adam;
-    adam.set_kind(v1::ADAM);
-    (*adam.mutable_hyperparameters())["learning_rate"] = 0.01;
-    ASSERT_OK(client.SetOptimizer(grads, adam));
+    ASSERT_OK(client.SetOptimizer(grads, OptimizerConfig::Adam(0.01)));
     VariableOptions emb;
     emb.shape = {64, 4};
     ASSERT_OK(client.GetVariable("emb", emb));
@@ -220,14 +215,14 @@ void PairPusher(Client& client, int i, int rounds, std::atomic<int64_t>* count,
                 Failures* failures) {
   std::vector<float> ones(PairSize(i), 1.0f);
   for (int r = 0; r < rounds; ++r) {
-    PushItem a{A(i), v1::ADD, v1::DT_FLOAT, ones.data(), ones.size() * 4, {}};
+    PushItem a = PushItem::Of(A(i), UpdateOp::kAdd, ones);
     PushItem b = a;
     b.name = B(i);
     auto pushed = client.PushMany({a, b});
     failures->Check("push pair", pushed.status());
     if (pushed.ok()) {
       ++*count;
-      if ((*pushed)[0].version() != (*pushed)[1].version()) {
+      if ((*pushed)[0].version != (*pushed)[1].version) {
         failures->Add("a pair's push got two versions");
       }
     }
@@ -237,7 +232,7 @@ void PairPusher(Client& client, int i, int rounds, std::atomic<int64_t>* count,
 void GradientPusher(Client& client, int i, int rounds, Failures* failures) {
   for (int r = 0; r < rounds; ++r) {
     std::vector<float> g(kGradSize, 0.001f * (r % 7 + 1));
-    PushItem a{GA(i), v1::APPLY_GRADIENT, v1::DT_FLOAT, g.data(), g.size() * 4, {}};
+    PushItem a = PushItem::Of(GA(i), UpdateOp::kApplyGradient, g);
     PushItem b = a;
     b.name = GB(i);
     failures->Check("gradient pair", client.PushMany({a, b}).status());
@@ -253,12 +248,12 @@ void Churner(Client& client, v1::VariableStore::Stub& store, int seed, int round
     v1::GetVariableRequest request;
     request.set_scope("churn");
     request.set_name(name);
-    request.add_shape(4);
+    request.mutable_shape()->add_dims(4);
     request.set_reuse(v1::AUTO_REUSE);
     if (r % 2 == 0) request.set_wait_ms(2000);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    v1::Variable created;
+    v1::GetVariableResponse created;
     grpc::Status s = store.GetVariable(&ctx, request, &created);
     if (!s.ok()) failures->Add("one-shot GetVariable: " + s.error_message());
     if (r % 3 == 0) {
@@ -269,7 +264,7 @@ void Churner(Client& client, v1::VariableStore::Stub& store, int seed, int round
       VariableOptions o;
       o.shape = {4};
       ScopeOptions auto_reuse;
-      auto_reuse.reuse = v1::AUTO_REUSE;
+      auto_reuse.reuse = Reuse::kAutoReuse;
       VariableScope scope(client, "churn", auto_reuse);
       failures->Check("session GetVariable", client.GetVariable(name, o).status());
     }
@@ -322,18 +317,18 @@ TEST_P(TortureTest, InvariantsHoldUnderConcurrentLoad) {
       std::unique_ptr<WatchStream> watch = main_client->Watch("pair", true, 64);
       std::thread watcher([&] {
         std::map<std::string, uint64_t> last;
-        v1::WatchEvent event;
+        WatchEvent event;
         while (watch->Next(&event)) {
-          if (event.kind() == v1::WatchEvent::RESYNC) {
+          if (event.kind == WatchEvent::Kind::kResync) {
             last.clear();
             continue;
           }
-          uint64_t& seen = last[event.name()];
-          if (event.version() <= seen && event.kind() != v1::WatchEvent::DELETED) {
-            failures.Add(absl::StrCat("watch: ", event.name(), " went from version ",
-                                      seen, " to ", event.version()));
+          uint64_t& seen = last[event.name];
+          if (event.version <= seen && event.kind != WatchEvent::Kind::kDeleted) {
+            failures.Add(absl::StrCat("watch: ", event.name, " went from version ",
+                                      seen, " to ", event.version));
           }
-          seen = event.version();
+          seen = event.version;
         }
       });
       // A waiter, a puller and a gatherer, until the pushers are done.
@@ -355,9 +350,7 @@ TEST_P(TortureTest, InvariantsHoldUnderConcurrentLoad) {
       // SetOptimizer again and again (idempotent on the gradient pairs).
       threads.emplace_back([&] {
         auto c = Connect(daemon.address(), "optimizer");
-        v1::OptimizerConfig adam;
-        adam.set_kind(v1::ADAM);
-        (*adam.mutable_hyperparameters())["learning_rate"] = 0.01;
+        const OptimizerConfig adam = OptimizerConfig::Adam(0.01);
         for (int r = 0; r < rounds / 10; ++r) {
           failures.Check("set optimizer",
                          c->SetOptimizer({GA(r % kGradPairs), GB(r % kGradPairs)}, adam)

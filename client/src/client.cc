@@ -1,115 +1,83 @@
+// varscope::Client: a session over a Connection, per-thread scope stacks,
+// session recovery, Variable handles and the RAII scope guards.
 #include "varscope/client.h"
 
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/support/client_interceptor.h>
-
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "client_data.h"
-#include "status_util.h"
-#include "varscope/v1/variable_store.grpc.pb.h"
 
 namespace varscope {
 namespace internal {
 
-// One opened scope guard (or captured scope). The fields after `thread` are
-// guarded by Client::Impl::mu_.
+// One opened scope guard (or captured scope). The fields after `thread`
+// are guarded by ClientCore::mu_.
 struct ScopeRecord {
-  v1::OpenScopeRequest request;          // as first sent (ids re-filled)
+  OpenScopeArgs args;                    // as first sent (ids re-filled)
   std::shared_ptr<ScopeRecord> parent;   // null = session root
-  std::shared_ptr<ScopeRecord> reenter;  // captured scope re-entered
+  std::shared_ptr<ScopeRecord> reenter;  // a captured scope of this client
+  bool reenter_root = false;             // re-enters this session's root
+  std::optional<uint64_t> foreign;       // a handle of another session
   std::thread::id thread;
 
   uint64_t seq = 0;         // creation order, for replay after recovery
   uint64_t id = 0;          // server handle, valid in `generation`
   uint64_t generation = 0;  // session generation the handle belongs to
-  v1::Scope info;
+  ScopeInfo info;
   bool open = false;
   bool reused = false;      // ReuseVariables was called on it
+  ScopeDefaults defaults;   // SetDefaults calls, merged, for replay
 };
-
-}  // namespace internal
 
 namespace {
 
-constexpr char kReasonKey[] = "varscope-error-reason";
-constexpr char kSessionNotFound[] = "SESSION_NOT_FOUND";
+bool SessionLost(const absl::Status& status) {
+  return ErrorReason(status) == "SESSION_NOT_FOUND";
+}
 
-using internal::FromGrpc;
-
-bool SessionLost(const grpc::ClientContext& context) {
-  const auto& trailers = context.GetServerTrailingMetadata();
-  auto it = trailers.find(kReasonKey);
-  return it != trailers.end() &&
-         absl::string_view(it->second.data(), it->second.size()) ==
-             kSessionNotFound;
+void Merge(const ScopeDefaults& from, ScopeDefaults* into) {
+  if (from.initializer) into->initializer = from.initializer;
+  if (from.dtype) into->dtype = from.dtype;
+  if (from.partitioner) into->partitioner = from.partitioner;
 }
 
 }  // namespace
 
-using internal::ScopeRecord;
-
-class Client::Impl {
+// The state a Client and its Variable handles share.
+class ClientCore {
  public:
-  Impl(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
-      : channel_(std::move(channel)),
-        stub_(v1::VariableStore::NewStub(channel_)),
-        options_(std::move(options)) {}
+  ClientCore(std::shared_ptr<Connection> connection, ClientOptions options)
+      : connection_(std::move(connection)), options_(std::move(options)) {}
 
-  ~Impl() {
+  Connection& conn() { return *connection_; }
+  const ClientOptions& options() const { return options_; }
+
+  // Stops the keep-alive and closes the session (best effort).
+  void Stop() {
     {
       absl::MutexLock lock(&mu_);
+      if (stopping_) return;
       stopping_ = true;
     }
     if (keep_alive_.joinable()) keep_alive_.join();
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(2));
-    v1::CloseSessionRequest request;
-    request.set_session_id(session_id());
-    v1::CloseSessionResponse response;
-    stub_->CloseSession(&context, request, &response);  // best effort
-  }
-
-  // The OpenSession RPC; the caller publishes the result.
-  absl::StatusOr<v1::OpenSessionResponse> OpenSessionRpc() {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::OpenSessionRequest request;
-    request.set_client_name(options_.client_name);
-    request.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease));
-    v1::OpenSessionResponse response;
-    grpc::Status status = stub_->OpenSession(&context, request, &response);
-    if (!status.ok()) return FromGrpc(status);
-    return response;
+    CallOptions quick;
+    quick.timeout = absl::Seconds(2);
+    connection_->CloseSession(session_id(), quick).IgnoreError();
   }
 
   void StartKeepAlive() {
     if (options_.keep_alive) keep_alive_ = std::thread([this] { KeepAliveLoop(); });
   }
 
-  void SetDeadline(grpc::ClientContext& context,
-                   absl::Duration extra = absl::ZeroDuration()) const {
-    context.set_deadline(std::chrono::system_clock::now() +
-                         absl::ToChronoNanoseconds(options_.rpc_timeout + extra));
-  }
-
-  // Runs `call(context, session_id, scope_id)` where scope_id is `scope`'s
-  // handle (0 for the root). When the server no longer knows the session,
-  // recovers it and retries once.
+  // Runs `call(session_id, scope_id)` where scope_id is `scope`'s handle (0
+  // for the root). When the server no longer knows the session, recovers
+  // it and retries once.
   template <typename Call>
-  absl::Status Run(const std::shared_ptr<ScopeRecord>& scope, Call&& call,
-                   absl::Duration extra_deadline = absl::ZeroDuration()) {
+  absl::Status Run(const std::shared_ptr<ScopeRecord>& scope, Call&& call) {
     for (int attempt = 0;; ++attempt) {
       uint64_t session, scope_id = 0, generation;
       {
@@ -119,34 +87,34 @@ class Client::Impl {
         if (scope != nullptr) {
           if (scope->generation != generation_ || !scope->open) {
             return absl::FailedPreconditionError(absl::StrCat(
-                "scope '", scope->info.name(),
+                "scope '", scope->info.name,
                 "' is no longer open on the server (its session was lost and "
-                "it could not be re-opened)"));
+                "it could not be re-opened exactly)"));
           }
           scope_id = scope->id;
         }
       }
-      grpc::ClientContext context;
-      SetDeadline(context, extra_deadline);
-      const grpc::Status status = call(&context, session, scope_id);
-      if (status.ok()) return absl::OkStatus();
-      if (attempt == 0 && SessionLost(context)) {
-        absl::Status recovered = Recover(generation);
-        if (!recovered.ok()) return recovered;
+      absl::Status status = call(session, scope_id);
+      if (status.ok()) return status;
+      if (attempt == 0 && SessionLost(status)) {
+        if (absl::Status recovered = Recover(generation); !recovered.ok()) {
+          return recovered;
+        }
         continue;
       }
-      return FromGrpc(status);
+      return status;
     }
   }
 
   // Opens a new session and re-opens every live guard (re-applying
-  // ReuseVariables), unless another thread already recovered since
-  // `seen_generation`. One recovery at a time; no lock is held across its
-  // RPCs, and every reply is checked: a guard whose scope (or whose REUSE)
-  // could not be restored is left unusable, never silently different.
+  // ReuseVariables and scope defaults), unless another thread already
+  // recovered since `seen_generation`. One recovery at a time; no lock is
+  // held across its calls, and every reply is checked: a guard whose scope
+  // cannot be restored exactly is left unusable (Run reports it).
   absl::Status Recover(uint64_t seen_generation) {
     std::vector<std::shared_ptr<ScopeRecord>> live;
     bool root_reused;
+    ScopeDefaults root_defaults;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
@@ -154,6 +122,7 @@ class Client::Impl {
       if (generation_ != seen_generation) return absl::OkStatus();
       recovering_ = true;
       root_reused = root_reused_;
+      root_defaults = root_defaults_;
       for (auto& [thread, stack] : stacks_) {
         live.insert(live.end(), stack.begin(), stack.end());
       }
@@ -162,95 +131,76 @@ class Client::Impl {
               [](const auto& a, const auto& b) { return a->seq < b->seq; });
     struct Reopened {
       std::shared_ptr<ScopeRecord> record;
-      v1::Scope info;
+      ScopeInfo info;
     };
     std::vector<Reopened> reopened;
-    absl::Status result = absl::OkStatus();
-    absl::StatusOr<v1::OpenSessionResponse> session = OpenSessionRpc();
-    if (session.ok() && root_reused) {
-      v1::Scope ignored;
-      result = ReuseRpc(session->session_id(), 0, &ignored);
-      if (!result.ok()) {
-        result = absl::Status(result.code(),
-                              absl::StrCat("the re-opened session could not be "
-                                           "set to REUSE again: ", result.message()));
-      }
-    }
+    absl::Status result;
+    absl::StatusOr<Connection::Session> session =
+        connection_->OpenSession(options_.client_name, options_.lease, {});
+    if (session.ok()) result = RestoreRoot(session->id, root_reused, root_defaults);
     if (session.ok()) {
       absl::flat_hash_map<const ScopeRecord*, uint64_t> new_ids;
+      auto id_of = [&](const std::shared_ptr<ScopeRecord>& r) -> std::optional<uint64_t> {
+        if (r == nullptr) return uint64_t{0};
+        auto it = new_ids.find(r.get());
+        if (it == new_ids.end()) return std::nullopt;
+        return it->second;
+      };
       for (const auto& record : live) {
-        // A parent or captured target that could not be re-opened leaves
-        // this one unusable too (Run reports it).
-        auto id_of = [&](const std::shared_ptr<ScopeRecord>& r) -> std::optional<uint64_t> {
-          if (r == nullptr) return uint64_t{0};
-          auto it = new_ids.find(r.get());
-          if (it == new_ids.end()) return std::nullopt;
-          return it->second;
-        };
         const std::optional<uint64_t> parent = id_of(record->parent);
         const std::optional<uint64_t> reenter = id_of(record->reenter);
-        if (!parent || !reenter) continue;
-        v1::OpenScopeRequest request = record->request;
-        request.set_session_id(session->session_id());
-        request.set_parent_scope_id(*parent);
-        if (record->reenter) request.set_reenter_scope_id(*reenter);
-        grpc::ClientContext context;
-        SetDeadline(context);
-        v1::Scope info;
-        if (!stub_->OpenScope(&context, request, &info).ok()) continue;
-        if (record->reused &&
-            !ReuseRpc(session->session_id(), info.scope_id(), &info).ok()) {
-          continue;  // without its REUSE it would mean something else
+        if (!parent || (record->reenter != nullptr && !reenter)) continue;
+        OpenScopeArgs args = ReplayArgs(*record);
+        args.session = session->id;
+        args.parent = *parent;
+        if (record->reenter != nullptr) args.reenter = *reenter;
+        absl::StatusOr<ScopeInfo> info = connection_->OpenScope(args, {});
+        // Another variable-scope name would change what its calls mean.
+        if (!info.ok() || info->name != record->info.name) continue;
+        if (record->reused) {
+          info = connection_->ReuseVariables(session->id, info->id, {});
+          if (!info.ok()) continue;  // without its REUSE it would mean something else
         }
-        new_ids[record.get()] = info.scope_id();
-        reopened.push_back({record, std::move(info)});
+        if (record->defaults.initializer || record->defaults.dtype ||
+            record->defaults.partitioner) {
+          info = connection_->UpdateScope(session->id, info->id, record->defaults, {});
+          if (!info.ok()) continue;
+        }
+        new_ids[record.get()] = info->id;
+        reopened.push_back({record, *std::move(info)});
       }
     }
     absl::MutexLock lock(&mu_);
     recovering_ = false;
     if (!session.ok()) return session.status();
-    session_id_ = session->session_id();
-    lease_ = absl::Milliseconds(session->lease_ttl_ms());
+    session_id_ = session->id;
+    root_scope_ = session->root_scope;
+    lease_ = session->lease;
     ++generation_;
     ++recoveries_;
     for (Reopened& r : reopened) {
-      r.record->id = r.info.scope_id();
+      r.record->id = r.info.id;
       r.record->generation = generation_;
       r.record->info = std::move(r.info);
     }
     return result;
   }
 
-  // ReuseVariables on `scope` (0 = root) of `session`.
-  absl::Status ReuseRpc(uint64_t session, uint64_t scope, v1::Scope* out) {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ReuseVariablesRequest request;
-    request.set_session_id(session);
-    request.set_scope_id(scope);
-    return FromGrpc(stub_->ReuseVariables(&context, request, out));
-  }
-
-  void KeepAliveLoop() {
-    absl::MutexLock lock(&mu_);
-    while (!stopping_) {
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_),
-                           std::max(lease_ / 3, absl::Milliseconds(100)));
-      if (stopping_) break;
-      const uint64_t session = session_id_;
-      const uint64_t generation = generation_;
-      mu_.Unlock();
-      grpc::ClientContext context;
-      SetDeadline(context);
-      v1::KeepAliveRequest request;
-      request.set_session_id(session);
-      v1::KeepAliveResponse response;
-      const grpc::Status status = stub_->KeepAlive(&context, request, &response);
-      // Server down: try again next round. Server back without our session:
-      // recover it (and our scopes) now rather than on the next call.
-      if (!status.ok() && SessionLost(context)) Recover(generation).IgnoreError();
-      mu_.Lock();
+  // How to re-open `record` in a new session: as first sent, except that a
+  // default-named scope asks for the name it got (the new session's counts
+  // start over) and a re-entry names its target again.
+  static OpenScopeArgs ReplayArgs(const ScopeRecord& record) {
+    OpenScopeArgs args = record.args;
+    if (record.reenter_root) {
+      args.reenter = 0;
+    } else if (record.foreign) {
+      args.reenter = *record.foreign;
+    } else if (args.name.empty() && !args.name_scope_only) {
+      const size_t slash = record.info.name.rfind('/');
+      args.name = slash == std::string::npos ? record.info.name
+                                             : record.info.name.substr(slash + 1);
     }
+    return args;
   }
 
   std::shared_ptr<ScopeRecord> Innermost() {
@@ -261,34 +211,39 @@ class Client::Impl {
   }
 
   absl::StatusOr<std::shared_ptr<ScopeRecord>> OpenScope(
-      v1::OpenScopeRequest request, std::shared_ptr<ScopeRecord> reenter) {
+      OpenScopeArgs args, std::shared_ptr<ScopeRecord> reenter, bool reenter_root,
+      std::optional<uint64_t> foreign) {
     auto record = std::make_shared<ScopeRecord>();
     record->parent = Innermost();
     record->reenter = std::move(reenter);
+    record->reenter_root = reenter_root;
+    record->foreign = foreign;
     record->thread = std::this_thread::get_id();
-    record->request = request;
-    v1::Scope response;
-    absl::Status status = Run(
-        record->parent, [&](grpc::ClientContext* context, uint64_t session,
-                            uint64_t parent_id) {
-          request.set_session_id(session);
-          request.set_parent_scope_id(parent_id);
-          if (record->reenter) {
-            absl::MutexLock lock(&mu_);
-            if (record->reenter->generation != generation_) {
-              return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                  "the captured scope was lost when the "
-                                  "session was re-opened");
-            }
-            request.set_reenter_scope_id(record->reenter->id);
-          }
-          return stub_->OpenScope(context, request, &response);
-        });
+    record->args = args;
+    absl::StatusOr<ScopeInfo> info;
+    absl::Status status = Run(record->parent, [&](uint64_t session, uint64_t parent) {
+      args.session = session;
+      args.parent = parent;
+      if (record->reenter != nullptr) {
+        absl::MutexLock lock(&mu_);
+        if (record->reenter->generation != generation_) {
+          return absl::NotFoundError(
+              "the captured scope was lost when the session was re-opened");
+        }
+        args.reenter = record->reenter->id;
+      } else if (record->reenter_root) {
+        args.reenter = 0;
+      } else if (record->foreign) {
+        args.reenter = *record->foreign;
+      }
+      info = connection_->OpenScope(args, {});
+      return info.status();
+    });
     if (!status.ok()) return status;
     absl::MutexLock lock(&mu_);
-    record->id = response.scope_id();
+    record->id = info->id;
     record->generation = generation_;
-    record->info = response;
+    record->info = *std::move(info);
     record->open = true;
     record->seq = next_seq_++;
     stacks_[record->thread].push_back(record);
@@ -301,18 +256,13 @@ class Client::Impl {
       auto& stack = stacks_[record->thread];
       if (stack.empty() || stack.back() != record) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "improper nesting: scope '", record->info.name_scope(),
+            "improper nesting: scope '", record->info.name_scope,
             "' is not the innermost scope of its thread; close scopes "
             "innermost-first"));
       }
     }
-    absl::Status status = Run(record, [&](grpc::ClientContext* context,
-                                          uint64_t session, uint64_t id) {
-      v1::CloseScopeRequest request;
-      request.set_session_id(session);
-      request.set_scope_id(id);
-      v1::CloseScopeResponse response;
-      return stub_->CloseScope(context, request, &response);
+    absl::Status status = Run(record, [&](uint64_t session, uint64_t id) {
+      return connection_->CloseScope(session, id, {});
     });
     // Closed locally either way: the block has ended.
     absl::MutexLock lock(&mu_);
@@ -324,21 +274,36 @@ class Client::Impl {
   }
 
   absl::Status ReuseVariables(const std::shared_ptr<ScopeRecord>& record) {
-    v1::Scope response;
-    absl::Status status = Run(record, [&](grpc::ClientContext* context,
-                                          uint64_t session, uint64_t id) {
-      v1::ReuseVariablesRequest request;
-      request.set_session_id(session);
-      request.set_scope_id(id);
-      return stub_->ReuseVariables(context, request, &response);
+    absl::StatusOr<ScopeInfo> info;
+    absl::Status status = Run(record, [&](uint64_t session, uint64_t id) {
+      info = connection_->ReuseVariables(session, id, {});
+      return info.status();
     });
     if (!status.ok()) return status;
     absl::MutexLock lock(&mu_);
     if (record) {
       record->reused = true;
-      record->info = response;
+      record->info = *std::move(info);
     } else {
       root_reused_ = true;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SetDefaults(const std::shared_ptr<ScopeRecord>& record,
+                           const ScopeDefaults& defaults) {
+    absl::StatusOr<ScopeInfo> info;
+    absl::Status status = Run(record, [&](uint64_t session, uint64_t id) {
+      info = connection_->UpdateScope(session, id, defaults, {});
+      return info.status();
+    });
+    if (!status.ok()) return status;
+    absl::MutexLock lock(&mu_);
+    if (record) {
+      Merge(defaults, &record->defaults);
+      record->info = *std::move(info);
+    } else {
+      Merge(defaults, &root_defaults_);
     }
     return absl::OkStatus();
   }
@@ -347,27 +312,68 @@ class Client::Impl {
     absl::MutexLock lock(&mu_);
     return session_id_;
   }
+  uint64_t root_scope() const {
+    absl::MutexLock lock(&mu_);
+    return root_scope_;
+  }
   int recoveries() const {
     absl::MutexLock lock(&mu_);
     return recoveries_;
   }
-
-  v1::VariableStore::Stub& stub() { return *stub_; }
-  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
-  const ClientOptions& options() const { return options_; }
+  uint64_t generation() const {
+    absl::MutexLock lock(&mu_);
+    return generation_;
+  }
 
  private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::VariableStore::Stub> stub_;
+  // REUSE and defaults of the session root, again on a new session.
+  absl::Status RestoreRoot(uint64_t session, bool reused, const ScopeDefaults& defaults) {
+    if (reused) {
+      absl::StatusOr<ScopeInfo> r = connection_->ReuseVariables(session, 0, {});
+      if (!r.ok()) {
+        return absl::Status(r.status().code(),
+                            absl::StrCat("the re-opened session could not be set to "
+                                         "REUSE again: ", r.status().message()));
+      }
+    }
+    if (defaults.initializer || defaults.dtype || defaults.partitioner) {
+      absl::StatusOr<ScopeInfo> r = connection_->UpdateScope(session, 0, defaults, {});
+      if (!r.ok()) return r.status();
+    }
+    return absl::OkStatus();
+  }
+
+  void KeepAliveLoop() {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                           std::max(lease_ / 3, absl::Milliseconds(100)));
+      if (stopping_) break;
+      const uint64_t session = session_id_;
+      const uint64_t generation = generation_;
+      mu_.Unlock();
+      absl::StatusOr<absl::Duration> lease = connection_->KeepAlive(session, {});
+      // Server down: try again next round. Server back without our session:
+      // recover it (and our scopes) now rather than on the next call.
+      if (!lease.ok() && SessionLost(lease.status())) {
+        Recover(generation).IgnoreError();
+      }
+      mu_.Lock();
+    }
+  }
+
+  const std::shared_ptr<Connection> connection_;
   const ClientOptions options_;
   std::thread keep_alive_;
 
   mutable absl::Mutex mu_;
   uint64_t session_id_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t root_scope_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration lease_ ABSL_GUARDED_BY(mu_) = absl::Seconds(30);
   int recoveries_ ABSL_GUARDED_BY(mu_) = 0;
   bool root_reused_ ABSL_GUARDED_BY(mu_) = false;
+  ScopeDefaults root_defaults_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool recovering_ ABSL_GUARDED_BY(mu_) = false;  // one Recover at a time
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
@@ -376,171 +382,82 @@ class Client::Impl {
       stacks_ ABSL_GUARDED_BY(mu_);
 };
 
+}  // namespace internal
+
+using internal::ClientCore;
+using internal::ScopeRecord;
+
 // ---- Client ----
 
-namespace {
-
-// Adds "authorization: Bearer <token>" to every call of a channel.
-class BearerTokenInterceptor : public grpc::experimental::Interceptor {
- public:
-  explicit BearerTokenInterceptor(const std::string* header) : header_(header) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::
-                PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->emplace("authorization", *header_);
-    }
-    methods->Proceed();
-  }
-
- private:
-  const std::string* header_;
-};
-
-class BearerTokenFactory
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit BearerTokenFactory(const std::string& token)
-      : header_("Bearer " + token) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo*) override {
-    return new BearerTokenInterceptor(&header_);
-  }
-
- private:
-  const std::string header_;  // lives as long as the channel
-};
-
-absl::StatusOr<std::string> ReadFile(const std::string& path,
-                                     absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read the TLS ", what, " file ", path));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> CredentialsFor(
-    const ClientTlsOptions& tls) {
-  if (!tls.enabled) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions ssl;
-  if (!tls.ca_file.empty()) {
-    auto ca = ReadFile(tls.ca_file, "CA");
-    if (!ca.ok()) return ca.status();
-    ssl.pem_root_certs = *std::move(ca);
-  }
-  if (tls.cert_file.empty() != tls.key_file.empty()) {
-    return absl::InvalidArgumentError(
-        "a client certificate needs both cert_file and key_file");
-  }
-  if (!tls.cert_file.empty()) {
-    auto cert = ReadFile(tls.cert_file, "certificate");
-    if (!cert.ok()) return cert.status();
-    auto key = ReadFile(tls.key_file, "key");
-    if (!key.ok()) return key.status();
-    ssl.pem_cert_chain = *std::move(cert);
-    ssl.pem_private_key = *std::move(key);
-  }
-  return grpc::SslCredentials(ssl);
-}
-
-}  // namespace
-
-// Targets whose traffic never leaves the machine.
-bool IsLocalTarget(absl::string_view target) {
-  absl::ConsumePrefix(&target, "dns:///");
-  absl::ConsumePrefix(&target, "ipv4:");
-  absl::ConsumePrefix(&target, "ipv6:");
-  if (absl::StartsWith(target, "unix:")) return true;
-  const absl::string_view host = target.substr(0, target.rfind(':'));
-  return absl::StartsWith(host, "127.") || host == "localhost" ||
-         host == "[::1]";
-}
-
-absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
-    const std::string& target, ClientOptions options) {
-  if (!options.auth_token.empty() && !options.tls.enabled &&
-      !options.allow_token_without_tls && !IsLocalTarget(target)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "refusing to send a bearer token to ", target,
-        " without TLS (anyone on the network could read it): set tls.enabled, "
-        "or allow_token_without_tls if the network is trusted"));
-  }
-  auto credentials = CredentialsFor(options.tls);
-  if (!credentials.ok()) return credentials.status();
-  grpc::ChannelArguments args;
-  if (!options.tls.server_name.empty()) {
-    args.SetSslTargetNameOverride(options.tls.server_name);
-  }
-  args.SetMaxReceiveMessageSize(options.max_message_bytes);
-  args.SetMaxSendMessageSize(options.max_message_bytes);
-  // Let the server send pulled tensors in 1 MiB HTTP/2 frames.
-  args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
-      interceptors;
-  if (!options.auth_token.empty()) {
-    interceptors.push_back(
-        std::make_unique<BearerTokenFactory>(options.auth_token));
-  }
-  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
-      target, *credentials, args, std::move(interceptors));
-  auto impl = std::make_unique<Impl>(channel, options);
-  auto data = std::make_unique<Data>(std::move(channel), std::move(options));
-  // Generation 0 has no session yet, so this opens the first one.
-  if (absl::Status status = impl->Recover(0); !status.ok()) {
-    return absl::Status(status.code(),
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& target,
+                                                        ClientOptions options) {
+  absl::StatusOr<std::shared_ptr<Connection>> connection =
+      MakeConnection(target, options.connection);
+  if (!connection.ok()) return connection.status();
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Create(*std::move(connection), std::move(options));
+  if (!client.ok()) {
+    return absl::Status(client.status().code(),
                         absl::StrCat("cannot open a session on ", target, ": ",
-                                     status.message()));
+                                     client.status().message()));
   }
-  impl->StartKeepAlive();
-  std::unique_ptr<Client> client(new Client(std::move(impl)));
-  client->data_ = std::move(data);
   return client;
 }
 
-Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Client::~Client() = default;
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(
+    std::shared_ptr<Connection> connection, ClientOptions options) {
+  auto core = std::make_shared<ClientCore>(std::move(connection), std::move(options));
+  // Generation 0 has no session yet, so this opens the first one.
+  if (absl::Status status = core->Recover(0); !status.ok()) return status;
+  core->StartKeepAlive();
+  return std::unique_ptr<Client>(new Client(std::move(core)));
+}
 
-absl::Status Client::CloseGuard(
-    Client*& client, const std::shared_ptr<internal::ScopeRecord>& record) {
+Client::Client(std::shared_ptr<ClientCore> core) : core_(std::move(core)) {}
+Client::~Client() { core_->Stop(); }
+
+Connection& Client::connection() { return core_->conn(); }
+
+absl::Status Client::CloseGuard(Client*& client,
+                                const std::shared_ptr<ScopeRecord>& record) {
   if (client == nullptr || record == nullptr) return absl::OkStatus();
-  absl::Status status = client->impl_->CloseScope(record);
+  absl::Status status = client->core_->CloseScope(record);
   if (status.ok()) client = nullptr;  // closed: later Close() is a no-op
   return status;
 }
 
-uint64_t Client::session_id() const { return impl_->session_id(); }
+uint64_t Client::session_id() const { return core_->session_id(); }
 int Client::session_recoveries() const {
-  return std::max(0, impl_->recoveries() - 1);  // the first open is not one
+  return std::max(0, core_->recoveries() - 1);  // the first open is not one
+}
+
+Variable Client::Wrap(VariableInfo info, bool created) const {
+  return Variable(core_, std::move(info), created);
 }
 
 absl::StatusOr<Variable> Client::GetVariable(absl::string_view name,
-                                             const VariableOptions& options) {
-  v1::GetVariableRequest request;
-  request.set_name(std::string(name));
-  request.mutable_shape()->Assign(options.shape.begin(), options.shape.end());
-  request.set_scalar(options.scalar);
-  request.set_dtype(options.dtype);
-  if (options.initializer) *request.mutable_initializer() = *options.initializer;
-  if (options.trainable) request.set_trainable(*options.trainable);
-  for (const std::string& c : options.collections) request.add_collections(c);
-  if (options.partitioner) *request.mutable_partitioner() = *options.partitioner;
-  request.set_local(options.local);
-  request.set_wait_ms(absl::ToInt64Milliseconds(options.wait));
-  v1::Variable response;
-  absl::Status status = impl_->Run(
-      impl_->Innermost(),
-      [&](grpc::ClientContext* context, uint64_t session, uint64_t scope) {
-        request.set_session_id(session);
-        request.set_scope_id(scope);
-        return impl_->stub().GetVariable(context, request, &response);
-      },
-      options.wait);
+                                             const VariableOptions& options,
+                                             const CallOptions& call) {
+  GetVariableArgs args;
+  args.name = std::string(name);
+  if (options.scalar || !options.shape.empty()) args.shape = options.shape;
+  args.dtype = options.dtype;
+  args.initializer = options.initializer;
+  args.trainable = options.trainable;
+  args.collections = options.collections;
+  args.partitioner = options.partitioner;
+  args.local = options.local;
+  args.wait = options.wait;
+  absl::StatusOr<GetVariableResult> got;
+  absl::Status status =
+      core_->Run(core_->Innermost(), [&](uint64_t session, uint64_t scope) {
+        args.session = session;
+        args.scope = scope;
+        got = core_->conn().GetVariable(args, call);
+        return got.status();
+      });
   if (!status.ok()) return status;
-  return Variable(std::move(response), this);
+  return Wrap(std::move(got->variable), got->created);
 }
 
 absl::StatusOr<Variable> Client::GetVariable(absl::string_view name,
@@ -553,121 +470,290 @@ absl::StatusOr<Variable> Client::GetVariable(absl::string_view name,
   return GetVariable(name, options);
 }
 
-absl::StatusOr<Variable> Client::NewVariable(absl::string_view name,
-                                             const v1::TensorValue& value) {
-  v1::NewVariableRequest request;
-  request.set_name(std::string(name));
-  *request.mutable_value() = value;
-  v1::Variable response;
-  absl::Status status = impl_->Run(
-      impl_->Innermost(),
-      [&](grpc::ClientContext* context, uint64_t session, uint64_t scope) {
-        request.set_session_id(session);
-        request.set_scope_id(scope);
-        return impl_->stub().NewVariable(context, request, &response);
-      });
-  if (!status.ok()) return status;
-  return Variable(std::move(response), this);
+absl::StatusOr<Variable> Client::GetLocalVariable(absl::string_view name,
+                                                  VariableOptions options) {
+  options.local = true;
+  return GetVariable(name, options);
 }
 
-absl::StatusOr<std::string> Client::OpName(absl::string_view name) {
-  v1::OpNameRequest request;
-  request.set_name(std::string(name));
-  v1::OpNameResponse response;
-  absl::Status status = impl_->Run(
-      impl_->Innermost(),
-      [&](grpc::ClientContext* context, uint64_t session, uint64_t scope) {
-        request.set_session_id(session);
-        request.set_scope_id(scope);
-        return impl_->stub().OpName(context, request, &response);
+absl::StatusOr<Variable> Client::NewVariable(absl::string_view name, const Tensor& value,
+                                             std::optional<bool> trainable) {
+  NewVariableArgs args;
+  args.name = std::string(name);
+  args.value = value;
+  args.trainable = trainable;
+  absl::StatusOr<VariableInfo> made;
+  absl::Status status =
+      core_->Run(core_->Innermost(), [&](uint64_t session, uint64_t scope) {
+        args.session = session;
+        args.scope = scope;
+        made = core_->conn().NewVariable(args, {});
+        return made.status();
       });
   if (!status.ok()) return status;
-  return response.name();
+  return Wrap(*std::move(made), true);
 }
 
-absl::Status Client::ReuseVariables() {
-  return impl_->ReuseVariables(impl_->Innermost());
-}
-
-absl::StatusOr<std::vector<Variable>> Client::ListVariables(
-    absl::string_view prefix, absl::string_view collection) {
-  v1::ListVariablesRequest request;
-  request.set_prefix(std::string(prefix));
-  request.set_collection(std::string(collection));
-  v1::ListVariablesResponse response;
-  absl::Status status = impl_->Run(
-      nullptr, [&](grpc::ClientContext* context, uint64_t, uint64_t) {
-        return impl_->stub().ListVariables(context, request, &response);
+absl::StatusOr<std::string> Client::OpName(absl::string_view name, bool preview) {
+  absl::StatusOr<std::string> out;
+  absl::Status status =
+      core_->Run(core_->Innermost(), [&](uint64_t session, uint64_t scope) {
+        out = core_->conn().OpName(session, scope, std::string(name), preview, {});
+        return out.status();
       });
   if (!status.ok()) return status;
-  std::vector<Variable> out;
-  for (v1::Variable& v : *response.mutable_variables()) {
-    out.emplace_back(std::move(v), this);
-  }
   return out;
 }
 
-absl::StatusOr<Variable> Client::DescribeVariable(absl::string_view name) {
-  v1::DescribeVariableRequest request;
-  request.set_name(std::string(name));
-  v1::Variable response;
-  absl::Status status = impl_->Run(
-      nullptr, [&](grpc::ClientContext* context, uint64_t, uint64_t) {
-        return impl_->stub().DescribeVariable(context, request, &response);
-      });
+absl::StatusOr<ScopeInfo> Client::CurrentScope() {
+  // The innermost guard's own description; the root's comes from the
+  // server (its reuse flag and defaults, as ListScopes reports them).
+  std::shared_ptr<ScopeRecord> innermost = core_->Innermost();
+  absl::StatusOr<ScopePage> page;
+  absl::Status status = core_->Run(innermost, [&](uint64_t session, uint64_t scope) {
+    ListScopesArgs args;
+    args.session = session;
+    args.page_size = 1;
+    page = core_->conn().ListScopes(args, {});
+    if (!page.ok()) return page.status();
+    const uint64_t wanted = scope == 0 ? core_->root_scope() : scope;
+    for (const ScopeInfo& h : page->handles) {
+      if (h.id == wanted) return absl::OkStatus();
+    }
+    return absl::NotFoundError("the current scope is not among the session's handles");
+  });
   if (!status.ok()) return status;
-  return Variable(std::move(response), this);
+  const uint64_t wanted = innermost == nullptr ? core_->root_scope() : innermost->id;
+  for (ScopeInfo& h : page->handles) {
+    if (h.id == wanted) return std::move(h);
+  }
+  return absl::NotFoundError("the current scope is not among the session's handles");
+}
+
+absl::Status Client::ReuseVariables() { return core_->ReuseVariables(core_->Innermost()); }
+
+absl::Status Client::SetScopeDefaults(const ScopeDefaults& defaults) {
+  return core_->SetDefaults(core_->Innermost(), defaults);
+}
+
+CapturedScope Client::RootScope() { return CapturedScope(nullptr, core_); }
+
+absl::StatusOr<std::vector<Variable>> Client::ListVariables(absl::string_view prefix,
+                                                            absl::string_view collection) {
+  std::vector<Variable> out;
+  ListVariablesArgs args;
+  args.prefix = std::string(prefix);
+  args.collection = std::string(collection);
+  do {
+    absl::StatusOr<VariablePage> page = core_->conn().ListVariables(args, {});
+    if (!page.ok()) return page.status();
+    for (VariableInfo& v : page->variables) out.push_back(Wrap(std::move(v), false));
+    args.page_token = page->next_page_token;
+  } while (!args.page_token.empty());
+  return out;
+}
+
+absl::StatusOr<VariablePage> Client::ListVariablesPage(const ListVariablesArgs& args) {
+  return core_->conn().ListVariables(args, {});
+}
+
+absl::StatusOr<ScopePage> Client::ListScopes(const ListScopesArgs& args) {
+  return core_->conn().ListScopes(args, {});
+}
+
+absl::StatusOr<Variable> Client::DescribeVariable(absl::string_view name) {
+  absl::StatusOr<VariableInfo> info = core_->conn().DescribeVariable(std::string(name), {});
+  if (!info.ok()) return info.status();
+  return Wrap(*std::move(info), false);
 }
 
 absl::Status Client::DeleteVariable(absl::string_view name) {
-  v1::DeleteVariableRequest request;
-  request.set_name(std::string(name));
-  v1::DeleteVariableResponse response;
-  return impl_->Run(nullptr,
-                    [&](grpc::ClientContext* context, uint64_t, uint64_t) {
-                      return impl_->stub().DeleteVariable(context, request,
-                                                          &response);
-                    });
+  return core_->conn().DeleteVariable(std::string(name), {}).status();
 }
 
-// ---- Scope guards ----
+absl::StatusOr<PullResult> Client::Pull(absl::string_view name, DataType dtype,
+                                        absl::Span<uint8_t> out,
+                                        const PullOptions& options,
+                                        const CallOptions& call) {
+  return core_->conn().Pull({std::string(name), options.rows, options.if_newer_than},
+                            dtype, out, call);
+}
 
-const std::string& CapturedScope::name() const { return record_->info.name(); }
+absl::StatusOr<std::vector<Tensor>> Client::PullMany(const std::vector<std::string>& names) {
+  return core_->conn().PullMany(names, {});
+}
 
 namespace {
 
-v1::OpenScopeRequest VariableScopeRequest(const ScopeOptions& options) {
-  v1::OpenScopeRequest request;
-  request.set_kind(v1::VARIABLE_SCOPE);
-  request.set_reuse(options.reuse);
-  if (options.initializer) *request.mutable_initializer() = *options.initializer;
-  request.set_dtype(options.dtype);
-  if (options.partitioner) *request.mutable_partitioner() = *options.partitioner;
-  if (!options.auxiliary_name_scope) request.set_auxiliary_name_scope(false);
-  return request;
+PushItem ItemOf(absl::string_view name, UpdateOp op, DataType dtype,
+                absl::Span<const uint8_t> data, const PushOptions& options) {
+  PushItem item;
+  item.name = std::string(name);
+  item.op = op;
+  item.dtype = dtype;
+  item.data = data;
+  item.rows = options.rows;
+  item.indices = options.indices;
+  item.expected_version = options.expected_version;
+  item.optimizer = options.optimizer;
+  item.step = options.step;
+  return item;
 }
 
 }  // namespace
 
-absl::StatusOr<VariableScope> VariableScope::Open(Client& client,
-                                                  absl::string_view name,
-                                                  ScopeOptions options) {
-  if (name.empty()) {
-    return absl::InvalidArgumentError(
-        "a variable scope needs a name (use OpenDefault for default names)");
+absl::StatusOr<UpdateResult> Client::Push(absl::string_view name, UpdateOp op,
+                                          DataType dtype, absl::Span<const uint8_t> data,
+                                          const PushOptions& options,
+                                          const CallOptions& call) {
+  absl::StatusOr<std::vector<UpdateResult>> r =
+      core_->conn().Push({ItemOf(name, op, dtype, data, options)}, call);
+  if (!r.ok()) return r.status();
+  return std::move(r->front());
+}
+
+absl::StatusOr<std::vector<UpdateResult>> Client::PushMany(const std::vector<PushItem>& items,
+                                                           const CallOptions& call) {
+  return core_->conn().Push(items, call);
+}
+
+absl::StatusOr<Tensor> Client::Gather(absl::string_view name,
+                                      const std::vector<int64_t>& indices) {
+  return core_->conn().Gather(std::string(name), indices, {});
+}
+
+absl::StatusOr<std::vector<TrainingState>> Client::SetOptimizer(
+    const std::vector<std::string>& names, const OptimizerConfig& optimizer,
+    int replicas_to_aggregate) {
+  return core_->conn().SetOptimizer(names, optimizer, replicas_to_aggregate, {});
+}
+
+absl::StatusOr<TrainingState> Client::DescribeTraining(absl::string_view name) {
+  return core_->conn().DescribeTraining(std::string(name), {});
+}
+
+absl::StatusOr<uint64_t> Client::WaitVersion(absl::string_view name, uint64_t version,
+                                             absl::Duration timeout) {
+  return core_->conn().WaitVersion(std::string(name), version, timeout, {});
+}
+
+std::unique_ptr<WatchStream> Client::Watch(absl::string_view prefix, bool send_initial,
+                                           uint32_t buffer_events) {
+  return core_->conn().Watch(std::string(prefix), send_initial, buffer_events, {});
+}
+
+std::future<absl::StatusOr<PullResult>> Client::PullAsync(std::string name,
+                                                          DataType dtype,
+                                                          absl::Span<uint8_t> out,
+                                                          PullOptions options) {
+  return core_->conn().PullAsync({std::move(name), options.rows, options.if_newer_than},
+                                 dtype, out, {});
+}
+
+std::future<absl::StatusOr<std::vector<UpdateResult>>> Client::PushAsync(
+    std::vector<PushItem> items) {
+  return core_->conn().PushAsync(items, {});
+}
+
+// ---- Variable ----
+
+int64_t Variable::num_elements() const {
+  int64_t n = 1;
+  for (int64_t d : info_.shape) n *= d;
+  return n;
+}
+
+int64_t Variable::RowElements() const {
+  int64_t n = 1;
+  for (size_t i = 1; i < info_.shape.size(); ++i) n *= info_.shape[i];
+  return n;
+}
+
+absl::Status Variable::CheckType(DataType dtype) const {
+  if (info_.partitioned) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        full_name(), " is partitioned; pull and push its parts (name/part_i)"));
   }
-  v1::OpenScopeRequest request = VariableScopeRequest(options);
-  request.set_name(std::string(name));
-  auto record = client.impl_->OpenScope(std::move(request), nullptr);
+  if (info_.dtype != dtype) {
+    return absl::InvalidArgumentError(absl::StrCat("variable ", full_name(), " is ",
+                                                   DataTypeName(info_.dtype), ", not ",
+                                                   DataTypeName(dtype)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PullResult> Variable::Pull(absl::Span<uint8_t> out,
+                                          const PullOptions& options,
+                                          const CallOptions& call) const {
+  return core_->conn().Pull({full_name(), options.rows, options.if_newer_than},
+                            info_.dtype, out, call);
+}
+
+absl::StatusOr<UpdateResult> Variable::PushBytes(UpdateOp op, DataType dtype,
+                                                 absl::Span<const uint8_t> data,
+                                                 const PushOptions& options,
+                                                 const CallOptions& call) const {
+  absl::StatusOr<std::vector<UpdateResult>> r =
+      core_->conn().Push({ItemOf(full_name(), op, dtype, data, options)}, call);
+  if (!r.ok()) return r.status();
+  return std::move(r->front());
+}
+
+absl::StatusOr<Tensor> Variable::GatherRows(const std::vector<int64_t>& indices) const {
+  return core_->conn().Gather(full_name(), indices, {});
+}
+
+absl::StatusOr<uint64_t> Variable::WaitForNewerThan(std::optional<uint64_t> version,
+                                                    absl::Duration timeout) const {
+  return core_->conn().WaitVersion(full_name(), version.value_or(info_.version), timeout,
+                                   {});
+}
+
+// ---- Scope guards ----
+
+const std::string& CapturedScope::name() const {
+  static const std::string kRoot;
+  return record_ != nullptr ? record_->info.name : kRoot;
+}
+
+uint64_t CapturedScope::handle() const {
+  return record_ != nullptr ? record_->id : owner_->root_scope();
+}
+
+namespace {
+
+OpenScopeArgs VariableScopeArgs(const ScopeOptions& options) {
+  OpenScopeArgs args;
+  args.reuse = options.reuse;
+  args.initializer = options.initializer;
+  args.dtype = options.dtype;
+  args.partitioner = options.partitioner;
+  args.auxiliary_name_scope = options.auxiliary_name_scope;
+  args.default_name = options.default_name;
+  return args;
+}
+
+}  // namespace
+
+absl::StatusOr<VariableScope> VariableScope::Open(Client& client, absl::string_view name,
+                                                  ScopeOptions options) {
+  if (name.empty() && options.default_name.empty()) {
+    return absl::InvalidArgumentError(
+        "a variable scope needs a name or a default_name");
+  }
+  OpenScopeArgs args = VariableScopeArgs(options);
+  args.name = std::string(name);
+  auto record = client.core_->OpenScope(std::move(args), nullptr, false, std::nullopt);
   if (!record.ok()) return record.status();
   return VariableScope(&client, *std::move(record));
 }
 
-absl::StatusOr<VariableScope> VariableScope::OpenDefault(
-    Client& client, absl::string_view default_name, ScopeOptions options) {
-  v1::OpenScopeRequest request = VariableScopeRequest(options);
-  request.set_default_name(std::string(default_name));
-  auto record = client.impl_->OpenScope(std::move(request), nullptr);
+absl::StatusOr<VariableScope> VariableScope::OpenDefault(Client& client,
+                                                         absl::string_view default_name,
+                                                         ScopeOptions options) {
+  options.default_name = std::string(default_name);
+  OpenScopeArgs args = VariableScopeArgs(options);
+  auto record = client.core_->OpenScope(std::move(args), nullptr, false, std::nullopt);
   if (!record.ok()) return record.status();
   return VariableScope(&client, *std::move(record));
 }
@@ -675,22 +761,29 @@ absl::StatusOr<VariableScope> VariableScope::OpenDefault(
 absl::StatusOr<VariableScope> VariableScope::Reenter(Client& client,
                                                      const CapturedScope& scope,
                                                      ScopeOptions options) {
-  v1::OpenScopeRequest request = VariableScopeRequest(options);
-  auto record = client.impl_->OpenScope(std::move(request), scope.record_);
+  OpenScopeArgs args = VariableScopeArgs(options);
+  const bool ours = scope.owner_ == client.core_;
+  absl::StatusOr<std::shared_ptr<ScopeRecord>> record;
+  if (ours && scope.record_ != nullptr) {
+    record = client.core_->OpenScope(std::move(args), scope.record_, false, std::nullopt);
+  } else if (ours) {
+    record = client.core_->OpenScope(std::move(args), nullptr, true, std::nullopt);
+  } else {
+    // Another session's scope object, re-entered here (its handle).
+    record = client.core_->OpenScope(std::move(args), nullptr, false, scope.handle());
+  }
   if (!record.ok()) return record.status();
   return VariableScope(&client, *std::move(record));
 }
 
-VariableScope::VariableScope(Client& client, absl::string_view name,
-                             ScopeOptions options) {
+VariableScope::VariableScope(Client& client, absl::string_view name, ScopeOptions options) {
   absl::StatusOr<VariableScope> opened = Open(client, name, std::move(options));
   if (!opened.ok()) throw StatusError(opened.status());
   *this = *std::move(opened);
 }
 
 VariableScope::VariableScope(VariableScope&& other) noexcept
-    : client_(std::exchange(other.client_, nullptr)),
-      record_(std::move(other.record_)) {}
+    : client_(std::exchange(other.client_, nullptr)), record_(std::move(other.record_)) {}
 
 VariableScope& VariableScope::operator=(VariableScope&& other) noexcept {
   if (this != &other) {
@@ -708,25 +801,31 @@ absl::Status VariableScope::Close() {
 }
 
 absl::Status VariableScope::ReuseVariables() {
-  if (client_ == nullptr) {
-    return absl::FailedPreconditionError("the scope guard is closed");
-  }
-  return client_->impl_->ReuseVariables(record_);
+  if (client_ == nullptr) return absl::FailedPreconditionError("the scope guard is closed");
+  return client_->core_->ReuseVariables(record_);
 }
 
-CapturedScope VariableScope::Capture() const { return CapturedScope(record_); }
-const std::string& VariableScope::name() const { return record_->info.name(); }
-const std::string& VariableScope::name_scope() const {
-  return record_->info.name_scope();
+absl::Status VariableScope::SetDefaults(const ScopeDefaults& defaults) {
+  if (client_ == nullptr) return absl::FailedPreconditionError("the scope guard is closed");
+  return client_->core_->SetDefaults(record_, defaults);
 }
-Reuse VariableScope::reuse() const { return record_->info.reuse(); }
 
-absl::StatusOr<NameScope> NameScope::Open(Client& client,
-                                          absl::string_view name) {
-  v1::OpenScopeRequest request;
-  request.set_kind(v1::NAME_SCOPE);
-  request.set_name(std::string(name));
-  auto record = client.impl_->OpenScope(std::move(request), nullptr);
+CapturedScope VariableScope::Capture() const {
+  return CapturedScope(record_, client_ != nullptr ? client_->core_ : nullptr);
+}
+const std::string& VariableScope::name() const { return record_->info.name; }
+const std::string& VariableScope::name_scope() const { return record_->info.name_scope; }
+const std::string& VariableScope::original_name_scope() const {
+  return record_->info.original_name_scope;
+}
+Reuse VariableScope::reuse() const { return record_->info.reuse; }
+ScopeInfo VariableScope::info() const { return record_->info; }
+
+absl::StatusOr<NameScope> NameScope::Open(Client& client, absl::string_view name) {
+  OpenScopeArgs args;
+  args.name_scope_only = true;
+  args.name = std::string(name);
+  auto record = client.core_->OpenScope(std::move(args), nullptr, false, std::nullopt);
   if (!record.ok()) return record.status();
   return NameScope(&client, *std::move(record));
 }
@@ -738,8 +837,7 @@ NameScope::NameScope(Client& client, absl::string_view name) {
 }
 
 NameScope::NameScope(NameScope&& other) noexcept
-    : client_(std::exchange(other.client_, nullptr)),
-      record_(std::move(other.record_)) {}
+    : client_(std::exchange(other.client_, nullptr)), record_(std::move(other.record_)) {}
 
 NameScope& NameScope::operator=(NameScope&& other) noexcept {
   if (this != &other) {
@@ -754,8 +852,6 @@ NameScope::~NameScope() { Close().IgnoreError(); }
 
 absl::Status NameScope::Close() { return Client::CloseGuard(client_, record_); }
 
-const std::string& NameScope::name_scope() const {
-  return record_->info.name_scope();
-}
+const std::string& NameScope::name_scope() const { return record_->info.name_scope; }
 
 }  // namespace varscope

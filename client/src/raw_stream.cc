@@ -13,21 +13,21 @@ namespace {
 
 using google::protobuf::io::CodedInputStream;
 
+// Deletes itself when the call is done, after handing its status to `done`.
 class RawCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  RawCall(NextRequest next, OnResponse on_response, grpc::ClientContext* context)
+  RawCall(NextRequest next, OnResponse on_response, grpc::ClientContext* context,
+          std::function<void(absl::Status)> done)
       : next_(std::move(next)),
         on_response_(std::move(on_response)),
-        context_(context) {}
+        context_(context),
+        done_(std::move(done)) {}
 
-  absl::Status Run(grpc::GenericStub* stub, const std::string& method) {
+  void Start(grpc::GenericStub* stub, const std::string& method) {
     stub->PrepareBidiStreamingCall(context_, method, grpc::StubOptions(), this);
     StartRead(&response_);
     WriteNext();
     StartCall();
-    const grpc::Status status = done_.get_future().get();
-    if (!error_.ok()) return error_;
-    return FromGrpc(status);
   }
 
   void OnWriteDone(bool ok) override {
@@ -43,7 +43,10 @@ class RawCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffe
     }
     StartRead(&response_);
   }
-  void OnDone(const grpc::Status& status) override { done_.set_value(status); }
+  void OnDone(const grpc::Status& status) override {
+    done_(error_.ok() ? FromGrpc(status) : error_);
+    delete this;
+  }
 
  private:
   void WriteNext() {
@@ -60,7 +63,7 @@ class RawCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffe
   grpc::ByteBuffer request_;   // the write in flight
   grpc::ByteBuffer response_;  // the read in flight
   absl::Status error_;         // set by OnReadDone before cancelling
-  std::promise<grpc::Status> done_;
+  std::function<void(absl::Status)> done_;
 };
 
 bool SkipField(CodedInputStream* in, uint32_t tag) {
@@ -81,12 +84,23 @@ bool SkipField(CodedInputStream* in, uint32_t tag) {
 
 }  // namespace
 
+void StartRawStreamingCall(grpc::GenericStub* stub, grpc::ClientContext* context,
+                           const std::string& method, NextRequest next,
+                           OnResponse on_response,
+                           std::function<void(absl::Status)> done) {
+  (new RawCall(std::move(next), std::move(on_response), context, std::move(done)))
+      ->Start(stub, method);
+}
+
 absl::Status RawStreamingCall(grpc::GenericStub* stub,
                               grpc::ClientContext* context,
                               const std::string& method, NextRequest next,
                               OnResponse on_response) {
-  RawCall call(std::move(next), std::move(on_response), context);
-  return call.Run(stub, method);
+  std::promise<absl::Status> done;
+  std::future<absl::Status> result = done.get_future();
+  StartRawStreamingCall(stub, context, method, std::move(next), std::move(on_response),
+                        [&done](absl::Status s) { done.set_value(std::move(s)); });
+  return result.get();
 }
 
 grpc::ByteBuffer BytesField(int field, const void* data, size_t n) {

@@ -6,7 +6,7 @@
 // PushStream, and by bench/ for the bare-gRPC baseline.
 //
 // Thread-safety: each call is independent; RawStreamingCall blocks the
-// calling thread until the call ends.
+// calling thread until the call ends, StartRawStreamingCall does not.
 #ifndef VARSCOPE_CLIENT_SRC_RAW_STREAM_H_
 #define VARSCOPE_CLIENT_SRC_RAW_STREAM_H_
 
@@ -34,6 +34,13 @@ absl::Status RawStreamingCall(grpc::GenericStub* stub,
                               grpc::ClientContext* context,
                               const std::string& method, NextRequest next,
                               OnResponse on_response);
+// The same without blocking: `done` gets the status on one of gRPC's
+// threads when the call ends. `context` (and whatever the callbacks use)
+// must live until then.
+void StartRawStreamingCall(grpc::GenericStub* stub, grpc::ClientContext* context,
+                           const std::string& method, NextRequest next,
+                           OnResponse on_response,
+                           std::function<void(absl::Status)> done);
 
 // The wire bytes of a length-delimited field `field` holding `n` bytes at
 // `data`: a small header slice plus a slice pointing at `data` (no copy;

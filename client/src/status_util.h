@@ -1,6 +1,8 @@
 // File: status_util.h (internal)
-// grpc::Status to absl::Status for the client library (the codes share
-// their numbers).
+// grpc::Status to absl::Status for the client library. The codes share
+// their numbers; the server's rich-error detail (a google.rpc.Status with a
+// google.rpc.ErrorInfo in grpc-status-details-bin) is kept on the absl
+// status as a payload, read back by varscope::ErrorReason().
 #ifndef VARSCOPE_CLIENT_SRC_STATUS_UTIL_H_
 #define VARSCOPE_CLIENT_SRC_STATUS_UTIL_H_
 
@@ -10,11 +12,10 @@
 
 namespace varscope::internal {
 
-inline absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
+// The payload's type URL; its value is a serialized google.rpc.ErrorInfo.
+inline constexpr char kErrorInfoUrl[] = "type.googleapis.com/google.rpc.ErrorInfo";
+
+absl::Status FromGrpc(const grpc::Status& status);
 
 }  // namespace varscope::internal
 

@@ -113,12 +113,8 @@ int Fail(const absl::Status& status, const char* what) {
   return 1;
 }
 
-varscope::v1::OptimizerConfig Sgd() {
-  varscope::v1::OptimizerConfig sgd;
-  sgd.set_kind(varscope::v1::SGD);
-  (*sgd.mutable_hyperparameters())["learning_rate"] =
-      absl::GetFlag(FLAGS_learning_rate);
-  return sgd;
+varscope::OptimizerConfig Sgd() {
+  return varscope::OptimizerConfig::Sgd(absl::GetFlag(FLAGS_learning_rate));
 }
 
 int RunChief(varscope::Client& client, const Dataset& data) {
@@ -126,9 +122,8 @@ int RunChief(varscope::Client& client, const Dataset& data) {
   const bool sync = absl::GetFlag(FLAGS_mode) == "sync";
   varscope::VariableScope scope(client, "softmax");
   varscope::VariableOptions zeros;
-  zeros.initializer.emplace();
-  zeros.initializer->mutable_zeros();
-  zeros.dtype = varscope::v1::DT_FLOAT;
+  zeros.initializer = varscope::Initializer::Zeros();
+  zeros.dtype = varscope::DataType::kFloat;
   zeros.shape = {kFeatures, kClasses};
   auto w = client.GetVariable("weights", zeros);
   zeros.shape = {kClasses};
@@ -142,7 +137,7 @@ int RunChief(varscope::Client& client, const Dataset& data) {
   // stored and they can push gradients.
   zeros.shape = {};
   zeros.scalar = true;
-  zeros.dtype = varscope::v1::DT_INT32;
+  zeros.dtype = varscope::DataType::kInt32;
   zeros.trainable = false;
   auto done = client.GetVariable("workers_done", zeros);
   if (!done.ok()) return Fail(done.status(), "create workers_done");
@@ -167,7 +162,7 @@ int RunChief(varscope::Client& client, const Dataset& data) {
   const double loss = LossAndGradient(data, *weights, *bias, all, nullptr, nullptr);
   auto state = client.DescribeTraining("softmax/weights");
   std::printf("chief: final loss %.4f after %lld optimizer steps (initial %.4f)\n",
-              loss, state.ok() ? static_cast<long long>(state->optimizer_steps()) : -1LL,
+              loss, state.ok() ? static_cast<long long>(state->optimizer_steps) : -1LL,
               std::log(static_cast<double>(kClasses)));
   const double max_loss = absl::GetFlag(FLAGS_max_final_loss);
   if (max_loss > 0 && !(loss <= max_loss)) {
@@ -183,7 +178,7 @@ int RunWorker(varscope::Client& client, const Dataset& data) {
   const int workers = absl::GetFlag(FLAGS_workers);
   const bool sync = absl::GetFlag(FLAGS_mode) == "sync";
   varscope::ScopeOptions reuse;
-  reuse.reuse = varscope::v1::REUSE;
+  reuse.reuse = varscope::Reuse::kReuse;
   varscope::VariableScope scope(client, "softmax", reuse);
   varscope::VariableOptions wait;
   wait.wait = absl::Minutes(2);  // the chief may not have started yet
@@ -201,29 +196,26 @@ int RunWorker(varscope::Client& client, const Dataset& data) {
   int64_t step = 0;  // sync: the accumulator step the gradient belongs to
   const int steps = absl::GetFlag(FLAGS_steps);
   for (int s = 0; s < steps; ++s) {
-    auto weights = w->Pull<float>();
-    auto bias = b->Pull<float>();
-    if (!weights.ok()) return Fail(weights.status(), "pull weights");
-    if (!bias.ok()) return Fail(bias.status(), "pull bias");
-    const uint64_t pulled = w->version();
+    std::vector<float> weights, bias;
+    auto pulled = w->PullInto(&weights);  // the values and their version
+    if (!pulled.ok()) return Fail(pulled.status(), "pull weights");
+    if (auto s = b->PullInto(&bias); !s.ok()) return Fail(s.status(), "pull bias");
     std::vector<int> batch(kBatch);
     for (int& i : batch) i = shard[rng() % shard.size()];
     std::vector<float> gw(kFeatures * kClasses, 0.f), gb(kClasses, 0.f);
-    const double loss = LossAndGradient(data, *weights, *bias, batch, &gw, &gb);
-    varscope::PushItem pw{w->name(), varscope::v1::APPLY_GRADIENT,
-                          varscope::v1::DT_FLOAT, gw.data(), gw.size() * 4, {}};
-    varscope::PushItem pb{b->name(), varscope::v1::APPLY_GRADIENT,
-                          varscope::v1::DT_FLOAT, gb.data(), gb.size() * 4, {}};
-    if (sync) pw.options.step = pb.options.step = step;
+    const double loss = LossAndGradient(data, weights, bias, batch, &gw, &gb);
+    auto pw = varscope::PushItem::Of(w->full_name(), varscope::UpdateOp::kApplyGradient, gw);
+    auto pb = varscope::PushItem::Of(b->full_name(), varscope::UpdateOp::kApplyGradient, gb);
+    if (sync) pw.step = pb.step = step;
     auto results = client.PushMany({pw, pb});
     if (!results.ok()) return Fail(results.status(), "push gradients");
     if (sync) {
-      if ((*results)[0].stale()) {
-        step = (*results)[0].sync_step();  // fell behind: catch up
+      if ((*results)[0].stale) {
+        step = (*results)[0].sync_step;  // fell behind: catch up
         continue;
       }
       // Wait until this step's mean gradient has been applied.
-      auto v = w->WaitForNewerThan(pulled, absl::Minutes(2));
+      auto v = w->WaitForNewerThan(pulled->version, absl::Minutes(2));
       if (!v.ok()) return Fail(v.status(), "wait for the step");
       ++step;
     }
@@ -231,9 +223,7 @@ int RunWorker(varscope::Client& client, const Dataset& data) {
       std::printf("worker %d: step %d batch loss %.4f\n", task, s, loss);
     }
   }
-  int32_t one = 1;
-  auto finished = client.Push(done->name(), varscope::v1::ADD,
-                              varscope::v1::DT_INT32, &one, sizeof one);
+  auto finished = done->Push<int32_t>(varscope::UpdateOp::kAdd, {1});
   if (!finished.ok()) return Fail(finished.status(), "report done");
   return 0;
 }

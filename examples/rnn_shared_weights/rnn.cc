@@ -39,13 +39,12 @@ absl::StatusOr<std::vector<float>> Cell(varscope::Client& client,
                                         const std::vector<float>& h,
                                         std::vector<std::string>* names) {
   varscope::VariableScope cell(client, "cell");
-  auto w_xh = client.GetVariable("w_xh", {kInput, kHidden}, varscope::v1::DT_FLOAT);
-  auto w_hh = client.GetVariable("w_hh", {kHidden, kHidden}, varscope::v1::DT_FLOAT);
+  auto w_xh = client.GetVariable("w_xh", {kInput, kHidden}, varscope::DataType::kFloat);
+  auto w_hh = client.GetVariable("w_hh", {kHidden, kHidden}, varscope::DataType::kFloat);
   varscope::VariableOptions zeros;
   zeros.shape = {kHidden};
-  zeros.dtype = varscope::v1::DT_FLOAT;
-  zeros.initializer.emplace();
-  zeros.initializer->mutable_zeros();
+  zeros.dtype = varscope::DataType::kFloat;
+  zeros.initializer = varscope::Initializer::Zeros();
   auto b = client.GetVariable("b", zeros);
   if (!w_xh.ok()) return w_xh.status();
   if (!w_hh.ok()) return w_hh.status();

@@ -1,7 +1,13 @@
 #include "server/service/admin_service.h"
 
+#include <algorithm>
+
+#include "server/service/page_token.h"
+
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 #include "server/core/base/status_macros.h"
@@ -67,7 +73,7 @@ grpc::ServerUnaryReactor* AdminService::Queue(Context* ctx, const char* method,
   worker_->Post([=]() mutable {
     const absl::Status status = body(*call);
     LogFailure(method, status);
-    reactor->Finish(ToGrpcStatus(status, ctx));
+    reactor->Finish(ToGrpcStatus(status));
   });
   return reactor;
 }
@@ -86,13 +92,33 @@ grpc::ServerUnaryReactor* AdminService::Save(Context* ctx,
 }
 
 grpc::ServerUnaryReactor* AdminService::ListCheckpoints(
-    Context* ctx, const v1::ListCheckpointsRequest*,
+    Context* ctx, const v1::ListCheckpointsRequest* request,
     v1::ListCheckpointsResponse* response) {
   return Queue(ctx, "varscope.v1.Admin.ListCheckpoints", true, [=](const Admission&) -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(const size_t page_size, PageSize(request->page_size()));
+    // Oldest first (by sequence); a page continues after the previous
+    // page's last sequence, also if that checkpoint was pruned meanwhile.
+    int64_t after = -1;
+    if (!request->page_token().empty()) {
+      VARSCOPE_ASSIGN_OR_RETURN(std::string text,
+                                DecodeNameToken("checkpoint", request->page_token()));
+      if (!absl::SimpleAtoi(text, &after)) {
+        return absl::InvalidArgumentError("page_token is not a checkpoint page token");
+      }
+    }
     VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::CheckpointInfo> all,
                               checkpointer_->List());
-    for (const core::CheckpointInfo& info : all) {
-      ToProto(info, response->add_checkpoints());
+    auto it = std::find_if(all.begin(), all.end(), [&](const core::CheckpointInfo& c) {
+      return c.sequence > after;
+    });
+    for (; it != all.end() &&
+           static_cast<size_t>(response->checkpoints_size()) < page_size;
+         ++it) {
+      ToProto(*it, response->add_checkpoints());
+    }
+    if (it != all.end()) {
+      response->set_next_page_token(EncodeNameToken(
+          "checkpoint", absl::StrCat(response->checkpoints().rbegin()->sequence())));
     }
     return absl::OkStatus();
   });

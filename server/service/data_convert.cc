@@ -5,25 +5,72 @@
 
 namespace varscope::service {
 
-absl::StatusOr<core::OptimizerSpec> FromProto(
-    const pb::OptimizerConfig& config) {
+absl::StatusOr<core::OptimizerSpec> FromProto(const pb::OptimizerConfig& config) {
   core::OptimizerSpec spec;
-  switch (config.kind()) {
-    case pb::SGD: spec.kind = core::OptimizerKind::kSgd; break;
-    case pb::MOMENTUM: spec.kind = core::OptimizerKind::kMomentum; break;
-    case pb::ADAGRAD: spec.kind = core::OptimizerKind::kAdagrad; break;
-    case pb::ADAM: spec.kind = core::OptimizerKind::kAdam; break;
-    case pb::RMSPROP: spec.kind = core::OptimizerKind::kRmsProp; break;
-    case pb::FTRL: spec.kind = core::OptimizerKind::kFtrl; break;
-    case pb::OPTIMIZER_UNSPECIFIED:
-      spec.kind = core::OptimizerKind::kNone;
+  auto& h = spec.hyperparameters;
+  // TensorFlow's hyperparameter names; an unset optional keeps its default.
+  auto opt = [&h](const char* name, bool has, double value) {
+    if (has) h[name] = value;
+  };
+  switch (config.kind_case()) {
+    case pb::OptimizerConfig::kSgd:
+      spec.kind = core::OptimizerKind::kSgd;
+      h["learning_rate"] = config.sgd().learning_rate();
       break;
-    default:
+    case pb::OptimizerConfig::kMomentum:
+      spec.kind = core::OptimizerKind::kMomentum;
+      h["learning_rate"] = config.momentum().learning_rate();
+      h["momentum"] = config.momentum().momentum();
+      h["use_nesterov"] = config.momentum().use_nesterov() ? 1 : 0;
+      break;
+    case pb::OptimizerConfig::kAdagrad: {
+      const pb::Adagrad& a = config.adagrad();
+      spec.kind = core::OptimizerKind::kAdagrad;
+      h["learning_rate"] = a.learning_rate();
+      opt("initial_accumulator_value", a.has_initial_accumulator_value(),
+          a.initial_accumulator_value());
+      break;
+    }
+    case pb::OptimizerConfig::kAdam: {
+      const pb::Adam& a = config.adam();
+      spec.kind = core::OptimizerKind::kAdam;
+      opt("learning_rate", a.has_learning_rate(), a.learning_rate());
+      opt("beta1", a.has_beta1(), a.beta1());
+      opt("beta2", a.has_beta2(), a.beta2());
+      opt("epsilon", a.has_epsilon(), a.epsilon());
+      break;
+    }
+    case pb::OptimizerConfig::kRmsprop: {
+      const pb::RmsProp& r = config.rmsprop();
+      spec.kind = core::OptimizerKind::kRmsProp;
+      h["learning_rate"] = r.learning_rate();
+      opt("decay", r.has_decay(), r.decay());
+      opt("momentum", r.has_momentum(), r.momentum());
+      opt("epsilon", r.has_epsilon(), r.epsilon());
+      h["centered"] = r.centered() ? 1 : 0;
+      break;
+    }
+    case pb::OptimizerConfig::kFtrl: {
+      const pb::Ftrl& f = config.ftrl();
+      spec.kind = core::OptimizerKind::kFtrl;
+      h["learning_rate"] = f.learning_rate();
+      opt("learning_rate_power", f.has_learning_rate_power(), f.learning_rate_power());
+      opt("initial_accumulator_value", f.has_initial_accumulator_value(),
+          f.initial_accumulator_value());
+      opt("l1_regularization_strength", f.has_l1_regularization_strength(),
+          f.l1_regularization_strength());
+      opt("l2_regularization_strength", f.has_l2_regularization_strength(),
+          f.l2_regularization_strength());
+      opt("l2_shrinkage_regularization_strength",
+          f.has_l2_shrinkage_regularization_strength(),
+          f.l2_shrinkage_regularization_strength());
+      break;
+    }
+    case pb::OptimizerConfig::KIND_NOT_SET:
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown optimizer kind ", config.kind()));
+          "the optimizer message is set but names no optimizer; set one of "
+          "sgd, momentum, adagrad, adam, rmsprop, ftrl");
   }
-  spec.hyperparameters.insert(config.hyperparameters().begin(),
-                              config.hyperparameters().end());
   return spec;
 }
 
@@ -59,14 +106,8 @@ absl::StatusOr<core::Update> FromProto(const pb::Update& update) {
   if (update.has_expected_version()) {
     out.expected_version = update.expected_version();
   }
-  if (update.has_optimizer() &&
-      update.optimizer().kind() != pb::OPTIMIZER_UNSPECIFIED) {
+  if (update.has_optimizer()) {
     VARSCOPE_ASSIGN_OR_RETURN(out.optimizer, FromProto(update.optimizer()));
-  } else if (update.has_optimizer() &&
-             !update.optimizer().hyperparameters().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "update of ", update.name(),
-        ": optimizer hyperparameters given without optimizer.kind"));
   }
   if (update.has_step()) out.step = update.step();
   return out;

@@ -35,7 +35,7 @@ inline grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx,
                                         const absl::Status& status) {
   LogFailure(full_method, status);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status, ctx));
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
@@ -52,7 +52,7 @@ template <typename Reactor>
 class Rejected final : public Reactor {
  public:
   explicit Rejected(const absl::Status& status) {
-    this->Finish(ToGrpcStatus(status, nullptr));
+    this->Finish(ToGrpcStatus(status));
   }
   void OnDone() override { delete this; }
 };

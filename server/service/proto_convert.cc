@@ -1,6 +1,11 @@
 #include "server/service/proto_convert.h"
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "server/core/namespace/names.h"
 #include "server/core/base/status_macros.h"
 
 namespace varscope::service {
@@ -13,19 +18,19 @@ absl::Status UnknownEnum(absl::string_view field, int value) {
       absl::StrCat("unknown ", field, " value ", value));
 }
 
-core::ShapeSpec ShapeFrom(const google::protobuf::RepeatedField<int64_t>& dims,
-                          bool scalar) {
-  if (scalar) return core::ShapeSpec::Of({});
-  if (dims.empty()) return core::ShapeSpec::Unknown();
-  return core::ShapeSpec::Of({dims.begin(), dims.end()});
+// An unset Shape is "not given"; a set one with no dims, a scalar.
+template <typename Request>
+core::ShapeSpec ShapeFrom(const Request& request) {
+  if (!request.has_shape()) return core::ShapeSpec::Unknown();
+  return core::ShapeSpec::Of(
+      {request.shape().dims().begin(), request.shape().dims().end()});
 }
 
-absl::Status CheckScalarFlag(bool scalar, int dims) {
-  if (scalar && dims > 0) {
-    return absl::InvalidArgumentError(
-        "scalar is set but shape is not empty; send one or the other");
-  }
-  return absl::OkStatus();
+template <typename Request>
+std::optional<std::vector<std::string>> CollectionsFrom(const Request& request) {
+  if (!request.has_collections()) return std::nullopt;
+  return std::vector<std::string>(request.collections().names().begin(),
+                                  request.collections().names().end());
 }
 
 void SetShape(const core::Shape& shape,
@@ -41,7 +46,7 @@ absl::StatusOr<core::DType> FromProto(pb::DataType dtype) {
 
 absl::StatusOr<core::Reuse> FromProto(pb::Reuse reuse) {
   switch (reuse) {
-    case pb::INHERIT:
+    case pb::REUSE_UNSPECIFIED:
       return core::Reuse::kInherit;
     case pb::REUSE:
       return core::Reuse::kReuse;
@@ -54,6 +59,7 @@ absl::StatusOr<core::Reuse> FromProto(pb::Reuse reuse) {
 
 absl::StatusOr<core::ScopeKind> FromProto(pb::ScopeKind kind) {
   switch (kind) {
+    case pb::SCOPE_KIND_UNSPECIFIED:
     case pb::VARIABLE_SCOPE:
       return core::ScopeKind::kVariableScope;
     case pb::NAME_SCOPE:
@@ -137,6 +143,7 @@ absl::StatusOr<core::InitializerSpec> FromProto(const pb::Initializer& init) {
       seeded(Kind::kVarianceScaling, vs.seed());
       spec.scale = vs.has_scale() ? vs.scale() : 1.0;
       switch (vs.mode()) {
+        case pb::VarianceScaling::MODE_UNSPECIFIED:
         case pb::VarianceScaling::FAN_IN:
           spec.mode = core::InitializerSpec::FanMode::kFanIn;
           break;
@@ -150,6 +157,7 @@ absl::StatusOr<core::InitializerSpec> FromProto(const pb::Initializer& init) {
           return UnknownEnum("variance_scaling.mode", vs.mode());
       }
       switch (vs.distribution()) {
+        case pb::VarianceScaling::DISTRIBUTION_UNSPECIFIED:
         case pb::VarianceScaling::TRUNCATED_NORMAL:
           spec.distribution =
               core::InitializerSpec::Distribution::kTruncatedNormal;
@@ -256,9 +264,22 @@ absl::StatusOr<core::OpenScopeRequest> FromProto(
     const pb::OpenScopeRequest& request) {
   core::OpenScopeRequest out;
   out.parent = request.parent_scope_id();
-  out.name = request.name();
   out.default_name = request.default_name();
-  out.reenter = request.reenter_scope_id();
+  switch (request.target_case()) {
+    case pb::OpenScopeRequest::kName:
+      out.name = request.name();
+      if (out.name.empty()) {
+        return absl::InvalidArgumentError(
+            "name is set but empty; give a scope name (or unset it to use "
+            "default_name)");
+      }
+      break;
+    case pb::OpenScopeRequest::kReenterScopeId:
+      out.reenter = request.reenter_scope_id();
+      break;
+    case pb::OpenScopeRequest::TARGET_NOT_SET:
+      break;
+  }
   VARSCOPE_ASSIGN_OR_RETURN(out.kind, FromProto(request.kind()));
   VARSCOPE_ASSIGN_OR_RETURN(out.reuse, FromProto(request.reuse()));
   if (request.has_initializer()) {
@@ -283,24 +304,21 @@ absl::StatusOr<core::GetVariableRequest> FromProto(
         "in `scope`");
   }
   if (request.session_id() != 0 &&
-      (!request.scope().empty() || request.reuse() != pb::INHERIT)) {
+      (!request.scope().empty() || request.reuse() != pb::REUSE_UNSPECIFIED)) {
     return absl::InvalidArgumentError(
         "`scope` and `reuse` are for the one-shot form without a session; "
         "with a session_id use scope_id");
   }
-  VARSCOPE_RETURN_IF_ERROR(
-      CheckScalarFlag(request.scalar(), request.shape_size()));
   core::GetVariableRequest out;
   out.name = request.name();
-  out.shape = ShapeFrom(request.shape(), request.scalar());
+  out.shape = ShapeFrom(request);
   VARSCOPE_ASSIGN_OR_RETURN(out.dtype, FromProto(request.dtype()));
   if (request.has_initializer()) {
     VARSCOPE_ASSIGN_OR_RETURN(out.initializer,
                               FromProto(request.initializer()));
   }
   if (request.has_trainable()) out.trainable = request.trainable();
-  out.collections.assign(request.collections().begin(),
-                         request.collections().end());
+  out.collections = CollectionsFrom(request);
   if (request.has_partitioner()) {
     VARSCOPE_ASSIGN_OR_RETURN(out.partitioner,
                               FromProto(request.partitioner()));
@@ -320,7 +338,7 @@ absl::StatusOr<core::NewVariableRequest> FromProto(
   }
   core::GetVariableRequest& var = out.variable;
   if (request.has_value()) {
-    if (request.shape_size() > 0 || request.dtype() != pb::DT_INVALID) {
+    if (request.has_shape() || request.dtype() != pb::DT_UNSPECIFIED) {
       return absl::InvalidArgumentError(
           "with an initial value, do not send shape or dtype: the value's "
           "are used");
@@ -332,22 +350,47 @@ absl::StatusOr<core::NewVariableRequest> FromProto(
   } else {
     VARSCOPE_ASSIGN_OR_RETURN(var.initializer,
                               FromProto(request.initializer()));
-    // A scalar is spelled as an empty shape here: NewVariable always creates.
-    var.shape = core::ShapeSpec::Of(
-        {request.shape().begin(), request.shape().end()});
+    // Same form as GetVariable; creating needs a shape (no dims: scalar).
+    if (!request.has_shape()) {
+      return absl::InvalidArgumentError(
+          "NewVariable with an initializer needs a shape (an empty shape is "
+          "a scalar)");
+    }
+    var.shape = ShapeFrom(request);
     VARSCOPE_ASSIGN_OR_RETURN(var.dtype, FromProto(request.dtype()));
   }
   if (request.has_trainable()) var.trainable = request.trainable();
-  var.collections.assign(request.collections().begin(),
-                         request.collections().end());
+  var.collections = CollectionsFrom(request);
   return out;
 }
 
-core::ListOptions FromProto(const pb::ListVariablesRequest& request) {
-  core::ListOptions out;
-  out.prefix = request.prefix();
-  out.collection = request.collection();
-  out.include_partitioned = request.include_partitioned();
+absl::StatusOr<core::ScopeDefaultsUpdate> FromProto(
+    const pb::UpdateScopeRequest& request) {
+  core::ScopeDefaultsUpdate out;
+  if (request.update_mask().paths().empty()) {
+    return absl::InvalidArgumentError(
+        "update_mask names no field; give \"initializer\", \"dtype\" and/or "
+        "\"partitioner\"");
+  }
+  for (const std::string& path : request.update_mask().paths()) {
+    if (path == "initializer") {
+      out.initializer.emplace();
+      if (request.has_initializer()) {
+        VARSCOPE_ASSIGN_OR_RETURN(*out.initializer, FromProto(request.initializer()));
+      }
+    } else if (path == "dtype") {
+      VARSCOPE_ASSIGN_OR_RETURN(out.dtype, FromProto(request.dtype()));
+    } else if (path == "partitioner") {
+      out.partitioner.emplace();
+      if (request.has_partitioner()) {
+        VARSCOPE_ASSIGN_OR_RETURN(*out.partitioner, FromProto(request.partitioner()));
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update_mask path '", path,
+          "' is not a scope default; use initializer, dtype or partitioner"));
+    }
+  }
   return out;
 }
 
@@ -358,13 +401,13 @@ pb::DataType ToProto(core::DType dtype) {
 pb::Reuse ToProto(core::Reuse reuse) {
   switch (reuse) {
     case core::Reuse::kInherit:
-      return pb::INHERIT;
+      return pb::REUSE_UNSPECIFIED;
     case core::Reuse::kReuse:
       return pb::REUSE;
     case core::Reuse::kAutoReuse:
       return pb::AUTO_REUSE;
   }
-  return pb::INHERIT;
+  return pb::REUSE_UNSPECIFIED;
 }
 
 void ToProto(const core::InitializerSpec& spec, pb::Initializer* out) {
@@ -500,15 +543,16 @@ void ToProto(const core::ScopeInfo& scope, pb::Scope* out) {
   out->set_dtype(ToProto(scope.dtype));
   if (scope.partitioner) ToProto(*scope.partitioner, out->mutable_partitioner());
   out->set_open(scope.open);
+  out->set_root(scope.root);
 }
 
 void ToProto(const core::VariableInfo& info, pb::Variable* out) {
-  out->set_name(info.partitioned ? info.name : absl::StrCat(info.name, ":0"));
+  out->set_name(info.name);
+  out->set_tensor_name(info.partitioned ? info.name : absl::StrCat(info.name, ":0"));
   out->set_dtype(ToProto(info.dtype));
   SetShape(info.shape, out->mutable_shape());
   out->set_version(info.version);
   out->set_trainable(info.trainable);
-  out->set_created(info.created);
   for (const std::string& c : info.collections) out->add_collections(c);
   if (info.slice) {
     pb::PartitionSlice* slice = out->mutable_slice();
@@ -530,11 +574,8 @@ void ToProto(const core::VariableInfo& info, pb::Variable* out) {
 
 void ToProto(const core::ScopeNode& node, pb::ScopeNode* out) {
   out->set_name(node.name);
-  for (const std::string& v : node.variables) out->add_variables(v);
+  out->set_variables(static_cast<int64_t>(node.variables.size()));
   out->set_total_variables(node.total_variables);
-  for (const core::ScopeNode& child : node.children) {
-    ToProto(child, out->add_children());
-  }
 }
 
 }  // namespace varscope::service

@@ -30,7 +30,9 @@ absl::StatusOr<core::GetVariableRequest> FromProto(
     const pb::GetVariableRequest& request);
 absl::StatusOr<core::NewVariableRequest> FromProto(
     const pb::NewVariableRequest& request);
-core::ListOptions FromProto(const pb::ListVariablesRequest& request);
+absl::StatusOr<core::ScopeDefaultsUpdate> FromProto(
+    const pb::UpdateScopeRequest& request);
+
 
 pb::DataType ToProto(core::DType dtype);
 pb::Reuse ToProto(core::Reuse reuse);

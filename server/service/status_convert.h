@@ -1,8 +1,11 @@
 // File: status_convert.h
 // The one place where absl::Status becomes grpc::Status. Both follow
-// google.rpc.Code, so the code maps by value. A core error-reason payload
-// (unknown session / scope handle) becomes the trailing metadata key
-// `varscope-error-reason`, which clients use to re-open their session.
+// google.rpc.Code, so the code maps by value. Every error also carries the
+// standard rich-error detail: a google.rpc.Status with one
+// google.rpc.ErrorInfo (domain "varscope.dev") in the
+// `grpc-status-details-bin` trailer, whose reason is the core's (see
+// server/core/base/error_info.h) or, when the core gave none, the code's
+// name ("INVALID_ARGUMENT", ...).
 #ifndef VARSCOPE_SERVER_SERVICE_STATUS_CONVERT_H_
 #define VARSCOPE_SERVER_SERVICE_STATUS_CONVERT_H_
 
@@ -12,11 +15,7 @@
 
 namespace varscope::service {
 
-inline constexpr char kErrorReasonMetadataKey[] = "varscope-error-reason";
-
-// `context` may be null (no trailing metadata is added then).
-grpc::Status ToGrpcStatus(const absl::Status& status,
-                          grpc::ServerContextBase* context);
+grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace varscope::service
 

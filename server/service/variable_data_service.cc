@@ -63,7 +63,7 @@ class PullStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       : call_(std::move(call)), chunk_bytes_(chunk_bytes) {
     if (!read.ok()) {
       LogFailure("PullStream", read.status());
-      Finish(ToGrpcStatus(read.status(), ctx));
+      Finish(ToGrpcStatus(read.status()));
       return;
     }
     read_ = *std::move(read);
@@ -115,16 +115,15 @@ class PullStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 // received slices straight into the buffer.
 class PushStreamReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
-  PushStreamReactor(Admission call, core::DataPlane* data,
-                    grpc::CallbackServerContext* ctx, grpc::ByteBuffer* response)
-      : call_(std::move(call)), data_(data), ctx_(ctx), response_(response) {
+  PushStreamReactor(Admission call, core::DataPlane* data, grpc::ByteBuffer* response)
+      : call_(std::move(call)), data_(data), response_(response) {
     StartRead(&chunk_);
   }
   void OnReadDone(bool ok) override {
     absl::Status status = ok ? Consume() : Apply();
     if (!status.ok() || !ok) {
       LogFailure("PushStream", status);
-      Finish(ToGrpcStatus(status, ctx_));
+      Finish(ToGrpcStatus(status));
       return;
     }
     StartRead(&chunk_);
@@ -216,7 +215,6 @@ class PushStreamReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 
   const Admission call_;  // holds the client's in-flight slot
   core::DataPlane* const data_;
-  grpc::CallbackServerContext* const ctx_;
   grpc::ByteBuffer* const response_;
   grpc::ByteBuffer chunk_;
   v1::Update header_;
@@ -243,7 +241,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchEvent> {
     if (request.send_initial()) {
       core::ListOptions list;
       list.prefix = prefix;
-      state_->EnqueueInitial(store_->List(list));
+      state_->EnqueueInitial(store_->List(list).variables);
     }
     state_->Pump();
   }
@@ -504,7 +502,7 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* VariableDataService::PushStream(
     return new Rejected<grpc::ServerReadReactor<grpc::ByteBuffer>>(
         call.status());
   }
-  return new PushStreamReactor(*std::move(call), data_, ctx, response);
+  return new PushStreamReactor(*std::move(call), data_, response);
 }
 
 grpc::ServerUnaryReactor* VariableDataService::SetOptimizer(
@@ -516,7 +514,7 @@ grpc::ServerUnaryReactor* VariableDataService::SetOptimizer(
       return absl::InvalidArgumentError("SetOptimizer needs variable names");
     }
     core::TrainingConfig config;
-    if (request->optimizer().kind() != v1::OPTIMIZER_UNSPECIFIED) {
+    if (request->has_optimizer()) {
       VARSCOPE_ASSIGN_OR_RETURN(config.optimizer,
                                 FromProto(request->optimizer()));
     }
@@ -569,7 +567,7 @@ grpc::ServerUnaryReactor* VariableDataService::WaitVersion(
         (void)call;  // keeps the in-flight slot for the wait's life
         absl::StatusOr<core::VariableHandle> var = store->Find(name);
         if (!var.ok() && !absl::IsNotFound(var.status())) {
-          return ToGrpcStatus(var.status(), ctx);
+          return ToGrpcStatus(var.status());
         }
         if (!var.ok() || var->cell->version() <= target) return std::nullopt;
         response->set_version(var->cell->version());

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,7 +11,9 @@
 #include "server/core/namespace/names.h"
 #include "server/core/namespace/scope_tree.h"
 #include "server/core/base/status_macros.h"
+#include "server/core/base/error_info.h"
 #include "server/service/handle.h"
+#include "server/service/page_token.h"
 #include "server/service/proto_convert.h"
 #include "server/service/status_convert.h"
 #include "server/service/waiting_reactor.h"
@@ -47,6 +50,7 @@ Reactor* VariableStoreService::OpenSession(
                                OwnerOf(call)));
     response->set_session_id(info.id);
     response->set_lease_ttl_ms(absl::ToInt64Milliseconds(info.lease));
+    response->set_root_scope_id(info.root_scope);
     return absl::OkStatus();
   });
 }
@@ -88,6 +92,21 @@ Reactor* VariableStoreService::OpenScope(Context* ctx,
   });
 }
 
+Reactor* VariableStoreService::UpdateScope(Context* ctx,
+                                           const v1::UpdateScopeRequest* request,
+                                           v1::Scope* response) {
+  return Handle(ctx, gate_, "varscope.v1.VariableStore.UpdateScope",
+                [&](const Admission& call) -> absl::Status {
+    VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
+    VARSCOPE_ASSIGN_OR_RETURN(core::ScopeDefaultsUpdate update, FromProto(*request));
+    VARSCOPE_ASSIGN_OR_RETURN(
+        core::ScopeInfo scope,
+        sessions_->UpdateScope(request->session_id(), request->scope_id(), update));
+    ToProto(scope, response);
+    return absl::OkStatus();
+  });
+}
+
 Reactor* VariableStoreService::ReuseVariables(
     Context* ctx, const v1::ReuseVariablesRequest* request,
     v1::Scope* response) {
@@ -114,7 +133,7 @@ Reactor* VariableStoreService::CloseScope(Context* ctx,
 
 absl::Status VariableStoreService::RunGetVariable(
     const v1::GetVariableRequest& request, const Admission& call,
-    v1::Variable* response) {
+    v1::GetVariableResponse* response) {
   VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request.session_id()));
   VARSCOPE_ASSIGN_OR_RETURN(core::GetVariableRequest get, FromProto(request));
   get.check_name = [&call](absl::string_view name) {
@@ -130,13 +149,14 @@ absl::Status VariableStoreService::RunGetVariable(
     info = store_->GetVariable(scope, get);
   }
   VARSCOPE_RETURN_IF_ERROR(info.status());
-  ToProto(*info, response);
+  ToProto(*info, response->mutable_variable());
+  response->set_created(info->created);
   return absl::OkStatus();
 }
 
 Reactor* VariableStoreService::GetVariable(
     Context* ctx, const v1::GetVariableRequest* request,
-    v1::Variable* response) {
+    v1::GetVariableResponse* response) {
   constexpr char kMethod[] = "varscope.v1.VariableStore.GetVariable";
   if (request->wait_ms() <= 0) {
     return Handle(ctx, gate_, kMethod, [&](const Admission& call) {
@@ -155,10 +175,9 @@ Reactor* VariableStoreService::GetVariable(
       std::min(absl::Milliseconds(request->wait_ms()), absl::Hours(1));
   auto last = std::make_shared<absl::Status>();
   auto is_missing = [](const absl::Status& s) {
-    // Missing variable, as opposed to a missing session or scope handle
-    // (those carry an error reason and fail at once).
-    return absl::IsNotFound(s) &&
-           !s.GetPayload(core::kErrorReasonUrl).has_value();
+    // A missing variable, as opposed to a missing session or scope handle
+    // (those fail at once).
+    return core::HasReason(s, core::kVariableNotFound);
   };
   return WaitingReactor::Start(
       ctx, &store_->feed(),
@@ -170,7 +189,7 @@ Reactor* VariableStoreService::GetVariable(
           *last = status;
           return std::nullopt;
         }
-        return ToGrpcStatus(status, ctx);
+        return ToGrpcStatus(status);
       },
       [=]() {
         return grpc::Status(
@@ -182,7 +201,7 @@ Reactor* VariableStoreService::GetVariable(
 
 absl::StatusOr<std::string> VariableStoreService::WaitedName(
     const v1::GetVariableRequest& request) {
-  const std::string name(core::StripTensorSuffix(request.name()));
+  const std::string& name = request.name();
   if (request.session_id() == 0) return core::JoinName(request.scope(), name);
   VARSCOPE_ASSIGN_OR_RETURN(
       core::ScopeContext scope,
@@ -219,7 +238,7 @@ Reactor* VariableStoreService::OpName(Context* ctx,
     VARSCOPE_ASSIGN_OR_RETURN(
         std::string name,
         sessions_->OpName(request->session_id(), request->scope_id(),
-                          request->name()));
+                          request->name(), request->preview()));
     response->set_name(std::move(name));
     return absl::OkStatus();
   });
@@ -230,10 +249,20 @@ Reactor* VariableStoreService::ListVariables(
     v1::ListVariablesResponse* response) {
   return Handle(ctx, gate_, "varscope.v1.VariableStore.ListVariables",
                 [&](const Admission& call) -> absl::Status {
-    for (const core::VariableInfo& info : store_->List(FromProto(*request))) {
+    core::ListOptions options;
+    options.prefix = request->prefix();
+    options.collection = request->collection();
+    options.include_partitioned = request->include_partitioned();
+    VARSCOPE_ASSIGN_OR_RETURN(options.limit, PageSize(request->page_size()));
+    if (!request->page_token().empty()) {
+      VARSCOPE_ASSIGN_OR_RETURN(options.after, DecodeCursor(request->page_token()));
+    }
+    const core::ListPage page = store_->List(options);
+    for (const core::VariableInfo& info : page.variables) {
       if (!call.MayTouch(info.name)) continue;
       ToProto(info, response->add_variables());
     }
+    if (page.next) response->set_next_page_token(EncodeCursor(*page.next));
     return absl::OkStatus();
   });
 }
@@ -243,16 +272,47 @@ Reactor* VariableStoreService::ListScopes(Context* ctx,
                                           v1::ListScopesResponse* response) {
   return Handle(ctx, gate_, "varscope.v1.VariableStore.ListScopes",
                 [&](const Admission& call) -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(const size_t page_size, PageSize(request->page_size()));
+    std::string after;
+    const bool first_page = request->page_token().empty();
+    if (!first_page) {
+      VARSCOPE_ASSIGN_OR_RETURN(after, DecodeNameToken("scope", request->page_token()));
+    }
     core::ListOptions options;
     options.prefix = request->prefix();
-    std::vector<core::VariableInfo> visible = store_->List(options);
+    std::vector<core::VariableInfo> visible = store_->List(options).variables;
     visible.erase(std::remove_if(visible.begin(), visible.end(),
                                  [&](const core::VariableInfo& info) {
                                    return !call.MayTouch(info.name);
                                  }),
                   visible.end());
-    ToProto(core::BuildScopeTree(visible), response->mutable_root());
-    if (request->session_id() != 0) {
+    // The tree, flattened parent-first in name order, one page of it.
+    std::vector<const core::ScopeNode*> nodes;
+    const core::ScopeNode tree = core::BuildScopeTree(visible);
+    std::function<void(const core::ScopeNode&)> flatten = [&](const core::ScopeNode& n) {
+      nodes.push_back(&n);
+      for (const core::ScopeNode& child : n.children) flatten(child);
+    };
+    flatten(tree);
+    std::sort(nodes.begin(), nodes.end(),
+              [](const core::ScopeNode* a, const core::ScopeNode* b) {
+                return a->name < b->name;
+              });
+    auto it = first_page ? nodes.begin()
+                         : std::upper_bound(nodes.begin(), nodes.end(), after,
+                                            [](const std::string& name,
+                                               const core::ScopeNode* n) {
+                                              return name < n->name;
+                                            });
+    for (; it != nodes.end() && static_cast<size_t>(response->scopes_size()) < page_size;
+         ++it) {
+      ToProto(**it, response->add_scopes());
+    }
+    if (it != nodes.end() && response->scopes_size() > 0) {
+      response->set_next_page_token(EncodeNameToken(
+          "scope", response->scopes(response->scopes_size() - 1).name()));
+    }
+    if (request->session_id() != 0 && first_page) {
       VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
       VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::ScopeInfo> handles,
                                 sessions_->ListHandles(request->session_id()));

@@ -34,13 +34,15 @@ class VariableStoreService final
                         v1::CloseSessionResponse* response) override;
   Reactor* OpenScope(Context* ctx, const v1::OpenScopeRequest* request,
                      v1::Scope* response) override;
+  Reactor* UpdateScope(Context* ctx, const v1::UpdateScopeRequest* request,
+                       v1::Scope* response) override;
   Reactor* ReuseVariables(Context* ctx,
                           const v1::ReuseVariablesRequest* request,
                           v1::Scope* response) override;
   Reactor* CloseScope(Context* ctx, const v1::CloseScopeRequest* request,
                       v1::CloseScopeResponse* response) override;
   Reactor* GetVariable(Context* ctx, const v1::GetVariableRequest* request,
-                       v1::Variable* response) override;
+                       v1::GetVariableResponse* response) override;
   Reactor* NewVariable(Context* ctx, const v1::NewVariableRequest* request,
                        v1::Variable* response) override;
   Reactor* OpName(Context* ctx, const v1::OpNameRequest* request,
@@ -60,7 +62,8 @@ class VariableStoreService final
   // PERMISSION_DENIED when `session` was opened with another token.
   absl::Status CheckOwner(const Admission& call, uint64_t session) const;
   absl::Status RunGetVariable(const v1::GetVariableRequest& request,
-                              const Admission& call, v1::Variable* response);
+                              const Admission& call,
+                              v1::GetVariableResponse* response);
   // The full variable name a waiting GetVariable waits for.
   absl::StatusOr<std::string> WaitedName(const v1::GetVariableRequest& request);
 

@@ -3,8 +3,8 @@
 // request to an in-process varscope server over 127.0.0.1. This covers
 // request decoding (protobuf and the hand-written raw-method decoders),
 // the call gate, conversion and core dispatch. The server starts with a few
-// variables and one session (id 1, scopes 1..3) so that inputs can reach
-// deep paths. Any crash, sanitizer report or hang is a finding; every call
+// variables and one session (id 1, its root handle 1, scopes a, b, c as
+// handles 2..4) so that inputs can reach deep paths. Any crash, sanitizer report or hang is a finding; every call
 // must end with a status.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -36,6 +36,7 @@ Target* Start() {
   options.store.max_variable_bytes = 1 << 20;
   options.store.max_memory_bytes = 32 << 20;
   options.sessions.first_session_id = 1;
+  options.sessions.first_scope_handle = 1;
   options.sessions.max_sessions = 64;
   options.sessions.max_open_scopes = 64;
   options.max_message_bytes = 1 << 20;
@@ -60,9 +61,12 @@ Target* Start() {
   client_options.lease = absl::Hours(1);
   auto client = varscope::Client::Connect(t->server->address(), client_options);
   if (!client.ok()) std::abort();
-  (void)(*client)->GetVariable("w", {4, 3}, varscope::v1::DT_FLOAT);
-  (void)(*client)->GetVariable("emb", {16, 2}, varscope::v1::DT_DOUBLE);
-  (void)(*client)->GetVariable("s/step", {}, varscope::v1::DT_INT64);
+  (void)(*client)->GetVariable("w", {4, 3}, varscope::DataType::kFloat);
+  (void)(*client)->GetVariable("emb", {16, 2}, varscope::DataType::kDouble);
+  varscope::VariableOptions scalar;
+  scalar.scalar = true;
+  scalar.dtype = varscope::DataType::kInt64;
+  (void)(*client)->GetVariable("s/step", scalar);
   static auto* keep = new std::vector<varscope::VariableScope>();
   for (const char* name : {"a", "b", "c"}) {
     auto scope = varscope::VariableScope::Open(**client, name);

@@ -48,7 +48,7 @@ def write(target, name, data):
 
 # ---- fuzz_rpc: method index byte + request ----
 M = {m: i for i, m in enumerate(
-    "OpenSession KeepAlive CloseSession OpenScope ReuseVariables CloseScope "
+    "OpenSession KeepAlive CloseSession OpenScope UpdateScope ReuseVariables CloseScope "
     "GetVariable NewVariable OpName ListVariables ListScopes DescribeVariable "
     "DeleteVariable Pull PullStream Push PushStream Gather SetOptimizer "
     "DescribeTraining WaitVersion Watch Save ListCheckpoints Restore Import "
@@ -60,20 +60,27 @@ rpc = {
     "keep_alive": ("KeepAlive", vint(1, 1)),
     "open_scope": ("OpenScope", vint(1, 1) + vint(2, 1) + ld(3, "inner") + vint(7, 2)),
     "open_name_scope": ("OpenScope", vint(1, 1) + ld(4, "ns") + vint(6, 2)),
+    "reenter_root": ("OpenScope", vint(1, 1) + vint(2, 4) + vint(5, 0) + ld(4, "ignored")),
+    "reenter_scope": ("OpenScope", vint(1, 1) + vint(5, 2) + vint(7, 1)),
+    "update_scope": ("UpdateScope", vint(1, 1) + vint(2, 2) + vint(4, 19) + ld(6, ld(1, "dtype"))),
     "reuse": ("ReuseVariables", vint(1, 1) + vint(2, 2)),
-    "close_scope": ("CloseScope", vint(1, 1) + vint(2, 3)),
-    "get_variable": ("GetVariable", vint(1, 1) + vint(2, 1) + ld(3, "v") + packed(4, [3, 2]) + vint(6, 1)),
-    "get_oneshot": ("GetVariable", ld(3, "w") + ld(12, "") + vint(13, 2) + packed(4, [4, 3]) + vint(6, 1)),
+    "close_scope": ("CloseScope", vint(1, 1) + vint(2, 4)),
+    "get_variable": ("GetVariable", vint(1, 1) + vint(2, 2) + ld(3, "v") + ld(4, packed(1, [3, 2])) + vint(6, 1)),
+    "get_local": ("GetVariable", vint(1, 1) + vint(2, 3) + ld(3, "l") + ld(4, b"") + vint(11, 1)
+                  + ld(9, ld(1, "mine"))),
+    "get_oneshot": ("GetVariable", ld(3, "w") + ld(12, "") + vint(13, 2) + ld(4, packed(1, [4, 3])) + vint(6, 1)),
     # Found by fuzz_rpc (issue 10): a waiting one-shot GetVariable under
     # AUTO_REUSE that creates the variable it waits for aborted the server.
     "crash_get_oneshot_wait_creates": ("GetVariable", ld(3, "w") + ld(12, "s") + vint(13, 2)
-                                       + packed(4, [2]) + vint(14, 1000)),
-    "get_partitioned": ("GetVariable", ld(3, "p") + ld(12, "q") + packed(4, [8, 2]) + vint(6, 2)
+                                       + ld(4, packed(1, [2])) + vint(14, 1000)),
+    "get_partitioned": ("GetVariable", ld(3, "p") + ld(12, "q") + ld(4, packed(1, [8, 2])) + vint(6, 2)
                         + ld(10, ld(1, vint(1, 4)))),
-    "new_variable": ("NewVariable", vint(1, 1) + ld(3, "nv") + packed(6, [2]) + vint(7, 1)),
-    "op_name": ("OpName", vint(1, 1) + vint(2, 1) + ld(3, "add")),
+    "new_variable": ("NewVariable", vint(1, 1) + ld(3, "nv") + ld(6, packed(1, [2])) + vint(7, 1)),
+    "op_name": ("OpName", vint(1, 1) + vint(2, 2) + ld(3, "add")),
+    "op_name_preview": ("OpName", vint(1, 1) + vint(2, 2) + ld(3, "add") + vint(4, 1)),
     "list": ("ListVariables", ld(1, "s")),
-    "list_scopes": ("ListScopes", vint(1, 1)),
+    "list_page": ("ListVariables", vint(4, 1) + ld(5, "bm90LWEtdG9rZW4")),
+    "list_scopes": ("ListScopes", vint(2, 1) + vint(3, 2)),
     "describe": ("DescribeVariable", ld(1, "w:0")),
     "delete": ("DeleteVariable", ld(1, "s/step")),
     "pull": ("Pull", ld(1, ld(1, "w") + ld(2, vint(1, 1) + vint(2, 2)))),
@@ -83,11 +90,10 @@ rpc = {
     "push_sparse": ("Push", ld(1, ld(1, "emb") + vint(2, 2) + packed(4, [1, 1, 7]) + vint(5, 2)
                               + ld(15, struct.pack("<6d", *range(6))))),
     "push_adam": ("Push", ld(1, ld(1, "w") + vint(2, 4) + vint(5, 1) + ld(15, floats)
-                            + ld(7, vint(1, 4) + ld(2, ld(1, "learning_rate") + dbl(2, 0.01))))),
+                            + ld(7, ld(4, dbl(1, 0.01))))),
     "push_stream": ("PushStream", ld(1, ld(1, "w") + vint(2, 2) + vint(5, 1)) + ld(2, floats)),
     "gather": ("Gather", ld(1, "emb") + packed(2, [0, 3, 3, 15])),
-    "set_optimizer": ("SetOptimizer", ld(1, "emb") + ld(2, vint(1, 1) + ld(2, ld(1, "learning_rate") + dbl(2, 0.5)))
-                      + vint(3, 2)),
+    "set_optimizer": ("SetOptimizer", ld(1, "emb") + ld(2, ld(1, dbl(1, 0.5))) + vint(3, 2)),
     "describe_training": ("DescribeTraining", ld(1, "emb")),
     "wait_version": ("WaitVersion", ld(1, "w") + vint(2, 0) + vint(3, 1)),
     "watch": ("Watch", ld(1, "s") + vint(2, 1) + vint(3, 4)),

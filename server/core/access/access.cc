@@ -29,6 +29,7 @@ constexpr MethodRule kRules[] = {
     {"varscope.v1.VariableStore.KeepAlive", {Role::kTrainer}},
     {"varscope.v1.VariableStore.CloseSession", {Role::kTrainer}},
     {"varscope.v1.VariableStore.OpenScope", {Role::kTrainer}},
+    {"varscope.v1.VariableStore.UpdateScope", {Role::kTrainer}},
     {"varscope.v1.VariableStore.ReuseVariables", {Role::kTrainer}},
     {"varscope.v1.VariableStore.CloseScope", {Role::kTrainer}},
     {"varscope.v1.VariableStore.GetVariable", {Role::kTrainer}},

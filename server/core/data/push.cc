@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/core/base/error_info.h"
 #include "server/core/base/status_macros.h"
 #include "server/core/data/data_plane.h"
 #include "server/core/data/ordered_locks.h"
@@ -149,10 +150,15 @@ absl::Status DataPlane::DecidePush(PushPlan& plan, bool* replan) {
     t.version_before = cell.version();
     if (t.update.expected_version.has_value() &&
         t.version_before != *t.update.expected_version) {
-      return absl::AbortedError(absl::StrCat(
-          "version conflict on ", t.var.name, ": it is at version ",
-          t.version_before, ", the push expected ",
-          *t.update.expected_version, "; pull and retry"));
+      return WithReason(
+          absl::AbortedError(absl::StrCat(
+              "version conflict on ", t.var.name, ": it is at version ",
+              t.version_before, ", the push expected ",
+              *t.update.expected_version, "; pull and retry")),
+          kVersionConflict,
+          {{"variable", t.var.name},
+           {"version", absl::StrCat(t.version_before)},
+           {"expected_version", absl::StrCat(*t.update.expected_version)}});
     }
     if (t.update.op != UpdateOp::kApplyGradient) continue;
     // The optimizer and slots planned without locks must still hold.

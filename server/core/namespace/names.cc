@@ -1,5 +1,7 @@
 #include "server/core/namespace/names.h"
 
+#include "server/core/base/error_info.h"
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
@@ -33,8 +35,8 @@ std::string Quote(absl::string_view name) {
 
 }  // namespace
 
-absl::Status ValidateName(absl::string_view name, NamePosition position,
-                          absl::string_view what) {
+static absl::Status CheckName(absl::string_view name, NamePosition position,
+                              absl::string_view what) {
   if (name.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
   }
@@ -66,21 +68,30 @@ absl::Status ValidateName(absl::string_view name, NamePosition position,
   return absl::OkStatus();
 }
 
+absl::Status ValidateName(absl::string_view name, NamePosition position,
+                          absl::string_view what) {
+  return WithReason(CheckName(name, position, what), kInvalidName,
+                    {{"name", std::string(name)}});
+}
+
 absl::Status ValidateVariableName(absl::string_view full_name) {
   return ValidateName(full_name, NamePosition::kRoot, "variable name");
 }
 
 absl::Status ValidateCollectionName(absl::string_view name) {
   if (name.empty() || name.size() > 256) {
-    return absl::InvalidArgumentError(
-        "collection names are 1 to 256 bytes long");
+    return WithReason(absl::InvalidArgumentError(
+                          "collection names are 1 to 256 bytes long"),
+                      kInvalidName);
   }
   for (char c : name) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7f) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("collection name ", Quote(name),
-                       " must be printable ASCII without spaces"));
+      return WithReason(
+          absl::InvalidArgumentError(
+              absl::StrCat("collection name ", Quote(name),
+                           " must be printable ASCII without spaces")),
+          kInvalidName, {{"collection", std::string(name)}});
     }
   }
   return absl::OkStatus();

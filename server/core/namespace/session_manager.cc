@@ -9,16 +9,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/namespace/names.h"
+#include "server/core/base/error_info.h"
 #include "server/core/base/status_macros.h"
 
 namespace varscope::core {
 
 namespace {
-
-absl::Status WithReason(absl::Status status, const char* reason) {
-  status.SetPayload(kErrorReasonUrl, absl::Cord(reason));
-  return status;
-}
 
 absl::Status SessionNotFound(uint64_t id) {
   return WithReason(
@@ -26,7 +22,23 @@ absl::Status SessionNotFound(uint64_t id) {
           "session ", id,
           " is unknown or its lease expired; open a new session "
           "(OpenSession) and re-open its scopes")),
-      kReasonSessionNotFound);
+      kSessionNotFound, {{"session_id", absl::StrCat(id)}});
+}
+
+absl::Status ScopeNotFound(uint64_t scope, uint64_t session) {
+  return WithReason(
+      absl::NotFoundError(absl::StrCat(
+          "scope ", scope, " is not a handle of session ", session,
+          "; use a scope_id returned by OpenScope in this session (0 = root)")),
+      kScopeNotFound,
+      {{"scope_id", absl::StrCat(scope)}, {"session_id", absl::StrCat(session)}});
+}
+
+uint64_t RandomStart() {
+  std::random_device entropy;
+  const uint64_t high = entropy();
+  const uint64_t start = ((high << 32) | entropy()) >> 1;
+  return start == 0 ? 1 : start;
 }
 
 // "foo/" -> "foo": name scopes carry a trailing slash, joins do not.
@@ -74,12 +86,13 @@ struct SessionManager::Session {
   std::string owner;  // the token holder that opened it; "" without tokens
   absl::Duration lease;
 
+  uint64_t root = 0;  // the root's handle; constant once opened
+
   absl::Mutex mu;
   absl::Time deadline ABSL_GUARDED_BY(mu);
   bool closed ABSL_GUARDED_BY(mu) = false;
-  // Handles by id; id 0 is the root.
+  // Handles by id (server-wide ids), the root included.
   absl::flat_hash_map<uint64_t, Scope> scopes ABSL_GUARDED_BY(mu);
-  uint64_t next_scope_id ABSL_GUARDED_BY(mu) = 1;
   // Handles opened and not yet closed (the root not counted).
   int open_scopes ABSL_GUARDED_BY(mu) = 0;
   // Op namespace: lower-cased full name -> use count (TF's _names_in_use).
@@ -87,71 +100,276 @@ struct SessionManager::Session {
   // Variable-scope open counts (TF's variable_scopes_count).
   absl::flat_hash_map<std::string, int64_t> scope_counts ABSL_GUARDED_BY(mu);
 
-  // TF's Graph.unique_name, case-insensitive (TF >= 1.9).
-  std::string UniqueName(const std::string& full)
+  // TF's Graph.unique_name, case-insensitive (TF >= 1.9): the name the
+  // next use of `full` gets; with `mark`, reserves it.
+  std::string UniqueName(const std::string& full, bool mark = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const std::string key = absl::AsciiStrToLower(full);
-    int64_t& count = names_in_use[key];
-    const int64_t i = count++;
-    if (i == 0) return full;
-    int64_t j = i;
-    while (names_in_use.contains(absl::StrCat(key, "_", j))) ++j;
-    names_in_use[absl::StrCat(key, "_", j)] = 1;
-    return absl::StrCat(full, "_", j);
+    auto it = names_in_use.find(key);
+    const int64_t i = it == names_in_use.end() ? 0 : it->second;
+    std::string out = full;
+    if (i > 0) {
+      int64_t j = i;
+      while (names_in_use.contains(absl::StrCat(key, "_", j))) ++j;
+      if (mark) names_in_use[absl::StrCat(key, "_", j)] = 1;
+      out = absl::StrCat(full, "_", j);
+    }
+    if (mark) names_in_use[key] = i + 1;
+    return out;
   }
 
+  // Count of a variable-scope name (default-name uniquification).
+  int64_t CountOf(const std::string& name) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = scope_counts.find(name);
+    return it == scope_counts.end() ? 0 : it->second;
+  }
+
+  // `scope` 0 means this session's root.
   absl::StatusOr<Scope*> FindScope(uint64_t scope)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-  auto it = scopes.find(scope);
-  if (it == scopes.end()) {
-    return WithReason(absl::NotFoundError(absl::StrCat(
-                          "scope ", scope, " is not a handle of session ",
-                          id,
-                          "; use a scope_id returned by OpenScope in this "
-                          "session (0 = root)")),
-                      kReasonScopeNotFound);
+    auto it = scopes.find(scope == 0 ? root : scope);
+    if (it == scopes.end()) return ScopeNotFound(scope, id);
+    return &it->second;
   }
-  return &it->second;
-}
 
   // The variable-scope context GetVariable sees through a handle.
   ScopeContext ContextOf(const Scope& scope) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-  const Scope& owner = scopes.at(scope.owner);
-  return ScopeContext{owner.name, owner.reuse, owner.initializer, owner.dtype,
-                      owner.partitioner};
-}
+    const Scope& owner = scopes.at(scope.owner);
+    return ScopeContext{owner.name, owner.reuse, owner.initializer, owner.dtype,
+                        owner.partitioner};
+  }
+
+  // Plans a fresh name scope `component` under `parent`'s, uniquified
+  // (reserved at Commit); without `open`, the scope keeps the parent's.
+  void PlanOwnNameScope(const Scope& parent, const std::string& component, bool open,
+                        PlannedScope& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // The steps of OpenScope (TF_SEMANTICS §2); none changes the session.
+  absl::StatusOr<PlannedScope> PlanNameScope(const Scope& parent,
+                                             const OpenScopeRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::StatusOr<PlannedScope> PlanNamed(const Scope& parent,
+                                         const OpenScopeRequest& request,
+                                         const VariableStore& store)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::StatusOr<PlannedScope> PlanDefaultName(const Scope& parent,
+                                               const OpenScopeRequest& request,
+                                               const VariableStore& store)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::StatusOr<PlannedScope> PlanReentry(const Scope& parent,
+                                           const OpenScopeRequest& request,
+                                           const Captured& captured)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Reserves the name scope, counts, and adds the scope as handle `id`.
+  ScopeInfo Commit(Scope& parent, PlannedScope planned, uint64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   ScopeInfo InfoOf(const Scope& scope) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-  const Scope& owner = scopes.at(scope.owner);
-  ScopeInfo info;
-  info.id = scope.id;
-  info.parent = scope.parent;
-  info.kind = scope.kind;
-  info.name = owner.name;
-  info.name_scope = scope.name_scope;
-  info.original_name_scope = owner.original_name_scope;
-  info.reuse = owner.reuse;
-  info.initializer = owner.initializer;
-  info.dtype = owner.dtype;
-  info.partitioner = owner.partitioner;
-  info.open = scope.open;
-  return info;
-}
+    const Scope& owner = scopes.at(scope.owner);
+    ScopeInfo info;
+    info.id = scope.id;
+    info.parent = scope.parent;
+    info.kind = scope.kind;
+    info.name = owner.name;
+    info.name_scope = scope.name_scope;
+    info.original_name_scope = owner.original_name_scope;
+    info.reuse = owner.reuse;
+    info.initializer = owner.initializer;
+    info.dtype = owner.dtype;
+    info.partitioner = owner.partitioner;
+    info.open = scope.open;
+    info.root = scope.origin == Scope::Origin::kRoot;
+    return info;
+  }
 };
 
+// An opened scope decided but not yet in the session: the name scope to
+// reserve and the counts to change when it is committed.
+struct SessionManager::PlannedScope {
+  Scope scope;
+  std::string reserve;        // full name scope to mark used; "" = none
+  bool count = false;         // ++scope_counts[scope.name]
+  bool snapshot = false;      // re-entry: keep the counts to restore on close
+};
+
+// What a re-entry copies of a captured variable scope (TF_SEMANTICS §2.3).
+struct SessionManager::Captured {
+  bool root = false;
+  std::string name;
+  Reuse reuse = Reuse::kInherit;
+  std::optional<InitializerSpec> initializer;
+  DType dtype = DType::kInvalid;
+  std::optional<PartitionerSpec> partitioner;
+  std::string original_name_scope;
+};
+
+
+// ---------------------------------------------------------------------------
+// OpenScope, in steps.
+
+absl::Status SessionManager::CheckOpenScopeRequest(const OpenScopeRequest& request) {
+  if (request.kind == ScopeKind::kNameScope) {
+    if (request.reenter.has_value() || request.initializer.has_value() ||
+        request.dtype != DType::kInvalid || request.partitioner.has_value() ||
+        !request.auxiliary_name_scope || request.reuse != Reuse::kInherit) {
+      return absl::InvalidArgumentError(
+          "a NAME_SCOPE takes only name or default_name; reenter_scope_id, "
+          "reuse, initializer, dtype, partitioner and auxiliary_name_scope "
+          "apply to VARIABLE_SCOPE");
+    }
+    return absl::OkStatus();
+  }
+  if (!request.name.empty() && request.reenter.has_value()) {
+    return absl::InvalidArgumentError(
+        "give either name or reenter_scope_id, not both");
+  }
+  if (request.name.empty() && !request.reenter.has_value() &&
+      request.default_name.empty()) {
+    return absl::InvalidArgumentError(
+        "OpenScope needs a name, a reenter_scope_id or a default_name");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Defaults come from the scope inherited from, then the request's.
+template <typename Scope, typename From>
+void TakeDefaults(Scope& scope, const From& from, const OpenScopeRequest& request) {
+  scope.initializer =
+      request.initializer.has_value() ? request.initializer : from.initializer;
+  scope.dtype = request.dtype != DType::kInvalid ? request.dtype : from.dtype;
+  scope.partitioner =
+      request.partitioner.has_value() ? request.partitioner : from.partitioner;
+}
+
+}  // namespace
+
+absl::StatusOr<SessionManager::PlannedScope> SessionManager::Session::PlanNameScope(
+    const Scope& parent, const OpenScopeRequest& request) {
+  const std::string& name =
+      request.name.empty() ? request.default_name : request.name;
+  PlannedScope p;
+  p.scope.parent = parent.id;
+  p.scope.kind = ScopeKind::kNameScope;
+  p.scope.origin = Scope::Origin::kNameScope;
+  p.scope.owner = parent.owner;
+  const NamePosition position = PositionIn(parent.name_scope);
+  if (name.empty()) {
+    p.scope.name_scope = "";  // tf.name_scope("") resets to the root
+  } else if (name.back() == '/') {
+    // Absolute: re-enter exactly this name scope, nothing uniquified.
+    VARSCOPE_RETURN_IF_ERROR(ValidateName(StripSlash(name), position, "name scope"));
+    p.scope.name_scope = name;
+  } else {
+    VARSCOPE_RETURN_IF_ERROR(ValidateName(name, position, "name scope"));
+    PlanOwnNameScope(parent, name, /*open=*/true, p);
+  }
+  return p;
+}
+
+void SessionManager::Session::PlanOwnNameScope(const Scope& parent,
+                                               const std::string& component, bool open,
+                                               PlannedScope& p) {
+  if (!open) {
+    p.scope.name_scope = parent.name_scope;
+    return;
+  }
+  p.reserve = JoinName(StripSlash(parent.name_scope), component);
+  p.scope.name_scope = UniqueName(p.reserve, /*mark=*/false) + "/";
+}
+
+absl::StatusOr<SessionManager::PlannedScope> SessionManager::Session::PlanNamed(
+    const Scope& parent, const OpenScopeRequest& request,
+    const VariableStore& store) {
+  const Scope& owner = scopes.at(parent.owner);
+  VARSCOPE_RETURN_IF_ERROR(
+      ValidateName(request.name, PositionIn(parent.name_scope), "scope name"));
+  PlannedScope p;
+  p.scope.parent = parent.id;
+  p.scope.origin = Scope::Origin::kString;
+  p.scope.name = JoinName(owner.name, request.name);
+  VARSCOPE_RETURN_IF_ERROR(store.ValidateFullName(p.scope.name));
+  p.scope.reuse = ResolveReuse(request.reuse, owner.reuse);
+  TakeDefaults(p.scope, owner, request);
+  PlanOwnNameScope(parent, request.name, request.auxiliary_name_scope, p);
+  p.scope.original_name_scope = p.scope.name_scope;
+  p.count = true;
+  return p;
+}
+
+absl::StatusOr<SessionManager::PlannedScope> SessionManager::Session::PlanDefaultName(
+    const Scope& parent, const OpenScopeRequest& request,
+    const VariableStore& store) {
+  if (request.reuse != Reuse::kInherit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reuse ", ReuseName(request.reuse),
+        " cannot be used without a name: a default_name scope inherits its "
+        "parent's reuse flag"));
+  }
+  VARSCOPE_RETURN_IF_ERROR(ValidateName(
+      request.default_name, PositionIn(parent.name_scope), "default_name"));
+  const Scope& owner = scopes.at(parent.owner);
+  PlannedScope p;
+  p.scope.parent = parent.id;
+  p.scope.origin = Scope::Origin::kString;
+  // The name scope and the variable-scope suffix come from different
+  // tables, so they can differ (TF_SEMANTICS §2.4 step 5).
+  PlanOwnNameScope(parent, request.default_name, request.auxiliary_name_scope, p);
+  std::string chosen = request.default_name;
+  for (int64_t k = 1; CountOf(JoinName(owner.name, chosen)) > 0; ++k) {
+    chosen = absl::StrCat(request.default_name, "_", k);
+  }
+  p.scope.name = JoinName(owner.name, chosen);
+  VARSCOPE_RETURN_IF_ERROR(store.ValidateFullName(p.scope.name));
+  p.scope.reuse = owner.reuse;
+  TakeDefaults(p.scope, owner, request);
+  p.scope.original_name_scope = p.scope.name_scope;
+  p.count = true;
+  return p;
+}
+
+absl::StatusOr<SessionManager::PlannedScope> SessionManager::Session::PlanReentry(
+    const Scope& parent, const OpenScopeRequest& request,
+    const Captured& captured) {
+  PlannedScope p;
+  p.scope.parent = parent.id;
+  p.scope.origin = Scope::Origin::kReenter;
+  p.scope.name = captured.name;  // absolute
+  p.scope.reuse = ResolveReuse(request.reuse, captured.reuse);
+  TakeDefaults(p.scope, captured, request);
+  // A fresh name scope named after the last component; the root opens none
+  // (TF_SEMANTICS §2.3 step 1).
+  PlanOwnNameScope(parent, std::string(LastComponent(captured.name)),
+                   request.auxiliary_name_scope && !captured.root, p);
+  p.scope.original_name_scope = captured.original_name_scope;
+  p.count = !captured.root;
+  p.snapshot = true;
+  return p;
+}
+
+ScopeInfo SessionManager::Session::Commit(Scope& parent, PlannedScope p,
+                                          uint64_t id) {
+  if (!p.reserve.empty()) UniqueName(p.reserve, /*mark=*/true);
+  if (p.count) ++scope_counts[p.scope.name];
+  if (p.snapshot) p.scope.counts_snapshot = scope_counts;
+  p.scope.id = id;
+  if (p.scope.kind == ScopeKind::kVariableScope) p.scope.owner = id;
+  parent.open_children++;
+  open_scopes++;
+  Scope& stored = scopes.emplace(id, std::move(p.scope)).first->second;
+  return InfoOf(stored);
+}
 
 SessionManager::SessionManager(VariableStore* store, const Clock* clock,
                                SessionOptions options)
     : store_(store),
       clock_(clock),
       options_(std::move(options)),
-      next_session_id_(options_.first_session_id) {
-  if (next_session_id_ == 0) {
-    std::random_device entropy;
-    const uint64_t high = entropy();
-    next_session_id_ = ((high << 32) | entropy()) >> 1;
-    if (next_session_id_ == 0) next_session_id_ = 1;
-  }
+      next_session_id_(options_.first_session_id),
+      next_handle_(options_.first_scope_handle != 0 ? options_.first_scope_handle
+                                                     : RandomStart()) {
+  if (next_session_id_ == 0) next_session_id_ = RandomStart();
 }
 
 SessionManager::~SessionManager() = default;
@@ -170,24 +388,30 @@ absl::StatusOr<SessionInfo> SessionManager::OpenSession(
   session->client_name = std::move(client_name);
   session->owner = std::move(owner);
   session->lease = lease;
+  session->root = NewHandle();
   {
     absl::MutexLock lock(&session->mu);
     session->deadline = clock_->Now() + lease;
     Scope root;
+    root.id = session->root;
+    root.owner = session->root;
+    root.parent = 0;
     root.kind = ScopeKind::kVariableScope;
-    session->scopes.emplace(0, std::move(root));
+    session->scopes.emplace(root.id, std::move(root));
   }
   absl::MutexLock lock(&mu_);
   if (options_.max_sessions > 0 &&
       sessions_.size() >= static_cast<size_t>(options_.max_sessions)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the server already has ", sessions_.size(),
-        " sessions, its --max_sessions; close sessions you no longer use (an "
-        "abandoned one ends when its lease runs out)"));
+    return WithReason(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "the server already has ", sessions_.size(),
+            " sessions, its --max_sessions; close sessions you no longer use "
+            "(an abandoned one ends when its lease runs out)")),
+        kQuotaExceeded, {{"flag", "--max_sessions"}});
   }
   session->id = next_session_id_++;
   sessions_.emplace(session->id, session);
-  return SessionInfo{session->id, session->client_name, lease};
+  return SessionInfo{session->id, session->client_name, lease, session->root};
 }
 
 absl::Status SessionManager::CheckOwner(uint64_t session,
@@ -246,9 +470,57 @@ absl::Status SessionManager::CloseSession(uint64_t session) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<SessionManager::Captured> SessionManager::Capture(
+    Session& s, uint64_t handle) {
+  auto copy = [](const Scope& scope, uint64_t id) -> absl::StatusOr<Captured> {
+    if (scope.kind != ScopeKind::kVariableScope) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "scope ", id, " is a NAME_SCOPE; only variable scopes can be re-entered"));
+    }
+    Captured c;
+    c.root = scope.origin == Scope::Origin::kRoot;
+    c.name = scope.name;
+    c.reuse = scope.reuse;
+    c.initializer = scope.initializer;
+    c.dtype = scope.dtype;
+    c.partitioner = scope.partitioner;
+    c.original_name_scope = scope.original_name_scope;
+    return c;
+  };
+  {
+    absl::MutexLock lock(&s.mu);
+    if (handle == 0 || s.scopes.contains(handle)) {
+      VARSCOPE_ASSIGN_OR_RETURN(Scope * scope, s.FindScope(handle));
+      return copy(*scope, handle);
+    }
+  }
+  // A handle of another live session: TensorFlow lets a scope object be
+  // re-entered in another graph. One session lock at a time.
+  std::vector<std::shared_ptr<Session>> others;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, other] : sessions_) {
+      if (other.get() != &s) others.push_back(other);
+    }
+  }
+  for (const auto& other : others) {
+    absl::MutexLock lock(&other->mu);
+    if (other->closed) continue;
+    auto it = other->scopes.find(handle);
+    if (it != other->scopes.end()) return copy(it->second, handle);
+  }
+  return ScopeNotFound(handle, s.id);
+}
+
 absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
     uint64_t session, const OpenScopeRequest& request) {
+  VARSCOPE_RETURN_IF_ERROR(CheckOpenScopeRequest(request));
   VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
+  std::optional<Captured> captured;
+  if (request.kind == ScopeKind::kVariableScope && request.reenter.has_value() &&
+      request.name.empty()) {
+    VARSCOPE_ASSIGN_OR_RETURN(captured, Capture(*s, *request.reenter));
+  }
   absl::MutexLock lock(&s->mu);
   VARSCOPE_ASSIGN_OR_RETURN(Scope * parent, s->FindScope(request.parent));
   if (!parent->open) {
@@ -257,139 +529,23 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
         " is closed; open scopes inside an open scope (re-enter a closed one "
         "with reenter_scope_id)"));
   }
-  const Scope& owner = s->scopes.at(parent->owner);
-  const std::string current_ns = parent->name_scope;
-  const NamePosition position = PositionIn(current_ns);
   if (options_.max_open_scopes > 0 &&
       s->open_scopes >= options_.max_open_scopes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "session ", session, " already has ", s->open_scopes,
-        " open scopes, the server's --max_open_scopes_per_session; close "
-        "scopes you no longer use"));
+    return WithReason(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "session ", session, " already has ", s->open_scopes,
+            " open scopes, the server's --max_open_scopes_per_session; close "
+            "scopes you no longer use")),
+        kQuotaExceeded, {{"flag", "--max_open_scopes_per_session"}});
   }
-
-  Scope scope;
-  scope.parent = request.parent;
-  scope.kind = request.kind;
-
-  if (request.kind == ScopeKind::kNameScope) {
-    if (request.reenter != 0 || request.initializer.has_value() ||
-        request.dtype != DType::kInvalid || request.partitioner.has_value() ||
-        !request.auxiliary_name_scope) {
-      return absl::InvalidArgumentError(
-          "a NAME_SCOPE takes only name or default_name; reenter_scope_id, "
-          "initializer, dtype, partitioner and auxiliary_name_scope apply to "
-          "VARIABLE_SCOPE");
-    }
-    const std::string& name =
-        request.name.empty() ? request.default_name : request.name;
-    scope.origin = Scope::Origin::kNameScope;
-    scope.owner = parent->owner;
-    if (name.empty()) {
-      scope.name_scope = "";  // tf.name_scope("") resets to the root
-    } else if (name.back() == '/') {
-      // Absolute: re-enter exactly this name scope, nothing uniquified.
-      VARSCOPE_RETURN_IF_ERROR(
-          ValidateName(StripSlash(name), position, "name scope"));
-      scope.name_scope = name;
-    } else {
-      VARSCOPE_RETURN_IF_ERROR(ValidateName(name, position, "name scope"));
-      scope.name_scope =
-          s->UniqueName(JoinName(StripSlash(current_ns), name)) + "/";
-    }
-  } else {
-    const int selectors = (request.name.empty() ? 0 : 1) +
-                          (request.reenter != 0 ? 1 : 0);
-    if (selectors > 1) {
-      return absl::InvalidArgumentError(
-          "give either name or reenter_scope_id, not both");
-    }
-    // Defaults come from the scope we inherit from, then the request's.
-    auto take_defaults = [&](const Scope& from) {
-      scope.initializer = request.initializer.has_value() ? request.initializer
-                                                          : from.initializer;
-      scope.dtype = request.dtype != DType::kInvalid ? request.dtype
-                                                     : from.dtype;
-      scope.partitioner = request.partitioner.has_value()
-                              ? request.partitioner
-                              : from.partitioner;
-    };
-    auto open_name_scope = [&](absl::string_view component)
-                               ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu) {
-      return request.auxiliary_name_scope
-                 ? s->UniqueName(JoinName(StripSlash(current_ns), component)) +
-                       "/"
-                 : current_ns;
-    };
-    if (!request.name.empty()) {
-      VARSCOPE_RETURN_IF_ERROR(
-          ValidateName(request.name, position, "scope name"));
-      scope.name = JoinName(owner.name, request.name);
-      VARSCOPE_RETURN_IF_ERROR(store_->ValidateFullName(scope.name));
-      scope.reuse = ResolveReuse(request.reuse, owner.reuse);
-      take_defaults(owner);
-      scope.name_scope = open_name_scope(request.name);
-      scope.original_name_scope = scope.name_scope;
-      scope.origin = Scope::Origin::kString;
-      ++s->scope_counts[scope.name];
-    } else if (!request.default_name.empty()) {
-      if (request.reuse != Reuse::kInherit) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "reuse ", ReuseName(request.reuse),
-            " cannot be used without a name: a default_name scope inherits "
-            "its parent's reuse flag"));
-      }
-      VARSCOPE_RETURN_IF_ERROR(
-          ValidateName(request.default_name, position, "default_name"));
-      // The name scope and the variable-scope suffix come from different
-      // tables, so they can differ (TF_SEMANTICS §2.4 step 5).
-      scope.name_scope = open_name_scope(request.default_name);
-      std::string chosen = request.default_name;
-      if (s->scope_counts[JoinName(owner.name, chosen)] > 0) {
-        int64_t k = 1;
-        while (s->scope_counts[JoinName(
-                   owner.name, absl::StrCat(request.default_name, "_", k))] >
-               0) {
-          ++k;
-        }
-        chosen = absl::StrCat(request.default_name, "_", k);
-      }
-      scope.name = JoinName(owner.name, chosen);
-      VARSCOPE_RETURN_IF_ERROR(store_->ValidateFullName(scope.name));
-      scope.reuse = owner.reuse;
-      take_defaults(owner);
-      scope.original_name_scope = scope.name_scope;
-      scope.origin = Scope::Origin::kString;
-      ++s->scope_counts[scope.name];
-    } else if (request.reenter != 0) {
-      VARSCOPE_ASSIGN_OR_RETURN(Scope * captured,
-                                s->FindScope(request.reenter));
-      if (captured->kind != ScopeKind::kVariableScope) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "scope ", request.reenter,
-            " is a NAME_SCOPE; only variable scopes can be re-entered"));
-      }
-      scope.name = captured->name;
-      scope.reuse = ResolveReuse(request.reuse, captured->reuse);
-      take_defaults(*captured);
-      scope.name_scope = open_name_scope(LastComponent(captured->name));
-      scope.original_name_scope = captured->original_name_scope;
-      scope.origin = Scope::Origin::kReenter;
-      ++s->scope_counts[scope.name];
-      scope.counts_snapshot = s->scope_counts;
-    } else {
-      return absl::InvalidArgumentError(
-          "OpenScope needs a name, a default_name or a reenter_scope_id");
-    }
-  }
-
-  scope.id = s->next_scope_id++;
-  if (scope.kind == ScopeKind::kVariableScope) scope.owner = scope.id;
-  parent->open_children++;
-  s->open_scopes++;
-  const uint64_t id = scope.id;
-  Scope& stored = s->scopes.emplace(id, std::move(scope)).first->second;
-  return s->InfoOf(stored);
+  // Decide everything, then change the session.
+  absl::StatusOr<PlannedScope> planned =
+      request.kind == ScopeKind::kNameScope ? s->PlanNameScope(*parent, request)
+      : captured.has_value() ? s->PlanReentry(*parent, request, *captured)
+      : !request.name.empty() ? s->PlanNamed(*parent, request, *store_)
+                              : s->PlanDefaultName(*parent, request, *store_);
+  if (!planned.ok()) return planned.status();
+  return s->Commit(*parent, *std::move(planned), NewHandle());
 }
 
 absl::StatusOr<ScopeInfo> SessionManager::ReuseVariables(uint64_t session,
@@ -401,13 +557,26 @@ absl::StatusOr<ScopeInfo> SessionManager::ReuseVariables(uint64_t session,
   return s->InfoOf(*handle);
 }
 
+absl::StatusOr<ScopeInfo> SessionManager::UpdateScope(
+    uint64_t session, uint64_t scope, const ScopeDefaultsUpdate& update) {
+  VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
+  absl::MutexLock lock(&s->mu);
+  VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
+  Scope& owner = s->scopes.at(handle->owner);
+  if (update.initializer.has_value()) owner.initializer = *update.initializer;
+  if (update.dtype.has_value()) owner.dtype = *update.dtype;
+  if (update.partitioner.has_value()) owner.partitioner = *update.partitioner;
+  return s->InfoOf(*handle);
+}
+
 absl::Status SessionManager::CloseScope(uint64_t session, uint64_t scope) {
   VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
   absl::MutexLock lock(&s->mu);
-  if (scope == 0) {
-    return absl::InvalidArgumentError("the root scope (0) cannot be closed");
-  }
   VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
+  if (handle->origin == Scope::Origin::kRoot) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("scope ", scope, " is the session's root; it cannot be closed"));
+  }
   if (!handle->open) {
     return absl::FailedPreconditionError(
         absl::StrCat("scope ", scope, " is already closed"));
@@ -440,9 +609,8 @@ absl::StatusOr<std::vector<ScopeInfo>> SessionManager::ListHandles(
   VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
   absl::MutexLock lock(&s->mu);
   std::vector<ScopeInfo> out;
-  for (const auto& [id, scope] : s->scopes) {
-    if (id != 0) out.push_back(s->InfoOf(scope));
-  }
+  for (const auto& [id, scope] : s->scopes) out.push_back(s->InfoOf(scope));
+  // Handles count up from the root's: the root first, then opening order.
   std::sort(out.begin(), out.end(),
             [](const ScopeInfo& a, const ScopeInfo& b) { return a.id < b.id; });
   return out;
@@ -508,7 +676,8 @@ absl::StatusOr<VariableInfo> SessionManager::NewVariable(
 
 absl::StatusOr<std::string> SessionManager::OpName(uint64_t session,
                                                    uint64_t scope,
-                                                   absl::string_view name) {
+                                                   absl::string_view name,
+                                                   bool preview) {
   if (name.empty()) {
     return absl::InvalidArgumentError("OpName needs an op name or type");
   }
@@ -526,9 +695,10 @@ absl::StatusOr<std::string> SessionManager::OpName(uint64_t session,
   }
   VARSCOPE_RETURN_IF_ERROR(
       ValidateName(name, PositionIn(handle->name_scope), "op name"));
-  const std::string full =
-      s->UniqueName(JoinName(StripSlash(handle->name_scope), name));
+  const std::string base = JoinName(StripSlash(handle->name_scope), name);
+  const std::string full = s->UniqueName(base, /*mark=*/false);
   VARSCOPE_RETURN_IF_ERROR(ValidateName(full, NamePosition::kRoot, "op name"));
+  if (!preview) s->UniqueName(base, /*mark=*/true);
   return absl::StrCat(full, ":0");
 }
 

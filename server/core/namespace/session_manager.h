@@ -12,22 +12,34 @@
 //    count under P is 0; name scope = unique_name(D); reuse inherited.
 //  * Re-entering a captured handle O: variable-scope name O.name
 //    (absolute), reuse = requested or O's own flag, defaults from O, a fresh
-//    uniquified name scope named after O's last component.
+//    uniquified name scope named after O's last component (none for the
+//    root). O may be this session's root (reenter 0) or a handle of another
+//    live session (a scope object re-entered in another graph). A name (or
+//    a captured scope) wins over a default_name, as in TensorFlow.
 //  * Open counts (for default names) are per session: closing a string
 //    scope resets the counts below it; closing a re-entered scope restores
 //    the snapshot taken when it opened.
 //  * A NAME_SCOPE handle belongs to the variable scope it was opened in:
 //    GetVariable through it, and ReuseVariables on it, use that scope.
 //
-// Handles form a tree per session; a handle can be closed only when it has
-// no open children ("innermost first"). Closed handles stay as captured
-// scopes until the session ends.
+// Handles are opaque ids, unique on the server (a random 63-bit start, then
+// counting) and never reused; each session's root has one too, and 0 is
+// the root of the calling session. A handle of another session is NOT_FOUND
+// everywhere but as a scope to re-enter. Handles form a tree per session; a
+// handle can be closed only when it has no open children ("innermost
+// first"). Closed handles stay as captured scopes until the session ends.
+//
+// Every call decides before it changes anything: a failed call leaves the
+// session (its names in use, default-name counts, handles) as it was.
 //
 // Thread-safety: all methods may be called concurrently. Each session has
-// its own mutex; the store is called without holding any session lock.
+// its own mutex (level 2 of base/lock_order.h, after the manager's); at
+// most one session's lock is held at a time, and the store is called
+// without holding any.
 #ifndef VARSCOPE_SERVER_CORE_NAMESPACE_SESSION_MANAGER_H_
 #define VARSCOPE_SERVER_CORE_NAMESPACE_SESSION_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,12 +56,6 @@
 
 namespace varscope::core {
 
-// Payload type URL and values attached to statuses about unknown sessions
-// and handles, so the RPC layer can tell clients to re-open.
-inline constexpr char kErrorReasonUrl[] = "varscope.dev/error-reason";
-inline constexpr char kReasonSessionNotFound[] = "SESSION_NOT_FOUND";
-inline constexpr char kReasonScopeNotFound[] = "SCOPE_NOT_FOUND";
-
 enum class ScopeKind { kVariableScope, kNameScope };
 
 struct SessionOptions {
@@ -59,6 +65,9 @@ struct SessionOptions {
   // First session id; 0 = a random 63-bit start, so ids of a restarted
   // server never collide with ids that stale clients still hold.
   uint64_t first_session_id = 0;
+  // First scope handle; 0 = a random 63-bit start (as for sessions).
+  // Fixed only where inputs must name handles (the RPC fuzzer).
+  uint64_t first_scope_handle = 0;
   // Live sessions; 0 = no limit. OpenSession beyond it: RESOURCE_EXHAUSTED.
   int max_sessions = 0;
   // Open (not yet closed) scope handles per session; 0 = no limit.
@@ -69,13 +78,16 @@ struct SessionInfo {
   uint64_t id = 0;
   std::string client_name;
   absl::Duration lease;
+  uint64_t root_scope = 0;  // the root's handle
 };
 
 struct OpenScopeRequest {
   uint64_t parent = 0;  // 0 = root
+  // What to open: a name, a captured scope (0 = this session's root), or,
+  // when neither is given, default_name.
   std::string name;
+  std::optional<uint64_t> reenter;
   std::string default_name;
-  uint64_t reenter = 0;  // captured handle to re-enter; 0 = none
   ScopeKind kind = ScopeKind::kVariableScope;
   Reuse reuse = Reuse::kInherit;
   std::optional<InitializerSpec> initializer;
@@ -96,6 +108,15 @@ struct ScopeInfo {
   DType dtype = DType::kInvalid;
   std::optional<PartitionerSpec> partitioner;
   bool open = true;
+  bool root = false;
+};
+
+// UpdateScope: each field set replaces that default (an inner nullopt /
+// kInvalid removes it); unset fields stay.
+struct ScopeDefaultsUpdate {
+  std::optional<std::optional<InitializerSpec>> initializer;
+  std::optional<DType> dtype;
+  std::optional<std::optional<PartitionerSpec>> partitioner;
 };
 
 struct NewVariableRequest {
@@ -127,8 +148,13 @@ class SessionManager {
 
   absl::StatusOr<ScopeInfo> OpenScope(uint64_t session,
                                       const OpenScopeRequest& request);
+  // scope.set_initializer / set_dtype / set_partitioner: later GetVariable
+  // calls in the scope and scopes opened under it afterwards see them.
+  absl::StatusOr<ScopeInfo> UpdateScope(uint64_t session, uint64_t scope,
+                                        const ScopeDefaultsUpdate& update);
   absl::StatusOr<ScopeInfo> ReuseVariables(uint64_t session, uint64_t scope);
   absl::Status CloseScope(uint64_t session, uint64_t scope);
+  // The session's handles: the root first, then in opening order.
   absl::StatusOr<std::vector<ScopeInfo>> ListHandles(uint64_t session);
 
   // What GetVariable inside a handle (0 = root) resolves against: the
@@ -141,9 +167,11 @@ class SessionManager {
   // session's op names and the store's variables.
   absl::StatusOr<VariableInfo> NewVariable(uint64_t session, uint64_t scope,
                                            const NewVariableRequest& request);
-  // A session-unique op name ("scope_1/add_2:0").
+  // A session-unique op name ("scope_1/add_2:0"); with `preview`, the name
+  // the next op would get, not reserved (unique_name(mark_as_used=False)).
   absl::StatusOr<std::string> OpName(uint64_t session, uint64_t scope,
-                                     absl::string_view name);
+                                     absl::string_view name,
+                                     bool preview = false);
 
   // Drops sessions whose lease has run out; returns how many.
   int ReapExpired();
@@ -153,8 +181,16 @@ class SessionManager {
   struct Scope;
   struct Session;
 
+  struct Captured;
+  struct PlannedScope;
+  // Argument checks that need no session.
+  static absl::Status CheckOpenScopeRequest(const OpenScopeRequest& request);
   // The live session, or NOT_FOUND with the SESSION_NOT_FOUND reason.
   absl::StatusOr<std::shared_ptr<Session>> Find(uint64_t session);
+  // A copy of the scope `handle` (of `s`, or of another live session) to
+  // re-enter in `s`.
+  absl::StatusOr<Captured> Capture(Session& s, uint64_t handle);
+  uint64_t NewHandle() { return next_handle_.fetch_add(1, std::memory_order_relaxed); }
   VariableStore* const store_;  // Not owned.
   const Clock* const clock_;    // Not owned.
   const SessionOptions options_;
@@ -163,6 +199,7 @@ class SessionManager {
   absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> sessions_
       ABSL_GUARDED_BY(mu_);
   uint64_t next_session_id_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> next_handle_;
 };
 
 }  // namespace varscope::core

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/core/base/error_info.h"
 #include "server/core/base/status_macros.h"
 #include "server/core/namespace/names.h"
 
@@ -97,8 +98,14 @@ absl::StatusOr<std::pair<bool, std::vector<std::string>>> ResolveCollections(
         ": a local variable cannot be trainable; drop trainable or local"));
   }
   const bool trainable = request.local ? false : request.trainable.value_or(true);
-  std::vector<std::string> collections = request.collections;
-  if (collections.empty()) collections.push_back(kGlobalVariables);
+  // get_variable defaults to the global collection; get_local_variable to
+  // none (then "local_variables" is added): TF_SEMANTICS §4.7.
+  std::vector<std::string> collections;
+  if (request.collections.has_value()) {
+    collections = *request.collections;
+  } else if (!request.local) {
+    collections.push_back(kGlobalVariables);
+  }
   for (const std::string& c : collections) {
     VARSCOPE_RETURN_IF_ERROR(ValidateCollectionName(c));
   }
@@ -138,18 +145,22 @@ absl::StatusOr<ReuseAction> ReuseTable(const VariableKind& kind, Reuse reuse,
                                        bool exists, absl::string_view name) {
   if (exists) {
     if (reuse == Reuse::kInherit) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          kind.exists, name,
-          " already exists, disallowed; set reuse to REUSE or AUTO_REUSE on "
-          "the scope"));
+      return WithReason(
+          absl::AlreadyExistsError(absl::StrCat(
+              kind.exists, name,
+              " already exists, disallowed; set reuse to REUSE or AUTO_REUSE "
+              "on the scope")),
+          kVariableExists, {{"variable", std::string(name)}});
     }
     return ReuseAction::kReturnExisting;
   }
   if (reuse == Reuse::kReuse) {
-    return absl::NotFoundError(absl::StrCat(
-        kind.missing, name,
-        " does not exist; open the scope with INHERIT or AUTO_REUSE to "
-        "create it"));
+    return WithReason(
+        absl::NotFoundError(absl::StrCat(
+            kind.missing, name,
+            " does not exist; open the scope with INHERIT or AUTO_REUSE to "
+            "create it")),
+        kVariableNotFound, {{"variable", std::string(name)}});
   }
   return ReuseAction::kCreate;
 }
@@ -160,15 +171,26 @@ absl::Status CheckShareable(const VariableKind& kind, absl::string_view name,
                             const ShapeSpec& wanted, DType explicit_dtype,
                             const Shape& found_shape, DType found_dtype) {
   if (!IsCompatible(wanted, found_shape)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Trying to ", kind.share, " ", name, ", but specified shape ",
-        ShapeSpecToString(wanted), " and found shape ",
-        ShapeToString(found_shape)));
+    return WithReason(
+        absl::InvalidArgumentError(absl::StrCat(
+            "Trying to ", kind.share, " ", name, ", but specified shape ",
+            ShapeSpecToString(wanted), " and found shape ",
+            ShapeToString(found_shape))),
+        kShapeMismatch,
+        {{"variable", std::string(name)},
+         {"requested_shape", ShapeSpecToString(wanted)},
+         {"found_shape", ShapeToString(found_shape)}});
   }
   if (explicit_dtype != DType::kInvalid && explicit_dtype != found_dtype) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Trying to ", kind.share, " ", name, ", but specified dtype ",
-        DTypeName(explicit_dtype), " and found dtype ", DTypeName(found_dtype)));
+    return WithReason(
+        absl::InvalidArgumentError(absl::StrCat(
+            "Trying to ", kind.share, " ", name, ", but specified dtype ",
+            DTypeName(explicit_dtype), " and found dtype ",
+            DTypeName(found_dtype))),
+        kDTypeMismatch,
+        {{"variable", std::string(name)},
+         {"requested_dtype", std::string(DTypeName(explicit_dtype))},
+         {"found_dtype", std::string(DTypeName(found_dtype))}});
   }
   return absl::OkStatus();
 }
@@ -176,10 +198,13 @@ absl::Status CheckShareable(const VariableKind& kind, absl::string_view name,
 absl::Status CheckBytes(int64_t bytes, int64_t limit, absl::string_view name,
                         DType dtype, const Shape& shape) {
   if (bytes > limit) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "variable ", name, " (", DTypeName(dtype), " ", ShapeToString(shape),
-        ") needs ", bytes, " bytes; the server's --max_variable_bytes is ",
-        limit));
+    return WithReason(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "variable ", name, " (", DTypeName(dtype), " ",
+            ShapeToString(shape), ") needs ", bytes,
+            " bytes; the server's --max_variable_bytes is ", limit)),
+        kQuotaExceeded,
+        {{"variable", std::string(name)}, {"flag", "--max_variable_bytes"}});
   }
   return absl::OkStatus();
 }
@@ -292,9 +317,11 @@ absl::StatusOr<std::vector<VariableInfo>> VariableStore::CreateVariables(
             break;
           }
           if (d.what == Decision::What::kDone) {
-            return d.result.ok() ? absl::AlreadyExistsError(absl::StrCat(
-                                       "variable ", request.name, " exists"))
-                                 : d.result.status();
+            return d.result.ok()
+                       ? WithReason(absl::AlreadyExistsError(absl::StrCat(
+                                        "variable ", request.name, " exists")),
+                                    kVariableExists, {{"variable", request.name}})
+                       : d.result.status();
           }
           for (auto& entry : d.plan.entries) {
             for (const auto& other : plan.entries) {
@@ -372,12 +399,15 @@ VariableStore::Decision VariableStore::Decide(const ScopeContext& scope,
     }
   }
   if (vars_.count(full_name + "/part_0") > 0) {
-    return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
-        "No partitioner was provided, but a partitioned version of the "
-        "variable was found: ",
-        full_name,
-        "/part_0. Perhaps a variable of the same name was already created "
-        "with partitioning? Pass the partitioner, or fetch it under REUSE")));
+    return Decision::Done(WithReason(
+        absl::InvalidArgumentError(absl::StrCat(
+            "No partitioner was provided, but a partitioned version of the "
+            "variable was found: ",
+            full_name,
+            "/part_0. Perhaps a variable of the same name was already created "
+            "with partitioning? Pass the partitioner, or fetch it under "
+            "REUSE")),
+        kPartitionMismatch, {{"variable", full_name}}));
   }
   return DecideSingle(request, full_name, r);
 }
@@ -412,9 +442,11 @@ VariableStore::Decision VariableStore::DecideSingle(
     return Decision::Done(InfoOf(*existing));
   }
   if (partitioned_.count(full_name) > 0) {
-    return Decision::Done(absl::AlreadyExistsError(absl::StrCat(
-        "A partitioned variable named ", full_name,
-        " exists; pass its partitioner to fetch it")));
+    return Decision::Done(WithReason(
+        absl::AlreadyExistsError(absl::StrCat(
+            "A partitioned variable named ", full_name,
+            " exists; pass its partitioner to fetch it")),
+        kPartitionMismatch, {{"variable", full_name}}));
   }
 
   // Create: a fully defined shape, a size within limits, a valid
@@ -471,12 +503,14 @@ VariableStore::Decision VariableStore::DecidePartitioned(
     const GetVariableRequest& request, const std::string& full_name,
     const Resolved& r) const {
   if (vars_.count(full_name) > 0) {
-    return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
-        "A partitioner was provided, but an unpartitioned version of the "
-        "variable was found: ",
-        full_name,
-        ". Perhaps a variable of the same name was already created without "
-        "partitioning?")));
+    return Decision::Done(WithReason(
+        absl::InvalidArgumentError(absl::StrCat(
+            "A partitioner was provided, but an unpartitioned version of the "
+            "variable was found: ",
+            full_name,
+            ". Perhaps a variable of the same name was already created "
+            "without partitioning?")),
+        kPartitionMismatch, {{"variable", full_name}}));
   }
   // The partitioner needs the full shape, also on reuse (TF_SEMANTICS §7.2).
   ShapeSpec shape_spec = request.shape;
@@ -515,11 +549,16 @@ VariableStore::Decision VariableStore::DecidePartitioned(
                        existing->shape, existing->dtype);
     if (!shareable.ok()) return Decision::Done(shareable);
     if (*partitions != existing->partitions) {
-      return Decision::Done(absl::InvalidArgumentError(absl::StrCat(
-          "Trying to reuse partitioned variable ", full_name,
-          ", but specified partitions [", absl::StrJoin(*partitions, ", "),
-          "] and found partitions [", absl::StrJoin(existing->partitions, ", "),
-          "]")));
+      return Decision::Done(WithReason(
+          absl::InvalidArgumentError(absl::StrCat(
+              "Trying to reuse partitioned variable ", full_name,
+              ", but specified partitions [", absl::StrJoin(*partitions, ", "),
+              "] and found partitions [",
+              absl::StrJoin(existing->partitions, ", "), "]")),
+          kPartitionMismatch,
+          {{"variable", full_name},
+           {"requested_partitions", absl::StrJoin(*partitions, ",")},
+           {"found_partitions", absl::StrJoin(existing->partitions, ",")}}));
     }
     return Decision::Done(InfoOf(*existing));
   }
@@ -558,9 +597,11 @@ VariableStore::Decision VariableStore::PlanParts(
       return Decision::Done(s);
     }
     if (vars_.count(part_name) > 0) {
-      return Decision::Done(absl::AlreadyExistsError(absl::StrCat(
-          "variable ", part_name, " already exists, so partitioned variable ",
-          full_name, " cannot be created")));
+      return Decision::Done(WithReason(
+          absl::AlreadyExistsError(absl::StrCat(
+              "variable ", part_name, " already exists, so partitioned variable ",
+              full_name, " cannot be created")),
+          kVariableExists, {{"variable", part_name}}));
     }
     if (init.kind == InitializerSpec::Kind::kConstant) {
       if (absl::Status s = ValidateInitializer(init, dtype, layouts[i].shape,
@@ -715,8 +756,11 @@ absl::StatusOr<std::vector<PendingSlot>> VariableStore::ReserveSlots(
     absl::MutexLock lock(&mu_);
     for (const auto& [name, initial] : missing) {
       if (vars_.count(name) > 0 || partitioned_.count(name) > 0) {
-        return absl::AbortedError(absl::StrCat(
-            "slot variable ", name, " is being created by another call; retry"));
+        return WithReason(
+            absl::AbortedError(absl::StrCat(
+                "slot variable ", name,
+                " is being created by another call; retry")),
+            kVersionConflict, {{"variable", name}});
       }
     }
     VARSCOPE_RETURN_IF_ERROR(CheckMemory(
@@ -785,9 +829,12 @@ void VariableStore::AbandonSlots(const std::vector<PendingSlot>& slots) {
 absl::Status VariableStore::ValidateFullName(absl::string_view full_name) const {
   VARSCOPE_RETURN_IF_ERROR(ValidateVariableName(full_name));
   if (full_name.size() > options_.max_name_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "name '", full_name.substr(0, 64), "...' is ", full_name.size(),
-        " bytes; the server's --max_name_bytes is ", options_.max_name_bytes));
+    return WithReason(
+        absl::InvalidArgumentError(absl::StrCat(
+            "name '", full_name.substr(0, 64), "...' is ", full_name.size(),
+            " bytes; the server's --max_name_bytes is ",
+            options_.max_name_bytes)),
+        kInvalidName, {{"flag", "--max_name_bytes"}});
   }
   return absl::OkStatus();
 }
@@ -802,10 +849,13 @@ absl::Status VariableStore::CheckMemory(int64_t bytes,
                                         absl::string_view name) const {
   const int64_t limit = options_.max_memory_bytes;
   if (limit > 0 && total_bytes_ + bytes > limit) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "creating ", name, " (", bytes, " bytes) would bring tensor storage to ",
-        total_bytes_ + bytes, " bytes, above the server's --max_memory_bytes of ",
-        limit, "; delete variables or raise the limit"));
+    return WithReason(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "creating ", name, " (", bytes,
+            " bytes) would bring tensor storage to ", total_bytes_ + bytes,
+            " bytes, above the server's --max_memory_bytes of ", limit,
+            "; delete variables or raise the limit")),
+        kQuotaExceeded, {{"flag", "--max_memory_bytes"}});
   }
   return absl::OkStatus();
 }
@@ -872,45 +922,78 @@ absl::StatusOr<VariableInfo> VariableStore::Describe(
   if (auto it = vars_.find(name); it != vars_.end() && it->second->ready) {
     return InfoOf(*it->second);
   }
-  return absl::NotFoundError(
-      absl::StrCat("variable ", name, " does not exist"));
+  return WithReason(
+      absl::NotFoundError(absl::StrCat("variable ", name, " does not exist")),
+      kVariableNotFound, {{"variable", std::string(name)}});
 }
 
-std::vector<VariableInfo> VariableStore::List(
-    const ListOptions& options) const {
+ListPage VariableStore::List(const ListOptions& options) const {
   absl::ReaderMutexLock lock(&mu_);
-  std::vector<VariableInfo> out;
-  if (!options.collection.empty()) {
-    auto it = collections_.find(options.collection);
-    if (it == collections_.end()) return out;
-    for (const std::string& name : it->second) {
-      if (!IsUnderPrefix(name, options.prefix)) continue;
-      auto var = vars_.find(name);
-      if (var != vars_.end() && var->second->ready) {
-        out.push_back(InfoOf(*var->second));
-      }
+  ListPage page;
+  const ListCursor* after = options.after ? &*options.after : nullptr;
+  // Adds one variable; false once the page is full (`next` is then set).
+  auto add = [&](VariableInfo info, ListCursor cursor) {
+    if (options.limit > 0 && page.variables.size() == options.limit) {
+      page.next = page.next.value_or(ListCursor{});
+      return false;
     }
-  } else {
-    for (auto it = vars_.lower_bound(options.prefix);
-         it != vars_.end() && it->first.compare(0, options.prefix.size(),
-                                                options.prefix) == 0;
-         ++it) {
-      if (it->second->ready && IsUnderPrefix(it->first, options.prefix)) {
-        out.push_back(InfoOf(*it->second));
+    page.variables.push_back(std::move(info));
+    page.next = std::move(cursor);
+    return true;
+  };
+  bool full = false;
+  if (after == nullptr || !after->partitioned) {
+    if (!options.collection.empty()) {
+      auto it = collections_.find(options.collection);
+      if (it != collections_.end()) {
+        const std::vector<std::string>& names = it->second;
+        // Resume after the cursor's name: at its index if it is still
+        // there, else wherever it moved.
+        size_t start = 0;
+        if (after != nullptr) {
+          if (after->index < names.size() && names[after->index] == after->name) {
+            start = after->index + 1;
+          } else {
+            auto pos = std::find(names.begin(), names.end(), after->name);
+            start = pos == names.end() ? std::min(after->index, names.size())
+                                       : static_cast<size_t>(pos - names.begin()) + 1;
+          }
+        }
+        for (size_t i = start; i < names.size() && !full; ++i) {
+          if (!IsUnderPrefix(names[i], options.prefix)) continue;
+          auto var = vars_.find(names[i]);
+          if (var == vars_.end() || !var->second->ready) continue;
+          full = !add(InfoOf(*var->second), ListCursor{false, names[i], i});
+        }
+      }
+    } else {
+      auto it = after != nullptr ? vars_.upper_bound(after->name)
+                                 : vars_.lower_bound(options.prefix);
+      for (; it != vars_.end() && !full &&
+             it->first.compare(0, options.prefix.size(), options.prefix) == 0;
+           ++it) {
+        if (it->second->ready && IsUnderPrefix(it->first, options.prefix)) {
+          full = !add(InfoOf(*it->second), ListCursor{false, it->first, 0});
+        }
       }
     }
   }
-  if (options.include_partitioned) {
-    for (const auto& [name, p] : partitioned_) {
-      if (p->ready && IsUnderPrefix(name, options.prefix) &&
+  if (options.include_partitioned && !full) {
+    auto it = after != nullptr && after->partitioned
+                  ? partitioned_.upper_bound(after->name)
+                  : partitioned_.begin();
+    for (; it != partitioned_.end() && !full; ++it) {
+      const Partitioned& p = *it->second;
+      if (p.ready && IsUnderPrefix(p.name, options.prefix) &&
           (options.collection.empty() ||
-           std::find(p->collections.begin(), p->collections.end(),
-                     options.collection) != p->collections.end())) {
-        out.push_back(InfoOf(*p));
+           std::find(p.collections.begin(), p.collections.end(),
+                     options.collection) != p.collections.end())) {
+        full = !add(InfoOf(p), ListCursor{true, p.name, 0});
       }
     }
   }
-  return out;
+  if (!full) page.next.reset();
+  return page;
 }
 
 absl::StatusOr<std::shared_ptr<const TensorBuffer>> VariableStore::ReadValue(
@@ -930,8 +1013,9 @@ absl::StatusOr<VariableHandle> VariableStore::Find(
           name, " is a partitioned variable; address its parts (", name,
           "/part_0, ...) one by one"));
     }
-    return absl::NotFoundError(
-        absl::StrCat("variable ", name, " does not exist"));
+    return WithReason(
+        absl::NotFoundError(absl::StrCat("variable ", name, " does not exist")),
+        kVariableNotFound, {{"variable", std::string(name)}});
   }
   const Entry& entry = *it->second;
   VariableHandle handle;
@@ -995,8 +1079,9 @@ absl::Status VariableStore::MarkDeleting(absl::string_view name,
   }
   auto it = vars_.find(name);
   if (it == vars_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("variable ", name, " does not exist"));
+    return WithReason(
+        absl::NotFoundError(absl::StrCat("variable ", name, " does not exist")),
+        kVariableNotFound, {{"variable", std::string(name)}});
   }
   Entry& entry = *it->second;
   if (deleting && (!entry.ready || entry.deleting)) return busy("variable");

@@ -86,7 +86,10 @@ struct GetVariableRequest {
   DType dtype = DType::kInvalid;    // kInvalid = not given
   std::optional<InitializerSpec> initializer;
   std::optional<bool> trainable;    // unset = true
-  std::vector<std::string> collections;  // empty = ["variables"]
+  // Unset = ["variables"] (nothing for a local variable); set = exactly
+  // these. "local_variables" and "trainable_variables" are added as
+  // TensorFlow adds them.
+  std::optional<std::vector<std::string>> collections;
   std::optional<PartitionerSpec> partitioner;
   bool local = false;               // get_local_variable
   // The caller's veto on the resolved full name, asked before anything is
@@ -110,10 +113,24 @@ struct VariableHandle {
   std::shared_ptr<VariableCell> cell;
 };
 
+// Where a listing page ends: the next page starts after it.
+struct ListCursor {
+  bool partitioned = false;  // in the partitioned variables (listed last)
+  std::string name;          // the last name returned
+  size_t index = 0;          // its position in the collection (collections)
+};
+
 struct ListOptions {
   std::string prefix;       // literal scope prefix; "" = all
   std::string collection;   // "" = all variables, sorted by name
   bool include_partitioned = false;
+  std::optional<ListCursor> after;  // paging: continue after this
+  size_t limit = 0;                 // most variables; 0 = no limit
+};
+
+struct ListPage {
+  std::vector<VariableInfo> variables;
+  std::optional<ListCursor> next;  // set when more follow
 };
 
 // How Restore versions the restored variables and logs itself.
@@ -170,9 +187,11 @@ class VariableStore {
   // Describes a variable or partitioned variable (":0" suffix accepted).
   absl::StatusOr<VariableInfo> Describe(absl::string_view name) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Variables under a prefix / in a collection, ready ones only.
-  std::vector<VariableInfo> List(const ListOptions& options) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // Variables under a prefix / in a collection, ready ones only: sorted by
+  // name, or in the collection's creation order; partitioned variables
+  // (include_partitioned) after the plain ones, sorted by name. A page ends
+  // after `limit` variables with a cursor for the next.
+  ListPage List(const ListOptions& options) const ABSL_LOCKS_EXCLUDED(mu_);
   // Deletes a variable, or a partitioned variable with all its parts; a
   // single part cannot be deleted on its own. Returns the removed names.
   // The store's lock is not held while the deletion is logged.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "server/core/base/error_info.h"
 #include "server/core/storage/crc32.h"
 #include "server/core/namespace/names.h"
 #include "server/core/storage/safetensors.h"
@@ -272,7 +273,9 @@ absl::StatusOr<CheckpointInfo> Checkpointer::FindCheckpoint(
   for (const CheckpointInfo& c : all) {
     if (c.name == name) return c;
   }
-  return absl::NotFoundError(absl::StrCat("no checkpoint named ", name, " in ", dir_));
+  return WithReason(
+      absl::NotFoundError(absl::StrCat("no checkpoint named ", name, " in ", dir_)),
+      kCheckpointNotFound, {{"checkpoint", std::string(name)}});
 }
 
 absl::StatusOr<RestoreReport> Checkpointer::Restore(absl::string_view name) {

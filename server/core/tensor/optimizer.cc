@@ -223,8 +223,8 @@ absl::StatusOr<ResolvedOptimizer> ResolveOptimizer(const OptimizerSpec& spec) {
   const std::vector<ParamInfo> params = ParamsOf(spec.kind);
   if (params.empty()) {
     return absl::InvalidArgumentError(
-        "no optimizer given: set optimizer.kind to SGD, MOMENTUM, ADAGRAD, "
-        "ADAM, RMSPROP or FTRL, or store one with SetOptimizer");
+        "no optimizer given: set one of optimizer's sgd, momentum, adagrad, "
+        "adam, rmsprop or ftrl, or store one with SetOptimizer");
   }
   std::vector<std::string> known;
   for (const ParamInfo& p : params) known.push_back(p.name);

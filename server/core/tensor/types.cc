@@ -4,8 +4,37 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/core/base/error_info.h"
 
 namespace varscope::core {
+
+namespace {
+
+// TensorFlow's names of the types.proto values varscope does not store.
+absl::string_view UnstoredDTypeName(int number) {
+  switch (number) {
+    case 7: return "string";
+    case 8: return "complex64";
+    case 11: return "qint8";
+    case 12: return "quint8";
+    case 13: return "qint32";
+    case 15: return "qint16";
+    case 16: return "quint16";
+    case 17: return "uint16";
+    case 18: return "complex128";
+    case 20: return "resource";
+    case 21: return "variant";
+    case 22: return "uint32";
+    case 23: return "uint64";
+  }
+  return "";
+}
+
+constexpr char kStored[] =
+    "varscope stores float16, bfloat16, float32, float64, int8, int16, int32, "
+    "int64, uint8 and bool";
+
+}  // namespace
 
 absl::StatusOr<DType> DTypeFromNumber(int number) {
   switch (number) {
@@ -22,11 +51,27 @@ absl::StatusOr<DType> DTypeFromNumber(int number) {
     case 19:
       return static_cast<DType>(number);
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unsupported dtype ", number,
-          "; supported: DT_HALF, DT_BFLOAT16, DT_FLOAT, DT_DOUBLE, DT_INT8, "
-          "DT_INT16, DT_INT32, DT_INT64, DT_UINT8, DT_BOOL"));
+      break;
   }
+  // Reference types (TensorFlow's DT_*_REF = 100 + the base type).
+  const bool ref = number > 100 && number < 200;
+  absl::string_view name;
+  if (ref) {
+    name = UnstoredDTypeName(number - 100);
+    if (name.empty() && DTypeFromNumber(number - 100).ok() && number != 100) {
+      name = DTypeName(static_cast<DType>(number - 100));
+    }
+  } else {
+    name = UnstoredDTypeName(number);
+  }
+  const std::string shown =
+      name.empty() ? absl::StrCat("number ", number)
+                   : absl::StrCat(name, ref ? "_ref" : "");
+  return WithReason(
+      absl::InvalidArgumentError(absl::StrCat(
+          name.empty() ? "unknown dtype " : "dtype ", shown,
+          " is not supported; ", kStored)),
+      kUnsupportedDType, {{"dtype", shown}});
 }
 
 int DTypeSize(DType dtype) {
