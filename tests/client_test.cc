@@ -62,12 +62,29 @@ TEST(Client, ConnectFailsWhenNoServer) {
   EXPECT_FALSE(client.ok());
 }
 
+// A client that rides out a server restart: calls wait for the channel to
+// come back instead of failing at once.
+ClientOptions RestartTolerant() {
+  ClientOptions options;
+  options.keep_alive = false;
+  options.connection.wait_for_ready = true;
+  options.connection.rpc_timeout = absl::Seconds(30);
+  return options;
+}
+
+// A fresh in-process server (empty store) on `port`.
+std::unique_ptr<service::Server> RestartOn(int port) {
+  service::ServerOptions same_port;
+  same_port.listen = "127.0.0.1:" + std::to_string(port);
+  auto restarted = service::Server::Start(same_port);
+  EXPECT_OK(restarted);
+  return restarted.ok() ? *std::move(restarted) : nullptr;
+}
+
 TEST(Client, ReopensSessionAndGuardsAfterServerRestart) {
   auto server = StartTestServer();
   const int port = server->port();
-  ClientOptions options;
-  options.connection.rpc_timeout = absl::Seconds(2);
-  auto client = *Client::Connect(server->address(), options);
+  auto client = *Client::Connect(server->address(), RestartTolerant());
   ScopeOptions auto_reuse;
   auto_reuse.reuse = Reuse::kAutoReuse;
   VariableScope scope(*client, "model", auto_reuse);
@@ -76,20 +93,12 @@ TEST(Client, ReopensSessionAndGuardsAfterServerRestart) {
   const uint64_t old_session = client->session_id();
 
   server.reset();  // the daemon goes away, with all its state
-  service::ServerOptions same_port;
-  same_port.listen = "127.0.0.1:" + std::to_string(port);
-  auto restarted = service::Server::Start(same_port);
-  ASSERT_OK(restarted);
+  auto restarted = RestartOn(port);
+  ASSERT_NE(restarted, nullptr);
 
-  // While the channel reconnects calls may fail with UNAVAILABLE; a trainer
-  // retries those. Once through, the session and guards are back.
-  absl::StatusOr<Variable> v;
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  do {
-    v = client->GetVariable("w2", {3});
-    if (v.ok() || !absl::IsUnavailable(v.status())) break;
-    absl::SleepFor(absl::Milliseconds(100));
-  } while (absl::Now() < deadline);
+  // The call waits for the channel to reconnect (wait_for_ready), then
+  // finds the session gone and recovers it with the guards.
+  absl::StatusOr<Variable> v = client->GetVariable("w2", {3});
   ASSERT_OK(v);
   EXPECT_EQ(v->name(), "model/layer/w2:0");
   EXPECT_NE(client->session_id(), old_session);
@@ -106,9 +115,7 @@ TEST(Client, ReopensSessionAndGuardsAfterServerRestart) {
 TEST(Client, RecoveredScopeKeepsReuseVariables) {
   auto server = StartTestServer();
   const int port = server->port();
-  ClientOptions options;
-  options.connection.rpc_timeout = absl::Seconds(2);
-  auto client = *Client::Connect(server->address(), options);
+  auto client = *Client::Connect(server->address(), RestartTolerant());
   ScopeOptions auto_reuse;
   auto_reuse.reuse = Reuse::kAutoReuse;
   VariableScope outer(*client, "model", auto_reuse);
@@ -117,23 +124,102 @@ TEST(Client, RecoveredScopeKeepsReuseVariables) {
   ASSERT_OK(shared.ReuseVariables());
 
   server.reset();
-  service::ServerOptions same_port;
-  same_port.listen = "127.0.0.1:" + std::to_string(port);
-  auto restarted = service::Server::Start(same_port);
-  ASSERT_OK(restarted);
-  absl::StatusOr<Variable> v;
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  do {  // UNAVAILABLE while the channel reconnects
-    v = client->GetVariable("fresh", {1});
-    if (!absl::IsUnavailable(v.status())) break;
-    absl::SleepFor(absl::Milliseconds(100));
-  } while (absl::Now() < deadline);
+  auto restarted = RestartOn(port);
+  ASSERT_NE(restarted, nullptr);
+  absl::StatusOr<Variable> v = client->GetVariable("fresh", {1});
   // Under REUSE a missing variable is NOT_FOUND; under the inherited
   // AUTO_REUSE it would have been created.
   EXPECT_CODE(v, kNotFound);
   EXPECT_GE(client->session_recoveries(), 1);
   EXPECT_OK(shared.Close());
   EXPECT_OK(outer.Close());
+}
+
+// Recovery re-opens a re-entered scope as a re-entry (its target still
+// open), a default-named scope under the name it got, and the root with its
+// REUSE.
+TEST(Client, RecoveryKeepsReentriesDefaultNamesAndTheRootsReuse) {
+  auto server = StartTestServer();
+  const int port = server->port();
+  auto client = *Client::Connect(server->address(), RestartTolerant());
+  ASSERT_OK(client->GetVariable("r", {1}));
+  ASSERT_OK(client->ReuseVariables());  // the root reuses from now on
+  ScopeOptions auto_reuse;
+  auto_reuse.reuse = Reuse::kAutoReuse;
+  ASSERT_OK_AND_ASSIGN(VariableScope cap, VariableScope::Open(*client, "cap", auto_reuse));
+  ASSERT_OK_AND_ASSIGN(VariableScope again, VariableScope::Reenter(*client, cap.Capture()));
+  ASSERT_OK_AND_ASSIGN(VariableScope layer, VariableScope::OpenDefault(*client, "layer"));
+  ASSERT_EQ(layer.name(), "cap/layer");
+
+  server.reset();
+  auto restarted = RestartOn(port);
+  ASSERT_NE(restarted, nullptr);
+
+  ASSERT_OK_AND_ASSIGN(Variable w, client->GetVariable("w", {1}));
+  EXPECT_GE(client->session_recoveries(), 1);
+  EXPECT_EQ(w.name(), "cap/layer/w:0");  // the default-named scope, same name
+  EXPECT_TRUE(w.created());               // AUTO_REUSE, inherited through the re-entry
+  ASSERT_OK(layer.Close());
+  EXPECT_EQ(again.name(), "cap");
+  EXPECT_EQ(again.reuse(), Reuse::kAutoReuse);
+  ASSERT_OK_AND_ASSIGN(Variable w2, client->GetVariable("w", {1}));
+  EXPECT_EQ(w2.name(), "cap/w:0");
+  ASSERT_OK(again.Close());
+  ASSERT_OK(cap.Close());
+  // The root's REUSE came back: a missing variable is not created.
+  EXPECT_CODE(client->GetVariable("missing", {1}), kNotFound);
+}
+
+// A re-entry of a scope whose block had closed before the session was lost
+// cannot be restored: it reports SCOPE_LOST (and creates nothing) rather
+// than turning into another scope.
+TEST(Client, RecoveryNeverTurnsALostReentryIntoAnotherScope) {
+  auto server = StartTestServer();
+  const int port = server->port();
+  auto client = *Client::Connect(server->address(), RestartTolerant());
+  ScopeOptions auto_reuse;
+  auto_reuse.reuse = Reuse::kAutoReuse;
+  ASSERT_OK_AND_ASSIGN(VariableScope gone, VariableScope::Open(*client, "gone", auto_reuse));
+  const CapturedScope captured = gone.Capture();
+  ASSERT_OK(gone.Close());
+  ASSERT_OK_AND_ASSIGN(VariableScope lost, VariableScope::Reenter(*client, captured));
+
+  server.reset();
+  auto restarted = RestartOn(port);
+  ASSERT_NE(restarted, nullptr);
+
+  auto w = client->GetVariable("w", {1});
+  EXPECT_CODE(w, kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(w.status()), "SCOPE_LOST");
+  EXPECT_OK(lost.Close());  // nothing left to close
+  EXPECT_EQ(restarted->store().num_variables(), 0u);
+  ASSERT_OK_AND_ASSIGN(Variable root_w, client->GetVariable("w", {1}));
+  EXPECT_EQ(root_w.name(), "w:0");
+}
+
+TEST(Client, ReasonsOfQuotasAndMissingCheckpoints) {
+  service::ServerOptions one_session;
+  one_session.sessions.max_sessions = 1;
+  auto server = StartTestServer(one_session);
+  ClientOptions options;
+  options.keep_alive = false;
+  auto first = *Client::Connect(server->address(), options);
+  auto second = Client::Connect(server->address(), options);
+  EXPECT_CODE(second, kResourceExhausted);
+  EXPECT_EQ(ErrorReason(second.status()), "QUOTA_EXCEEDED");
+  EXPECT_EQ(ErrorMetadata(second.status())["flag"], "--max_sessions");
+
+  char dir[] = "/tmp/varscope_client_ckpt_XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  service::ServerOptions durable;
+  durable.data_dir = dir;
+  auto with_data = StartTestServer(durable);
+  auto client = *Client::Connect(with_data->address(), options);
+  auto missing = client->connection().Restore("no-such-checkpoint", {});
+  EXPECT_CODE(missing, kNotFound);
+  EXPECT_EQ(ErrorReason(missing.status()), "CHECKPOINT_NOT_FOUND");
+  with_data.reset();
+  std::system((std::string("rm -rf ") + dir).c_str());
 }
 
 TEST(Client, ListDescribeDelete) {

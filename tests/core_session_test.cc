@@ -123,3 +123,118 @@ TEST_F(SessionTest, NameScopeAbsoluteAndReset) {
 
 }  // namespace
 }  // namespace varscope::core
+
+namespace varscope::core {
+namespace {
+
+// A failed NewVariable takes back the op name it picked: the next one gets
+// the same name.
+TEST(SessionNames, FailedNewVariableGivesItsNameBack) {
+  FakeClock clock;
+  StoreOptions small;
+  small.max_memory_bytes = 64;
+  VariableStore store(small);
+  SessionManager sessions(&store, &clock, SessionOptions{});
+  const uint64_t s = sessions.OpenSession("t", absl::ZeroDuration())->id;
+  auto value = [](int64_t elements) {
+    NewVariableRequest r;
+    InitializerSpec init;
+    init.kind = InitializerSpec::Kind::kValue;
+    init.value.dtype = DType::kFloat;
+    init.value.shape = {elements};
+    std::vector<float> data(static_cast<size_t>(elements), 1.0f);
+    init.value.buffer = TensorBuffer::CopyOf(data.data(), data.size() * sizeof(float));
+    r.variable.initializer = init;
+    return r;
+  };
+  auto too_big = sessions.NewVariable(s, 0, value(1000));
+  EXPECT_CODE(too_big, kResourceExhausted);
+  EXPECT_TRUE(HasReason(too_big.status(), kQuotaExceeded));
+  ASSERT_OK_AND_ASSIGN(VariableInfo first, sessions.NewVariable(s, 0, value(2)));
+  EXPECT_EQ(first.name, "Variable");
+  ASSERT_OK_AND_ASSIGN(std::string op, sessions.OpName(s, 0, "Variable", /*preview=*/true));
+  EXPECT_EQ(op, "Variable_1:0");
+}
+
+// UpdateScope replaces or removes each default it names and leaves the
+// others; scopes opened afterwards inherit the result.
+TEST(SessionDefaults, UpdateScopeSetsAndClearsEachDefault) {
+  FakeClock clock;
+  VariableStore store(StoreOptions{});
+  SessionManager sessions(&store, &clock, SessionOptions{});
+  const uint64_t s = sessions.OpenSession("t", absl::ZeroDuration())->id;
+  OpenScopeRequest open;
+  open.name = "s";
+  ASSERT_OK_AND_ASSIGN(ScopeInfo scope, sessions.OpenScope(s, open));
+  InitializerSpec ones;
+  ones.kind = InitializerSpec::Kind::kOnes;
+  PartitionerSpec two;
+  two.kind = PartitionerSpec::Kind::kFixedSize;
+  two.num_shards = 2;
+  ScopeDefaultsUpdate set;
+  set.initializer = ones;
+  set.partitioner = two;
+  set.dtype = DType::kDouble;
+  ASSERT_OK_AND_ASSIGN(ScopeInfo updated, sessions.UpdateScope(s, scope.id, set));
+  EXPECT_TRUE(updated.initializer.has_value());
+  EXPECT_TRUE(updated.partitioner.has_value());
+  EXPECT_EQ(updated.dtype, DType::kDouble);
+  GetVariableRequest get;
+  get.name = "w";
+  get.shape = ShapeSpec::Of({4});
+  ASSERT_OK_AND_ASSIGN(VariableInfo w, sessions.GetVariable(s, scope.id, get));
+  EXPECT_TRUE(w.partitioned);
+  EXPECT_EQ(w.parts.size(), 2u);
+  EXPECT_EQ(w.dtype, DType::kDouble);
+  EXPECT_EQ(w.parts[0].initializer.kind, InitializerSpec::Kind::kOnes);
+
+  ScopeDefaultsUpdate clear;
+  clear.partitioner = std::optional<PartitionerSpec>();  // removes it
+  ASSERT_OK_AND_ASSIGN(ScopeInfo cleared, sessions.UpdateScope(s, scope.id, clear));
+  EXPECT_FALSE(cleared.partitioner.has_value());
+  EXPECT_TRUE(cleared.initializer.has_value());  // untouched
+  OpenScopeRequest child;
+  child.parent = scope.id;
+  child.name = "child";
+  ASSERT_OK_AND_ASSIGN(ScopeInfo inner, sessions.OpenScope(s, child));
+  EXPECT_FALSE(inner.partitioner.has_value());
+  EXPECT_EQ(inner.dtype, DType::kDouble);
+  get.name = "v";
+  ASSERT_OK_AND_ASSIGN(VariableInfo v, sessions.GetVariable(s, inner.id, get));
+  EXPECT_FALSE(v.partitioned);
+  // An unknown handle changes nothing.
+  EXPECT_CODE(sessions.UpdateScope(s, 424242, set), kNotFound);
+}
+
+// Another session's handle re-enters only for the same token owner.
+TEST(SessionHandles, ReentryAcrossSessionsNeedsTheSameOwner) {
+  FakeClock clock;
+  VariableStore store(StoreOptions{});
+  SessionManager sessions(&store, &clock, SessionOptions{});
+  const uint64_t alice = sessions.OpenSession("a", absl::ZeroDuration(), "alice")->id;
+  const uint64_t alice2 = sessions.OpenSession("a2", absl::ZeroDuration(), "alice")->id;
+  const uint64_t bob = sessions.OpenSession("b", absl::ZeroDuration(), "bob")->id;
+  OpenScopeRequest open;
+  open.name = "private";
+  ASSERT_OK_AND_ASSIGN(ScopeInfo scope, sessions.OpenScope(alice, open));
+  OpenScopeRequest reenter;
+  reenter.reenter = scope.id;
+  auto stolen = sessions.OpenScope(bob, reenter);
+  EXPECT_CODE(stolen, kNotFound);
+  EXPECT_TRUE(HasReason(stolen.status(), kScopeNotFound));
+  ASSERT_OK_AND_ASSIGN(ScopeInfo shared, sessions.OpenScope(alice2, reenter));
+  EXPECT_EQ(shared.name, "private");
+  // Not usable as a parent or a GetVariable scope from another session.
+  OpenScopeRequest under;
+  under.parent = scope.id;
+  under.name = "x";
+  EXPECT_CODE(sessions.OpenScope(alice2, under), kNotFound);
+  // An expired session's handles are gone too, reaped or not.
+  clock.Advance(absl::Seconds(20));
+  ASSERT_OK(sessions.KeepAlive(alice2));
+  clock.Advance(absl::Seconds(20));  // alice's lease (30 s) ran out; alice2's did not
+  EXPECT_CODE(sessions.OpenScope(alice2, reenter), kNotFound);
+}
+
+}  // namespace
+}  // namespace varscope::core

@@ -6,6 +6,7 @@
 
 #include "server/core/namespace/names.h"
 #include "server/core/namespace/variable_store.h"
+#include "absl/strings/str_cat.h"
 #include "tests/test_util.h"
 
 namespace varscope::core {
@@ -158,6 +159,33 @@ TEST(GetVariable, CollectionsLocalAndExplicit) {
   trainable.collection = "trainable_variables";
   ASSERT_EQ(store.List(trainable).variables.size(), 1u);
   EXPECT_EQ(store.List(trainable).variables[0].name, "c");
+}
+
+// Collection pages continue after the last entry returned, whatever was
+// deleted or re-created meanwhile: nothing is skipped or repeated.
+TEST(List, CollectionPagesSurviveDeletesAndRecreates) {
+  VariableStore store({});
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_OK(store.GetVariable(Scope(""), Req(absl::StrCat("v", i), {1})));
+  }
+  ListOptions options;
+  options.collection = kGlobalVariables;
+  options.limit = 2;
+  ListPage first = store.List(options);
+  ASSERT_EQ(first.variables.size(), 2u);
+  EXPECT_EQ(first.variables[1].name, "v1");
+  // Two earlier entries and the cursor's own go away; v1 comes back later.
+  ASSERT_OK(store.Delete("v0"));
+  ASSERT_OK(store.Delete("v1"));
+  ASSERT_OK(store.GetVariable(Scope(""), Req("v1", {1})));
+  options.after = first.next;
+  std::vector<std::string> rest;
+  while (options.after.has_value()) {
+    ListPage page = store.List(options);
+    for (const VariableInfo& v : page.variables) rest.push_back(v.name);
+    options.after = page.next;
+  }
+  EXPECT_EQ(rest, (std::vector<std::string>{"v2", "v3", "v4", "v5", "v1"}));
 }
 
 TEST(List, LiteralPrefix) {

@@ -373,6 +373,25 @@ TEST_F(TokenTest, ASessionBelongsToTheTokenThatOpenedIt) {
   EXPECT_NE(status.error_message().find("another token"), std::string::npos);
 }
 
+// A scope handle is re-entered from another session only by the token
+// that opened it: handles are easy to guess, names and defaults are not
+// another token's to read.
+TEST_F(TokenTest, AnotherTokensScopeCannotBeReentered) {
+  ASSERT_OK_AND_ASSIGN(auto chief, Client::Connect(server_->address(),
+                                                   WithToken(kAdminToken)));
+  ASSERT_OK_AND_ASSIGN(VariableScope scope, VariableScope::Open(*chief, "secret"));
+  const CapturedScope captured = scope.Capture();
+  ASSERT_OK_AND_ASSIGN(auto worker, Client::Connect(server_->address(),
+                                                    WithToken(kTrainerToken)));
+  auto stolen = VariableScope::Reenter(*worker, captured);
+  EXPECT_CODE(stolen, kNotFound);
+  EXPECT_EQ(ErrorReason(stolen.status()), "SCOPE_NOT_FOUND");
+  ASSERT_OK_AND_ASSIGN(auto chief2, Client::Connect(server_->address(),
+                                                    WithToken(kAdminToken)));
+  ASSERT_OK_AND_ASSIGN(VariableScope same_owner, VariableScope::Reenter(*chief2, captured));
+  EXPECT_EQ(same_owner.name(), "secret");
+}
+
 TEST(InFlightTest, AClientAboveItsLimitIsRefusedUntilCallsFinish) {
   service::ServerOptions options;
   options.max_in_flight_per_client = 2;

@@ -351,6 +351,11 @@ TYPED_TEST_P(SemanticsTest, NameValidityDependsOnPosition) {
   EXPECT_TRUE(absl::IsInvalidArgument(underscore)) << underscore;
   EXPECT_EQ(d.Reason(underscore), "INVALID_NAME");
   EXPECT_CODE(d.Enter("foo:0"), kInvalidArgument);
+  // A non-ASCII name still comes back with a readable reason (its bytes
+  // are escaped in the error's metadata).
+  absl::Status accented = d.Enter("caf\xc3\xa9");
+  EXPECT_TRUE(absl::IsInvalidArgument(accented)) << accented;
+  EXPECT_EQ(d.Reason(accented), "INVALID_NAME");
   EXPECT_CODE(d.Enter("a b"), kInvalidArgument);
   EXPECT_CODE(d.Enter("a//b"), kInvalidArgument);
   EXPECT_CODE(d.Get("_x", {{1}}), kInvalidArgument);

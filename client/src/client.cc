@@ -39,6 +39,18 @@ bool SessionLost(const absl::Status& status) {
   return ErrorReason(status) == "SESSION_NOT_FOUND";
 }
 
+// The reason of the client's own "this scope is gone" errors (a guard or
+// the root that a session recovery could not restore exactly).
+constexpr char kScopeLost[] = "SCOPE_LOST";
+
+absl::Status ScopeLost(const std::string& what) {
+  return WithErrorReason(
+      absl::FailedPreconditionError(absl::StrCat(
+          what, " is no longer usable: its session was lost and it could not be "
+                "re-opened exactly")),
+      kScopeLost);
+}
+
 void Merge(const ScopeDefaults& from, ScopeDefaults* into) {
   if (from.initializer) into->initializer = from.initializer;
   if (from.dtype) into->dtype = from.dtype;
@@ -76,8 +88,11 @@ class ClientCore {
   // Runs `call(session_id, scope_id)` where scope_id is `scope`'s handle (0
   // for the root). When the server no longer knows the session, recovers
   // it and retries once.
+  // `ran_in`, when set, gets the session generation the successful call
+  // ran in.
   template <typename Call>
-  absl::Status Run(const std::shared_ptr<ScopeRecord>& scope, Call&& call) {
+  absl::Status Run(const std::shared_ptr<ScopeRecord>& scope, Call&& call,
+                   uint64_t* ran_in = nullptr) {
     for (int attempt = 0;; ++attempt) {
       uint64_t session, scope_id = 0, generation;
       {
@@ -86,16 +101,18 @@ class ClientCore {
         generation = generation_;
         if (scope != nullptr) {
           if (scope->generation != generation_ || !scope->open) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "scope '", scope->info.name,
-                "' is no longer open on the server (its session was lost and "
-                "it could not be re-opened exactly)"));
+            return ScopeLost(absl::StrCat("scope '", scope->info.name, "'"));
           }
           scope_id = scope->id;
+        } else if (root_lost_) {
+          return ScopeLost("the session root (its REUSE or defaults)");
         }
       }
       absl::Status status = call(session, scope_id);
-      if (status.ok()) return status;
+      if (status.ok()) {
+        if (ran_in != nullptr) *ran_in = generation;
+        return status;
+      }
       if (attempt == 0 && SessionLost(status)) {
         if (absl::Status recovered = Recover(generation); !recovered.ok()) {
           return recovered;
@@ -138,6 +155,10 @@ class ClientCore {
     absl::StatusOr<Connection::Session> session =
         connection_->OpenSession(options_.client_name, options_.lease, {});
     if (session.ok()) result = RestoreRoot(session->id, root_reused, root_defaults);
+    // Re-opened on the server but not restored exactly: closed again.
+    auto discard = [&](uint64_t handle) {
+      connection_->CloseScope(session->id, handle, {}).IgnoreError();
+    };
     if (session.ok()) {
       absl::flat_hash_map<const ScopeRecord*, uint64_t> new_ids;
       auto id_of = [&](const std::shared_ptr<ScopeRecord>& r) -> std::optional<uint64_t> {
@@ -155,18 +176,29 @@ class ClientCore {
         args.parent = *parent;
         if (record->reenter != nullptr) args.reenter = *reenter;
         absl::StatusOr<ScopeInfo> info = connection_->OpenScope(args, {});
+        if (!info.ok()) continue;
+        const uint64_t handle = info->id;
         // Another variable-scope name would change what its calls mean.
-        if (!info.ok() || info->name != record->info.name) continue;
+        if (info->name != record->info.name) {
+          discard(handle);
+          continue;
+        }
         if (record->reused) {
-          info = connection_->ReuseVariables(session->id, info->id, {});
-          if (!info.ok()) continue;  // without its REUSE it would mean something else
+          info = connection_->ReuseVariables(session->id, handle, {});
+          if (!info.ok()) {  // without its REUSE it would mean something else
+            discard(handle);
+            continue;
+          }
         }
         if (record->defaults.initializer || record->defaults.dtype ||
             record->defaults.partitioner) {
-          info = connection_->UpdateScope(session->id, info->id, record->defaults, {});
-          if (!info.ok()) continue;
+          info = connection_->UpdateScope(session->id, handle, record->defaults, {});
+          if (!info.ok()) {
+            discard(handle);
+            continue;
+          }
         }
-        new_ids[record.get()] = info->id;
+        new_ids[record.get()] = handle;
         reopened.push_back({record, *std::move(info)});
       }
     }
@@ -176,6 +208,8 @@ class ClientCore {
     session_id_ = session->id;
     root_scope_ = session->root_scope;
     lease_ = session->lease;
+    root_lost_ = !result.ok();
+    pending_closes_.clear();  // they belonged to the lost session
     ++generation_;
     ++recoveries_;
     for (Reopened& r : reopened) {
@@ -195,7 +229,7 @@ class ClientCore {
       args.reenter = 0;
     } else if (record.foreign) {
       args.reenter = *record.foreign;
-    } else if (args.name.empty() && !args.name_scope_only) {
+    } else if (args.name.empty() && !args.name_scope_only && record.reenter == nullptr) {
       const size_t slash = record.info.name.rfind('/');
       args.name = slash == std::string::npos ? record.info.name
                                              : record.info.name.substr(slash + 1);
@@ -221,6 +255,7 @@ class ClientCore {
     record->thread = std::this_thread::get_id();
     record->args = args;
     absl::StatusOr<ScopeInfo> info;
+    uint64_t ran_in = 0;
     absl::Status status = Run(record->parent, [&](uint64_t session, uint64_t parent) {
       args.session = session;
       args.parent = parent;
@@ -238,11 +273,13 @@ class ClientCore {
       }
       info = connection_->OpenScope(args, {});
       return info.status();
-    });
+    }, &ran_in);
     if (!status.ok()) return status;
     absl::MutexLock lock(&mu_);
     record->id = info->id;
-    record->generation = generation_;
+    // The session it was opened in: if a recovery came in between, the
+    // guard belongs to the lost session and reports so on its next use.
+    record->generation = ran_in;
     record->info = *std::move(info);
     record->open = true;
     record->seq = next_seq_++;
@@ -261,6 +298,7 @@ class ClientCore {
             "innermost-first"));
       }
     }
+    RetryPendingCloses();
     absl::Status status = Run(record, [&](uint64_t session, uint64_t id) {
       return connection_->CloseScope(session, id, {});
     });
@@ -270,7 +308,34 @@ class ClientCore {
     stack.pop_back();
     if (stack.empty()) stacks_.erase(record->thread);
     record->open = false;
-    return absl::IsFailedPrecondition(status) ? absl::OkStatus() : status;
+    if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+      // Still open on the server: closed before the parent is (a later
+      // close retries it), or dropped with the session.
+      pending_closes_.push_back({record->generation, record->id});
+      return status;
+    }
+    // A guard the recovery could not restore has nothing left to close.
+    return ErrorReason(status) == kScopeLost ? absl::OkStatus() : status;
+  }
+
+  // Closes, innermost first, handles whose close failed on the network.
+  void RetryPendingCloses() {
+    std::vector<std::pair<uint64_t, uint64_t>> pending;
+    uint64_t session, generation;
+    {
+      absl::MutexLock lock(&mu_);
+      pending.swap(pending_closes_);
+      session = session_id_;
+      generation = generation_;
+    }
+    std::vector<std::pair<uint64_t, uint64_t>> still;
+    for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
+      if (it->first != generation) continue;  // that session is gone
+      absl::Status s = connection_->CloseScope(session, it->second, {});
+      if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) still.push_back(*it);
+    }
+    absl::MutexLock lock(&mu_);
+    pending_closes_.insert(pending_closes_.begin(), still.rbegin(), still.rend());
   }
 
   absl::Status ReuseVariables(const std::shared_ptr<ScopeRecord>& record) {
@@ -324,6 +389,16 @@ class ClientCore {
     absl::MutexLock lock(&mu_);
     return generation_;
   }
+  // A guard's description and handle, read under the lock (a recovery may
+  // rewrite them on another thread).
+  ScopeInfo InfoOf(const ScopeRecord& record) const {
+    absl::MutexLock lock(&mu_);
+    return record.info;
+  }
+  uint64_t HandleOf(const ScopeRecord& record) const {
+    absl::MutexLock lock(&mu_);
+    return record.id;
+  }
 
  private:
   // REUSE and defaults of the session root, again on a new session.
@@ -374,6 +449,10 @@ class ClientCore {
   int recoveries_ ABSL_GUARDED_BY(mu_) = 0;
   bool root_reused_ ABSL_GUARDED_BY(mu_) = false;
   ScopeDefaults root_defaults_ ABSL_GUARDED_BY(mu_);
+  // The last recovery could not restore the root's REUSE or defaults.
+  bool root_lost_ ABSL_GUARDED_BY(mu_) = false;
+  // (generation, handle) of closes that failed on the network, in order.
+  std::vector<std::pair<uint64_t, uint64_t>> pending_closes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool recovering_ ABSL_GUARDED_BY(mu_) = false;  // one Recover at a time
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
@@ -397,9 +476,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
   absl::StatusOr<std::unique_ptr<Client>> client =
       Create(*std::move(connection), std::move(options));
   if (!client.ok()) {
-    return absl::Status(client.status().code(),
-                        absl::StrCat("cannot open a session on ", target, ": ",
-                                     client.status().message()));
+    // The same error (code and reason kept), saying where.
+    absl::Status annotated(client.status().code(),
+                           absl::StrCat("cannot open a session on ", target, ": ",
+                                        client.status().message()));
+    client.status().ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+      annotated.SetPayload(url, payload);
+    });
+    return annotated;
   }
   return client;
 }
@@ -510,21 +594,22 @@ absl::StatusOr<ScopeInfo> Client::CurrentScope() {
   // server (its reuse flag and defaults, as ListScopes reports them).
   std::shared_ptr<ScopeRecord> innermost = core_->Innermost();
   absl::StatusOr<ScopePage> page;
+  uint64_t wanted = 0;
   absl::Status status = core_->Run(innermost, [&](uint64_t session, uint64_t scope) {
     ListScopesArgs args;
     args.session = session;
-    args.page_size = 1;
+    args.handles_only = true;
     page = core_->conn().ListScopes(args, {});
     if (!page.ok()) return page.status();
-    const uint64_t wanted = scope == 0 ? core_->root_scope() : scope;
+    wanted = scope;
     for (const ScopeInfo& h : page->handles) {
-      if (h.id == wanted) return absl::OkStatus();
+      if (h.id == wanted || (wanted == 0 && h.root)) return absl::OkStatus();
     }
     return absl::NotFoundError("the current scope is not among the session's handles");
   });
   if (!status.ok()) return status;
-  const uint64_t wanted = innermost == nullptr ? core_->root_scope() : innermost->id;
   for (ScopeInfo& h : page->handles) {
+    if (wanted == 0 && h.root) return std::move(h);
     if (h.id == wanted) return std::move(h);
   }
   return absl::NotFoundError("the current scope is not among the session's handles");
@@ -711,13 +796,12 @@ absl::StatusOr<uint64_t> Variable::WaitForNewerThan(std::optional<uint64_t> vers
 
 // ---- Scope guards ----
 
-const std::string& CapturedScope::name() const {
-  static const std::string kRoot;
-  return record_ != nullptr ? record_->info.name : kRoot;
+std::string CapturedScope::name() const {
+  return record_ != nullptr ? owner_->InfoOf(*record_).name : "";
 }
 
 uint64_t CapturedScope::handle() const {
-  return record_ != nullptr ? record_->id : owner_->root_scope();
+  return record_ != nullptr ? owner_->HandleOf(*record_) : owner_->root_scope();
 }
 
 namespace {
@@ -747,6 +831,9 @@ absl::StatusOr<VariableScope> VariableScope::Open(Client& client, absl::string_v
   if (!record.ok()) return record.status();
   return VariableScope(&client, *std::move(record));
 }
+
+VariableScope::VariableScope(Client* client, std::shared_ptr<internal::ScopeRecord> record)
+    : client_(client), core_(client->core_), record_(std::move(record)) {}
 
 absl::StatusOr<VariableScope> VariableScope::OpenDefault(Client& client,
                                                          absl::string_view default_name,
@@ -783,12 +870,15 @@ VariableScope::VariableScope(Client& client, absl::string_view name, ScopeOption
 }
 
 VariableScope::VariableScope(VariableScope&& other) noexcept
-    : client_(std::exchange(other.client_, nullptr)), record_(std::move(other.record_)) {}
+    : client_(std::exchange(other.client_, nullptr)),
+      core_(std::move(other.core_)),
+      record_(std::move(other.record_)) {}
 
 VariableScope& VariableScope::operator=(VariableScope&& other) noexcept {
   if (this != &other) {
     Close().IgnoreError();
     client_ = std::exchange(other.client_, nullptr);
+    core_ = std::move(other.core_);
     record_ = std::move(other.record_);
   }
   return *this;
@@ -810,16 +900,15 @@ absl::Status VariableScope::SetDefaults(const ScopeDefaults& defaults) {
   return client_->core_->SetDefaults(record_, defaults);
 }
 
-CapturedScope VariableScope::Capture() const {
-  return CapturedScope(record_, client_ != nullptr ? client_->core_ : nullptr);
+// Also after Close(): the captured scope keeps its client's state.
+CapturedScope VariableScope::Capture() const { return CapturedScope(record_, core_); }
+std::string VariableScope::name() const { return info().name; }
+std::string VariableScope::name_scope() const { return info().name_scope; }
+std::string VariableScope::original_name_scope() const {
+  return info().original_name_scope;
 }
-const std::string& VariableScope::name() const { return record_->info.name; }
-const std::string& VariableScope::name_scope() const { return record_->info.name_scope; }
-const std::string& VariableScope::original_name_scope() const {
-  return record_->info.original_name_scope;
-}
-Reuse VariableScope::reuse() const { return record_->info.reuse; }
-ScopeInfo VariableScope::info() const { return record_->info; }
+Reuse VariableScope::reuse() const { return info().reuse; }
+ScopeInfo VariableScope::info() const { return core_->InfoOf(*record_); }
 
 absl::StatusOr<NameScope> NameScope::Open(Client& client, absl::string_view name) {
   OpenScopeArgs args;
@@ -830,6 +919,9 @@ absl::StatusOr<NameScope> NameScope::Open(Client& client, absl::string_view name
   return NameScope(&client, *std::move(record));
 }
 
+NameScope::NameScope(Client* client, std::shared_ptr<internal::ScopeRecord> record)
+    : client_(client), core_(client->core_), record_(std::move(record)) {}
+
 NameScope::NameScope(Client& client, absl::string_view name) {
   absl::StatusOr<NameScope> opened = Open(client, name);
   if (!opened.ok()) throw StatusError(opened.status());
@@ -837,12 +929,15 @@ NameScope::NameScope(Client& client, absl::string_view name) {
 }
 
 NameScope::NameScope(NameScope&& other) noexcept
-    : client_(std::exchange(other.client_, nullptr)), record_(std::move(other.record_)) {}
+    : client_(std::exchange(other.client_, nullptr)),
+      core_(std::move(other.core_)),
+      record_(std::move(other.record_)) {}
 
 NameScope& NameScope::operator=(NameScope&& other) noexcept {
   if (this != &other) {
     Close().IgnoreError();
     client_ = std::exchange(other.client_, nullptr);
+    core_ = std::move(other.core_);
     record_ = std::move(other.record_);
   }
   return *this;
@@ -852,6 +947,6 @@ NameScope::~NameScope() { Close().IgnoreError(); }
 
 absl::Status NameScope::Close() { return Client::CloseGuard(client_, record_); }
 
-const std::string& NameScope::name_scope() const { return record_->info.name_scope; }
+std::string NameScope::name_scope() const { return core_->InfoOf(*record_).name_scope; }
 
 }  // namespace varscope

@@ -2,6 +2,7 @@
 // messages (convert.h) and back. Tensors of 1 MiB and more move as raw
 // streams straight from and into the caller's memory (raw_stream.h); pulls
 // and pushes run on gRPC's callback API, so the async calls need no thread.
+#include <grpc/grpc.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/proto_buffer_reader.h>
@@ -135,6 +136,7 @@ class Watcher : public WatchStream {
     reader_->Finish();
   }
   bool Next(WatchEvent* event) override {
+    if (finished_) return false;  // Read after Finish is not allowed
     v1::WatchEvent wire;
     if (reader_->Read(&wire)) {
       *event = FromProto(wire);
@@ -160,9 +162,11 @@ class Watcher : public WatchStream {
 // are the asynchronous ones, waited for.
 template <typename T, typename Start>
 T Wait(Start start) {
-  std::promise<T> promise;
-  std::future<T> result = promise.get_future();
-  start([&promise](T value) { promise.set_value(std::move(value)); });
+  // Shared: set_value may still be returning on gRPC's thread when get()
+  // wakes this one up.
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> result = promise->get_future();
+  start([promise](T value) { promise->set_value(std::move(value)); });
   return result.get();
 }
 
@@ -343,6 +347,7 @@ class GrpcConnection final : public Connection {
     v1::ListScopesRequest request;
     request.set_prefix(args.prefix);
     request.set_session_id(args.session);
+    request.set_handles_only(args.handles_only);
     request.set_page_size(args.page_size);
     request.set_page_token(args.page_token);
     v1::ListScopesResponse response;
@@ -616,12 +621,17 @@ class GrpcConnection final : public Connection {
 
   // Large transfers get extra time: a second per 64 MiB on top of the
   // call's timeout (a 1 GiB pull is not cut off at 30 s on a slow link).
+  // Also applies wait_for_ready (see ConnectionOptions).
   void SetDeadline(grpc::ClientContext* ctx, const CallOptions& call, size_t bytes = 0,
                    absl::Duration extra = absl::ZeroDuration()) const {
+    ctx->set_wait_for_ready(options_.wait_for_ready);
     const absl::Duration base = call.timeout.value_or(options_.rpc_timeout);
     const absl::Duration transfer = absl::Seconds(bytes / (size_t{64} << 20));
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      absl::ToChronoNanoseconds(base + transfer + extra));
+    const absl::Duration total = base + transfer + extra;
+    // An infinite (or absurdly long) timeout is no deadline at all; adding
+    // it to now() would overflow into the past.
+    if (total >= absl::Hours(24 * 365)) return;
+    ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(total));
   }
 
   template <typename Call>
@@ -706,6 +716,10 @@ class GrpcConnection final : public Connection {
 
   static absl::StatusOr<PullResult> FinishUnaryPull(PullCall* p, const grpc::Status& s) {
     if (!s.ok()) return FromGrpc(s);
+    if (p->response.tensors_size() != 1) {
+      return absl::InternalError(absl::StrCat("the server answered a pull of one variable with ",
+                                              p->response.tensors_size(), " tensors"));
+    }
     const v1::Tensor& t = p->response.tensors(0);
     if (p->dtype != DataType::kUnspecified && FromProto(t.dtype()) != p->dtype) {
       return DTypeMismatch(t.name(), t.dtype(), p->dtype);
@@ -838,8 +852,50 @@ class GrpcConnection final : public Connection {
 
 }  // namespace
 
+namespace {
+
+// gRPC 1.51 (Debian 12) runs callback-API calls on one process-wide
+// "callback alternative" completion queue, shared by reference count among
+// the channels that made such calls. When the last of those channels is
+// destroyed the queue is shut down and freed while its threads may still
+// be returning from a just-completed call: an abort in
+// grpc_cq_internal_unref or a crash in grpc_completion_queue_next (seen
+// in tests that destroy the only client right after 400 async calls). An
+// idle channel that made one callback call, kept for the process's life,
+// keeps that reference above zero.
+struct CallbackAnchor {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<grpc::GenericStub> stub;
+  grpc::ClientContext context;
+  grpc::ByteBuffer request, response;
+};
+
+void AnchorCallbackQueue() {
+  // Reachable from this static for the process's life (not a leak).
+  static CallbackAnchor* const kAnchor = [] {
+    auto* anchor = new CallbackAnchor;
+    anchor->channel = grpc::CreateChannel("unix:/nonexistent/varscope-callback-anchor",
+                                          grpc::InsecureChannelCredentials());
+    anchor->stub = std::make_unique<grpc::GenericStub>(anchor->channel);
+    anchor->context.set_deadline(std::chrono::system_clock::now() +
+                                 std::chrono::milliseconds(1));
+    grpc::Slice empty("");
+    anchor->request = grpc::ByteBuffer(&empty, 1);
+    auto done = std::make_shared<std::promise<void>>();
+    anchor->stub->UnaryCall(&anchor->context, "/varscope.Anchor/Anchor", grpc::StubOptions(),
+                            &anchor->request, &anchor->response,
+                            [done](grpc::Status) { done->set_value(); });
+    done->get_future().wait();  // fails at once: nothing listens there
+    return anchor;
+  }();
+  (void)kAnchor;
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(
     const std::string& target, const ConnectionOptions& options) {
+  AnchorCallbackQueue();
   if (!options.auth_token.empty() && !options.tls.enabled &&
       !options.allow_token_without_tls && !IsLocalTarget(target)) {
     return absl::FailedPreconditionError(absl::StrCat(

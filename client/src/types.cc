@@ -2,8 +2,7 @@
 #include "varscope/types.h"
 
 #include "absl/strings/cord.h"
-#include "google/rpc/error_details.pb.h"
-#include "google/rpc/status.pb.h"
+#include "error_details.h"
 #include "status_util.h"
 
 namespace varscope {
@@ -205,35 +204,30 @@ OptimizerConfig OptimizerConfig::Ftrl(double learning_rate) {
 
 namespace {
 
-std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const absl::Status& status) {
+std::optional<internal::ErrorInfoFields> ErrorInfoOf(const absl::Status& status) {
   auto payload = status.GetPayload(internal::kErrorInfoUrl);
   if (!payload.has_value()) return std::nullopt;
-  google::rpc::ErrorInfo info;
-  if (!info.ParseFromString(std::string(*payload))) return std::nullopt;
-  return info;
+  return internal::DecodeErrorInfo(std::string(*payload));
 }
 
 }  // namespace
 
 std::string ErrorReason(const absl::Status& status) {
-  std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
-  return info.has_value() ? info->reason() : "";
+  std::optional<internal::ErrorInfoFields> info = ErrorInfoOf(status);
+  return info.has_value() ? info->reason : "";
 }
 
 std::map<std::string, std::string> ErrorMetadata(const absl::Status& status) {
-  std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
+  std::optional<internal::ErrorInfoFields> info = ErrorInfoOf(status);
   if (!info.has_value()) return {};
-  return {info->metadata().begin(), info->metadata().end()};
+  return info->metadata;
 }
 
 absl::Status WithErrorReason(absl::Status status, const std::string& reason,
                              const std::map<std::string, std::string>& metadata) {
   if (status.ok()) return status;
-  google::rpc::ErrorInfo info;
-  info.set_reason(reason);
-  info.set_domain("varscope.dev");
-  info.mutable_metadata()->insert(metadata.begin(), metadata.end());
-  status.SetPayload(internal::kErrorInfoUrl, absl::Cord(info.SerializeAsString()));
+  internal::ErrorInfoFields info{reason, "varscope.dev", metadata};
+  status.SetPayload(internal::kErrorInfoUrl, absl::Cord(internal::EncodeErrorInfo(info)));
   return status;
 }
 
@@ -243,15 +237,10 @@ absl::Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   absl::Status out(static_cast<absl::StatusCode>(status.error_code()),
                    status.error_message());
-  google::rpc::Status details;
-  if (!status.error_details().empty() &&
-      details.ParseFromString(status.error_details())) {
-    for (const google::protobuf::Any& any : details.details()) {
-      google::rpc::ErrorInfo info;
-      if (any.UnpackTo(&info)) {
-        out.SetPayload(kErrorInfoUrl, absl::Cord(info.SerializeAsString()));
-        break;
-      }
+  if (!status.error_details().empty()) {
+    if (std::optional<ErrorInfoFields> info =
+            ErrorInfoFromStatusDetails(status.error_details())) {
+      out.SetPayload(kErrorInfoUrl, absl::Cord(EncodeErrorInfo(*info)));
     }
   }
   return out;

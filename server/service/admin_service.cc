@@ -101,7 +101,7 @@ grpc::ServerUnaryReactor* AdminService::ListCheckpoints(
     int64_t after = -1;
     if (!request->page_token().empty()) {
       VARSCOPE_ASSIGN_OR_RETURN(std::string text,
-                                DecodeNameToken("checkpoint", request->page_token()));
+                                DecodeNameToken("checkpoints", request->page_token()));
       if (!absl::SimpleAtoi(text, &after)) {
         return absl::InvalidArgumentError("page_token is not a checkpoint page token");
       }
@@ -118,7 +118,7 @@ grpc::ServerUnaryReactor* AdminService::ListCheckpoints(
     }
     if (it != all.end()) {
       response->set_next_page_token(EncodeNameToken(
-          "checkpoint", absl::StrCat(response->checkpoints().rbegin()->sequence())));
+          "checkpoints", absl::StrCat(response->checkpoints().rbegin()->sequence())));
     }
     return absl::OkStatus();
   });

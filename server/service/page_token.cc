@@ -15,8 +15,19 @@ constexpr size_t kMaxPage = 10000;
 
 absl::Status BadToken() {
   return absl::InvalidArgumentError(
-      "page_token was not made by this list call; pass the next_page_token "
-      "of the previous page unchanged (or none for the first page)");
+      "page_token was not made by this list call with these arguments; pass "
+      "the next_page_token of the previous page unchanged, with the same "
+      "arguments (or none for the first page)");
+}
+
+// The listing's arguments, folded into the token (FNV-1a 64).
+std::string QueryTag(absl::string_view query) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : query) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return absl::StrCat(absl::Hex(h));
 }
 
 }  // namespace
@@ -29,36 +40,41 @@ absl::StatusOr<size_t> PageSize(int requested) {
   return std::min(static_cast<size_t>(requested), kMaxPage);
 }
 
-std::string EncodeCursor(const core::ListCursor& cursor) {
-  return absl::WebSafeBase64Escape(absl::StrCat(
-      "v|", cursor.partitioned ? "p" : "v", "|", cursor.index, "|", cursor.name));
+std::string EncodeCursor(const core::ListCursor& cursor, absl::string_view query) {
+  return absl::WebSafeBase64Escape(absl::StrCat("v|", QueryTag(query), "|",
+                                                cursor.partitioned ? "p" : "v", "|",
+                                                cursor.index, "|", cursor.name));
 }
 
-absl::StatusOr<core::ListCursor> DecodeCursor(const std::string& token) {
+absl::StatusOr<core::ListCursor> DecodeCursor(const std::string& token,
+                                              absl::string_view query) {
   std::string text;
   if (!absl::WebSafeBase64Unescape(token, &text)) return BadToken();
-  std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('|', 3));
+  std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('|', 4));
   core::ListCursor cursor;
-  if (parts.size() != 4 || parts[0] != "v" || (parts[1] != "p" && parts[1] != "v") ||
-      !absl::SimpleAtoi(parts[2], &cursor.index)) {
+  if (parts.size() != 5 || parts[0] != "v" || parts[1] != QueryTag(query) ||
+      (parts[2] != "p" && parts[2] != "v") ||
+      !absl::SimpleAtoi(parts[3], &cursor.index)) {
     return BadToken();
   }
-  cursor.partitioned = parts[1] == "p";
-  cursor.name = parts[3];
+  cursor.partitioned = parts[2] == "p";
+  cursor.name = parts[4];
   return cursor;
 }
 
-std::string EncodeNameToken(const std::string& kind, const std::string& name) {
-  return absl::WebSafeBase64Escape(absl::StrCat(kind, "|", name));
+std::string EncodeNameToken(absl::string_view query, const std::string& name) {
+  return absl::WebSafeBase64Escape(absl::StrCat("n|", QueryTag(query), "|", name));
 }
 
-absl::StatusOr<std::string> DecodeNameToken(const std::string& kind,
+absl::StatusOr<std::string> DecodeNameToken(absl::string_view query,
                                             const std::string& token) {
   std::string text;
   if (!absl::WebSafeBase64Unescape(token, &text)) return BadToken();
-  std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('|', 1));
-  if (parts.size() != 2 || parts[0] != kind) return BadToken();
-  return parts[1];
+  std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('|', 2));
+  if (parts.size() != 3 || parts[0] != "n" || parts[1] != QueryTag(query)) {
+    return BadToken();
+  }
+  return parts[2];
 }
 
 }  // namespace varscope::service

@@ -1,7 +1,8 @@
 // File: page_token.h
 // Page tokens of the list RPCs: an opaque (base64url) form of where the
-// previous page ended, and the page size rule shared by every list RPC
-// (0 = 1000, at most 10000).
+// previous page ended, bound to the listing's arguments (`query`: a token
+// of one listing is refused by a listing with other arguments), and the
+// page size rule shared by every list RPC (0 = 1000, at most 10000).
 //
 // Thread-safety: pure functions.
 #ifndef VARSCOPE_SERVER_SERVICE_PAGE_TOKEN_H_
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/core/namespace/variable_store.h"
 
 namespace varscope::service {
@@ -19,13 +21,14 @@ namespace varscope::service {
 absl::StatusOr<size_t> PageSize(int requested);
 
 // A cursor over variables (ListVariables).
-std::string EncodeCursor(const core::ListCursor& cursor);
-absl::StatusOr<core::ListCursor> DecodeCursor(const std::string& token);
+std::string EncodeCursor(const core::ListCursor& cursor, absl::string_view query);
+absl::StatusOr<core::ListCursor> DecodeCursor(const std::string& token,
+                                              absl::string_view query);
 
 // A cursor that is just the last name returned (ListScopes,
-// ListCheckpoints); `kind` keeps one list's tokens out of another.
-std::string EncodeNameToken(const std::string& kind, const std::string& name);
-absl::StatusOr<std::string> DecodeNameToken(const std::string& kind,
+// ListCheckpoints); `query` names the list and its arguments.
+std::string EncodeNameToken(absl::string_view query, const std::string& name);
+absl::StatusOr<std::string> DecodeNameToken(absl::string_view query,
                                             const std::string& token);
 
 }  // namespace varscope::service

@@ -267,12 +267,9 @@ absl::StatusOr<core::OpenScopeRequest> FromProto(
   out.default_name = request.default_name();
   switch (request.target_case()) {
     case pb::OpenScopeRequest::kName:
+      // Empty means the same as unset (a NAME_SCOPE: back to the root name
+      // scope, as tf.name_scope("")).
       out.name = request.name();
-      if (out.name.empty()) {
-        return absl::InvalidArgumentError(
-            "name is set but empty; give a scope name (or unset it to use "
-            "default_name)");
-      }
       break;
     case pb::OpenScopeRequest::kReenterScopeId:
       out.reenter = request.reenter_scope_id();

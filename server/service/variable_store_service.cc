@@ -254,15 +254,19 @@ Reactor* VariableStoreService::ListVariables(
     options.collection = request->collection();
     options.include_partitioned = request->include_partitioned();
     VARSCOPE_ASSIGN_OR_RETURN(options.limit, PageSize(request->page_size()));
+    const std::string query =
+        absl::StrCat("variables|", options.prefix, "|", options.collection, "|",
+                     options.include_partitioned);
     if (!request->page_token().empty()) {
-      VARSCOPE_ASSIGN_OR_RETURN(options.after, DecodeCursor(request->page_token()));
+      VARSCOPE_ASSIGN_OR_RETURN(options.after,
+                                DecodeCursor(request->page_token(), query));
     }
     const core::ListPage page = store_->List(options);
     for (const core::VariableInfo& info : page.variables) {
       if (!call.MayTouch(info.name)) continue;
       ToProto(info, response->add_variables());
     }
-    if (page.next) response->set_next_page_token(EncodeCursor(*page.next));
+    if (page.next) response->set_next_page_token(EncodeCursor(*page.next, query));
     return absl::OkStatus();
   });
 }
@@ -275,9 +279,20 @@ Reactor* VariableStoreService::ListScopes(Context* ctx,
     VARSCOPE_ASSIGN_OR_RETURN(const size_t page_size, PageSize(request->page_size()));
     std::string after;
     const bool first_page = request->page_token().empty();
+    const std::string query = absl::StrCat("scopes|", request->prefix());
     if (!first_page) {
-      VARSCOPE_ASSIGN_OR_RETURN(after, DecodeNameToken("scope", request->page_token()));
+      VARSCOPE_ASSIGN_OR_RETURN(after, DecodeNameToken(query, request->page_token()));
     }
+    if (request->handles_only()) {
+      if (request->session_id() == 0 || !first_page) {
+        return absl::InvalidArgumentError(
+            "handles_only lists a session's handles: give session_id and no "
+            "page_token");
+      }
+      return ListHandles(call, request->session_id(), response);
+    }
+    // Cost: every variable under `prefix` per page (the tree's counts need
+    // them all); scopes are far fewer than variables, so pages are few.
     core::ListOptions options;
     options.prefix = request->prefix();
     std::vector<core::VariableInfo> visible = store_->List(options).variables;
@@ -310,18 +325,22 @@ Reactor* VariableStoreService::ListScopes(Context* ctx,
     }
     if (it != nodes.end() && response->scopes_size() > 0) {
       response->set_next_page_token(EncodeNameToken(
-          "scope", response->scopes(response->scopes_size() - 1).name()));
+          query, response->scopes(response->scopes_size() - 1).name()));
     }
     if (request->session_id() != 0 && first_page) {
-      VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, request->session_id()));
-      VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::ScopeInfo> handles,
-                                sessions_->ListHandles(request->session_id()));
-      for (const core::ScopeInfo& h : handles) {
-        ToProto(h, response->add_handles());
-      }
+      return ListHandles(call, request->session_id(), response);
     }
     return absl::OkStatus();
   });
+}
+
+absl::Status VariableStoreService::ListHandles(const Admission& call, uint64_t session,
+                                               v1::ListScopesResponse* response) {
+  VARSCOPE_RETURN_IF_ERROR(CheckOwner(call, session));
+  VARSCOPE_ASSIGN_OR_RETURN(std::vector<core::ScopeInfo> handles,
+                            sessions_->ListHandles(session));
+  for (const core::ScopeInfo& h : handles) ToProto(h, response->add_handles());
+  return absl::OkStatus();
 }
 
 Reactor* VariableStoreService::DescribeVariable(

@@ -61,6 +61,9 @@ class VariableStoreService final
  private:
   // PERMISSION_DENIED when `session` was opened with another token.
   absl::Status CheckOwner(const Admission& call, uint64_t session) const;
+  // ListScopes' handles part: the session's handles, the root first.
+  absl::Status ListHandles(const Admission& call, uint64_t session,
+                           v1::ListScopesResponse* response);
   absl::Status RunGetVariable(const v1::GetVariableRequest& request,
                               const Admission& call,
                               v1::GetVariableResponse* response);

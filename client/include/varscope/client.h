@@ -227,7 +227,7 @@ class Variable {
 /// scope object in another graph).
 class CapturedScope {
  public:
-  const std::string& name() const;
+  std::string name() const;
   /// The server's handle (unique on the server).
   uint64_t handle() const;
 
@@ -437,20 +437,20 @@ class VariableScope {
   CapturedScope Capture() const;
 
   /// Variable-scope name ("scope1/scope2").
-  const std::string& name() const;
+  std::string name() const;
   /// Name-scope prefix of ops ("scope1_1/").
-  const std::string& name_scope() const;
+  std::string name_scope() const;
   /// The name scope it was first opened with.
-  const std::string& original_name_scope() const;
+  std::string original_name_scope() const;
   /// Effective reuse flag as the server last reported it.
   Reuse reuse() const;
   /// The scope as the server last reported it.
   ScopeInfo info() const;
 
  private:
-  VariableScope(Client* client, std::shared_ptr<internal::ScopeRecord> record)
-      : client_(client), record_(std::move(record)) {}
-  Client* client_ = nullptr;  // Not owned.
+  VariableScope(Client* client, std::shared_ptr<internal::ScopeRecord> record);
+  Client* client_ = nullptr;  // Not owned; null once closed.
+  std::shared_ptr<internal::ClientCore> core_;  // also after Close()
   std::shared_ptr<internal::ScopeRecord> record_;
 };
 
@@ -468,12 +468,12 @@ class NameScope {
 
   absl::Status Close();
   /// Name-scope prefix of ops ("scope1/name1/").
-  const std::string& name_scope() const;
+  std::string name_scope() const;
 
  private:
-  NameScope(Client* client, std::shared_ptr<internal::ScopeRecord> record)
-      : client_(client), record_(std::move(record)) {}
-  Client* client_ = nullptr;  // Not owned.
+  NameScope(Client* client, std::shared_ptr<internal::ScopeRecord> record);
+  Client* client_ = nullptr;  // Not owned; null once closed.
+  std::shared_ptr<internal::ClientCore> core_;
   std::shared_ptr<internal::ScopeRecord> record_;
 };
 

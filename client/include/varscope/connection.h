@@ -67,6 +67,10 @@ struct ConnectionOptions {
   absl::Duration rpc_timeout = absl::Seconds(30);
   /// Matches the server's --max_message_bytes.
   int max_message_bytes = 64 << 20;
+  /// Calls wait (up to their deadline) for the server to be reachable
+  /// instead of failing at once with UNAVAILABLE while it is down or
+  /// restarting (gRPC's wait_for_ready).
+  bool wait_for_ready = false;
 };
 
 // ---- Requests (the library's own shapes of the RPCs' requests). ----
@@ -142,6 +146,7 @@ struct VariablePage {
 struct ListScopesArgs {
   std::string prefix;
   uint64_t session = 0;               ///< also list its handles
+  bool handles_only = false;          ///< only them, without the scope tree
   int page_size = 0;
   std::string page_token;
 };

@@ -1,6 +1,7 @@
 #include "server/core/base/error_info.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
 
 namespace varscope::core {
@@ -17,14 +18,19 @@ absl::Status WithReason(absl::Status status, absl::string_view reason,
   if (status.ok()) return status;
   // NUL separates the parts; one inside a value (a hostile name) is
   // replaced.
+  // Values are escaped to printable ASCII (C escapes; a hostile name may
+  // hold any byte, and the wire form is a proto3 string, which must be
+  // UTF-8), then cut to 256 bytes.
   auto append = [](std::string* out, absl::string_view part) {
     out->push_back('\0');
-    for (char c : part) out->push_back(c == '\0' ? '?' : c);
+    std::string escaped = absl::CHexEscape(part);
+    if (escaped.size() > 256) escaped.resize(256);
+    out->append(escaped);
   };
   std::string payload(reason);
   for (auto& [key, value] : metadata) {
     append(&payload, key);
-    append(&payload, value.size() > 256 ? value.substr(0, 256) : value);
+    append(&payload, value);
   }
   status.SetPayload(kPayloadUrl, absl::Cord(payload));
   return status;

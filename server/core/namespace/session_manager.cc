@@ -100,10 +100,15 @@ struct SessionManager::Session {
   // Variable-scope open counts (TF's variable_scopes_count).
   absl::flat_hash_map<std::string, int64_t> scope_counts ABSL_GUARDED_BY(mu);
 
+  // Marks made by UniqueName, to take back when the change they were for
+  // fails: (key, count before, count set).
+  using NameMarks = std::vector<std::tuple<std::string, int64_t, int64_t>>;
+
   // TF's Graph.unique_name, case-insensitive (TF >= 1.9): the name the
-  // next use of `full` gets; with `mark`, reserves it.
-  std::string UniqueName(const std::string& full, bool mark = true)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // next use of `full` gets; with `mark`, reserves it (noting the marks in
+  // `marks` when given).
+  std::string UniqueName(const std::string& full, bool mark = true,
+                         NameMarks* marks = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const std::string key = absl::AsciiStrToLower(full);
     auto it = names_in_use.find(key);
     const int64_t i = it == names_in_use.end() ? 0 : it->second;
@@ -111,11 +116,34 @@ struct SessionManager::Session {
     if (i > 0) {
       int64_t j = i;
       while (names_in_use.contains(absl::StrCat(key, "_", j))) ++j;
-      if (mark) names_in_use[absl::StrCat(key, "_", j)] = 1;
+      if (mark) SetNameCount(absl::StrCat(key, "_", j), 1, marks);
       out = absl::StrCat(full, "_", j);
     }
-    if (mark) names_in_use[key] = i + 1;
+    if (mark) SetNameCount(key, i + 1, marks);
     return out;
+  }
+
+  void SetNameCount(const std::string& key, int64_t value, NameMarks* marks)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto found = names_in_use.find(key);
+    if (marks != nullptr) {
+      marks->emplace_back(key, found == names_in_use.end() ? 0 : found->second, value);
+    }
+    names_in_use[key] = value;
+  }
+
+  // Takes back `marks`, newest first, where nobody marked the name since.
+  void Unmark(const NameMarks& marks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    for (auto it = marks.rbegin(); it != marks.rend(); ++it) {
+      const auto& [key, before, after] = *it;
+      auto found = names_in_use.find(key);
+      if (found == names_in_use.end() || found->second != after) continue;
+      if (before == 0) {
+        names_in_use.erase(found);
+      } else {
+        found->second = before;
+      }
+    }
   }
 
   // Count of a variable-scope name (default-name uniquification).
@@ -411,6 +439,7 @@ absl::StatusOr<SessionInfo> SessionManager::OpenSession(
   }
   session->id = next_session_id_++;
   sessions_.emplace(session->id, session);
+  handle_session_[session->root] = session->id;
   return SessionInfo{session->id, session->client_name, lease, session->root};
 }
 
@@ -448,7 +477,7 @@ absl::StatusOr<std::shared_ptr<SessionManager::Session>> SessionManager::Find(
   }
   if (expired) {
     absl::MutexLock lock(&mu_);
-    sessions_.erase(id);
+    EraseLocked(id);
     return SessionNotFound(id);
   }
   return session;
@@ -466,8 +495,20 @@ absl::Status SessionManager::CloseSession(uint64_t session) {
     s->closed = true;
   }
   absl::MutexLock lock(&mu_);
-  sessions_.erase(session);
+  EraseLocked(session);
   return absl::OkStatus();
+}
+
+void SessionManager::EraseLocked(uint64_t id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  std::vector<uint64_t> handles;
+  {
+    absl::MutexLock lock(&it->second->mu);
+    for (const auto& [handle, scope] : it->second->scopes) handles.push_back(handle);
+  }
+  for (uint64_t handle : handles) handle_session_.erase(handle);
+  sessions_.erase(it);
 }
 
 absl::StatusOr<SessionManager::Captured> SessionManager::Capture(
@@ -494,20 +535,24 @@ absl::StatusOr<SessionManager::Captured> SessionManager::Capture(
       return copy(*scope, handle);
     }
   }
-  // A handle of another live session: TensorFlow lets a scope object be
-  // re-entered in another graph. One session lock at a time.
-  std::vector<std::shared_ptr<Session>> others;
+  // A handle of another live session opened with the same token:
+  // TensorFlow lets a scope object be re-entered in another graph. One
+  // session lock at a time.
+  std::shared_ptr<Session> other;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [id, other] : sessions_) {
-      if (other.get() != &s) others.push_back(other);
+    auto owner = handle_session_.find(handle);
+    if (owner != handle_session_.end()) {
+      auto it = sessions_.find(owner->second);
+      if (it != sessions_.end() && it->second.get() != &s) other = it->second;
     }
   }
-  for (const auto& other : others) {
+  if (other != nullptr && other->owner == s.owner) {
     absl::MutexLock lock(&other->mu);
-    if (other->closed) continue;
     auto it = other->scopes.find(handle);
-    if (it != other->scopes.end()) return copy(it->second, handle);
+    if (!other->closed && clock_->Now() <= other->deadline && it != other->scopes.end()) {
+      return copy(it->second, handle);
+    }
   }
   return ScopeNotFound(handle, s.id);
 }
@@ -521,6 +566,18 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
       request.name.empty()) {
     VARSCOPE_ASSIGN_OR_RETURN(captured, Capture(*s, *request.reenter));
   }
+  VARSCOPE_ASSIGN_OR_RETURN(ScopeInfo info, OpenIn(*s, request, captured));
+  // Indexed once committed: until then nobody else knows the handle.
+  absl::MutexLock lock(&mu_);
+  handle_session_[info.id] = s->id;
+  return info;
+}
+
+absl::StatusOr<ScopeInfo> SessionManager::OpenIn(Session& session_state,
+                                                 const OpenScopeRequest& request,
+                                                 const std::optional<Captured>& captured) {
+  Session* s = &session_state;
+  const uint64_t session = s->id;
   absl::MutexLock lock(&s->mu);
   VARSCOPE_ASSIGN_OR_RETURN(Scope * parent, s->FindScope(request.parent));
   if (!parent->open) {
@@ -651,6 +708,7 @@ absl::StatusOr<VariableInfo> SessionManager::NewVariable(
   constexpr int kMaxAttempts = 1000;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     std::string candidate;
+    Session::NameMarks marks;
     {
       absl::MutexLock lock(&s->mu);
       VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
@@ -663,12 +721,18 @@ absl::StatusOr<VariableInfo> SessionManager::NewVariable(
       // Skip suffixes another worker's variable already uses (§10.6).
       do {
         candidate =
-            s->UniqueName(JoinName(StripSlash(handle->name_scope), base));
+            s->UniqueName(JoinName(StripSlash(handle->name_scope), base), true, &marks);
       } while (store_->NameInUse(candidate));
     }
     absl::StatusOr<VariableInfo> created =
         store_->CreateVariable(candidate, request.variable, no_defaults);
-    if (!absl::IsAlreadyExists(created.status())) return created;
+    if (created.ok()) return created;
+    if (!absl::IsAlreadyExists(created.status())) {
+      // A failed call changes nothing: the op names it took are given back.
+      absl::MutexLock lock(&s->mu);
+      s->Unmark(marks);
+      return created;
+    }
     // Lost a race for `candidate` with another session: pick the next one.
   }
   return absl::AbortedError("NewVariable could not find a free name");
@@ -715,7 +779,7 @@ int SessionManager::ReapExpired() {
       s.closed = s.closed || expired;
     }
     if (expired) {
-      sessions_.erase(it++);
+      EraseLocked((it++)->first);
       ++reaped;
     } else {
       ++it;

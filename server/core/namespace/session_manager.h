@@ -25,7 +25,8 @@
 // Handles are opaque ids, unique on the server (a random 63-bit start, then
 // counting) and never reused; each session's root has one too, and 0 is
 // the root of the calling session. A handle of another session is NOT_FOUND
-// everywhere but as a scope to re-enter. Handles form a tree per session; a
+// everywhere but as a scope to re-enter, and only for a session opened
+// with the same token (owner). Handles form a tree per session; a
 // handle can be closed only when it has no open children ("innermost
 // first"). Closed handles stay as captured scopes until the session ends.
 //
@@ -187,9 +188,14 @@ class SessionManager {
   static absl::Status CheckOpenScopeRequest(const OpenScopeRequest& request);
   // The live session, or NOT_FOUND with the SESSION_NOT_FOUND reason.
   absl::StatusOr<std::shared_ptr<Session>> Find(uint64_t session);
-  // A copy of the scope `handle` (of `s`, or of another live session) to
-  // re-enter in `s`.
+  // A copy of the scope `handle` (of `s`, or of another live session of
+  // the same token owner) to re-enter in `s`.
   absl::StatusOr<Captured> Capture(Session& s, uint64_t handle);
+  // OpenScope's decision and commit inside `s`, under its lock.
+  absl::StatusOr<ScopeInfo> OpenIn(Session& s, const OpenScopeRequest& request,
+                                   const std::optional<Captured>& captured);
+  // Removes a session and forgets its handles.
+  void EraseLocked(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t NewHandle() { return next_handle_.fetch_add(1, std::memory_order_relaxed); }
   VariableStore* const store_;  // Not owned.
   const Clock* const clock_;    // Not owned.
@@ -199,6 +205,9 @@ class SessionManager {
   absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> sessions_
       ABSL_GUARDED_BY(mu_);
   uint64_t next_session_id_ ABSL_GUARDED_BY(mu_);
+  // Which session each committed handle belongs to (cross-session
+  // re-entry finds its session without scanning them all).
+  absl::flat_hash_map<uint64_t, uint64_t> handle_session_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> next_handle_;
 };
 

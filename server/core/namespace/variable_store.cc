@@ -895,12 +895,15 @@ VariableInfo VariableStore::InfoOf(const Partitioned& p) const {
 
 void VariableStore::AddToCollections(
     const std::string& name, const std::vector<std::string>& collections) {
-  for (const std::string& c : collections) collections_[c].push_back(name);
+  const uint64_t seq = next_collection_seq_++;
+  for (const std::string& c : collections) collections_[c].emplace(seq, name);
 }
 
 void VariableStore::RemoveFromCollections(const std::string& name) {
   for (auto& [key, names] : collections_) {
-    names.erase(std::remove(names.begin(), names.end(), name), names.end());
+    for (auto it = names.begin(); it != names.end();) {
+      it = it->second == name ? names.erase(it) : std::next(it);
+    }
   }
 }
 
@@ -946,24 +949,16 @@ ListPage VariableStore::List(const ListOptions& options) const {
     if (!options.collection.empty()) {
       auto it = collections_.find(options.collection);
       if (it != collections_.end()) {
-        const std::vector<std::string>& names = it->second;
-        // Resume after the cursor's name: at its index if it is still
-        // there, else wherever it moved.
-        size_t start = 0;
-        if (after != nullptr) {
-          if (after->index < names.size() && names[after->index] == after->name) {
-            start = after->index + 1;
-          } else {
-            auto pos = std::find(names.begin(), names.end(), after->name);
-            start = pos == names.end() ? std::min(after->index, names.size())
-                                       : static_cast<size_t>(pos - names.begin()) + 1;
-          }
-        }
-        for (size_t i = start; i < names.size() && !full; ++i) {
-          if (!IsUnderPrefix(names[i], options.prefix)) continue;
-          auto var = vars_.find(names[i]);
+        const std::map<uint64_t, std::string>& names = it->second;
+        // Resume after the cursor's sequence number: deletions and
+        // re-creations meanwhile never shift it.
+        auto at = after != nullptr ? names.upper_bound(after->index) : names.begin();
+        for (; at != names.end() && !full; ++at) {
+          const std::string& name = at->second;
+          if (!IsUnderPrefix(name, options.prefix)) continue;
+          auto var = vars_.find(name);
           if (var == vars_.end() || !var->second->ready) continue;
-          full = !add(InfoOf(*var->second), ListCursor{false, names[i], i});
+          full = !add(InfoOf(*var->second), ListCursor{false, name, at->first});
         }
       }
     } else {
@@ -1271,9 +1266,11 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot,
           " bytes of tensors, above the server's --max_memory_bytes of ",
           options_.max_memory_bytes, "; raise the limit to restore it"));
     }
-    absl::flat_hash_map<std::string, std::vector<std::string>> collections;
+    absl::flat_hash_map<std::string, std::map<uint64_t, std::string>> collections;
+    uint64_t seq = 0;
     for (const auto& [name, entry] : built.vars) {
-      for (const std::string& c : entry->collections) collections[c].push_back(name);
+      ++seq;
+      for (const std::string& c : entry->collections) collections[c].emplace(seq, name);
     }
     {
       absl::ReaderMutexLock lock(&mu_);
@@ -1301,6 +1298,7 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot,
     vars_.swap(built.vars);
     partitioned_.swap(built.partitioned);
     collections_.swap(collections);
+    next_collection_seq_ = seq + 1;
     total_bytes_ = built.total_bytes;
     feed_.Enqueue(std::move(events));
   }

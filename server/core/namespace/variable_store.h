@@ -117,7 +117,9 @@ struct VariableHandle {
 struct ListCursor {
   bool partitioned = false;  // in the partitioned variables (listed last)
   std::string name;          // the last name returned
-  size_t index = 0;          // its position in the collection (collections)
+  // Collections: the returned entry's sequence number in the collection
+  // (entries only ever get larger numbers, so deletions never shift it).
+  uint64_t index = 0;
 };
 
 struct ListOptions {
@@ -347,9 +349,10 @@ class VariableStore {
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<Partitioned>, std::less<>>
       partitioned_ ABSL_GUARDED_BY(mu_);
-  // Collection key -> names in creation order.
-  absl::flat_hash_map<std::string, std::vector<std::string>> collections_
+  // Collection key -> names by sequence number (creation order).
+  absl::flat_hash_map<std::string, std::map<uint64_t, std::string>> collections_
       ABSL_GUARDED_BY(mu_);
+  uint64_t next_collection_seq_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
