@@ -3,6 +3,7 @@
 // SIGTERM (in-flight calls finish, exit code 0).
 #include <google/protobuf/stubs/logging.h>
 #include <signal.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "server/core/namespace/names.h"
+#include "server/cluster/cluster_spec.h"
 #include "server/service/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -72,6 +74,18 @@ ABSL_FLAG(bool, recover, false,
           "valid one (and log what was skipped), and replay a damaged log up to "
           "the damage, instead of refusing to start");
 
+ABSL_FLAG(std::string, cluster, "",
+          "every shard of the cluster, in order: host0:port,host1:port,... "
+          "(empty: a single server)");
+ABSL_FLAG(int, shard, -1,
+          "this process's index in --cluster; -1: the ordinal of a StatefulSet "
+          "pod name (the host name, e.g. varscope-2)");
+ABSL_FLAG(std::string, cluster_token_file, "",
+          "the secret the shards authenticate each other with (the same file "
+          "on every shard; at least 16 bytes)");
+ABSL_FLAG(std::string, cluster_ca, "",
+          "PEM CA of the shards' certificates, when they serve TLS (default: "
+          "--tls_client_ca)");
 ABSL_FLAG(std::string, deadlock_detection, "off",
           "abort: Abseil checks the order of every lock acquisition and "
           "aborts on a potential deadlock (what every test runs with); off: "
@@ -169,6 +183,20 @@ int main(int argc, char** argv) {
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.cluster.cluster = absl::GetFlag(FLAGS_cluster);
+  options.cluster.shard = absl::GetFlag(FLAGS_shard);
+  options.cluster.token_file = absl::GetFlag(FLAGS_cluster_token_file);
+  options.cluster.ca_file = absl::GetFlag(FLAGS_cluster_ca);
+  if (!options.cluster.cluster.empty() && options.cluster.shard < 0) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    absl::StatusOr<int> ordinal = varscope::cluster::ShardFromPodName(host);
+    if (!ordinal.ok()) {
+      spdlog::error("{}", std::string(ordinal.status().message()));
+      return 2;
+    }
+    options.cluster.shard = *ordinal;
+  }
   options.sessions.default_lease = absl::GetFlag(FLAGS_lease_ttl);
   if (options.sessions.default_lease <= absl::ZeroDuration()) {
     spdlog::error("--lease_ttl must be positive");

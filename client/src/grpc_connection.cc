@@ -17,9 +17,11 @@
 #include "absl/strings/strip.h"
 #include "convert.h"
 #include "raw_stream.h"
+#include "shard_connection.h"
 #include "status_util.h"
 #include "varscope/connection.h"
 #include "varscope/v1/admin.grpc.pb.h"
+#include "varscope/v1/cluster.grpc.pb.h"
 #include "varscope/v1/variable_data.grpc.pb.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
 
@@ -38,32 +40,37 @@ constexpr size_t kChunkBytes = (size_t{1} << 20) - 4096;
 
 // ---- Channel: credentials and the bearer token ----
 
-// Adds "authorization: Bearer <token>" to every call of a channel.
-class BearerTokenInterceptor : public grpc::experimental::Interceptor {
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// Adds fixed metadata to every call of a channel: "authorization: Bearer
+// <token>", and for a shard of a cluster the slot-table version routed by.
+class MetadataInterceptor : public grpc::experimental::Interceptor {
  public:
-  explicit BearerTokenInterceptor(const std::string* header) : header_(header) {}
+  explicit MetadataInterceptor(const Metadata* metadata) : metadata_(metadata) {}
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->emplace("authorization", *header_);
+      for (const auto& [key, value] : *metadata_) {
+        methods->GetSendInitialMetadata()->emplace(key, value);
+      }
     }
     methods->Proceed();
   }
 
  private:
-  const std::string* header_;
+  const Metadata* metadata_;
 };
 
-class BearerTokenFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
+class MetadataFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
-  explicit BearerTokenFactory(const std::string& token) : header_("Bearer " + token) {}
+  explicit MetadataFactory(Metadata metadata) : metadata_(std::move(metadata)) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo*) override {
-    return new BearerTokenInterceptor(&header_);
+    return new MetadataInterceptor(&metadata_);
   }
 
  private:
-  const std::string header_;  // lives as long as the channel
+  const Metadata metadata_;  // lives as long as the channel
 };
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
@@ -170,15 +177,34 @@ T Wait(Start start) {
   return result.get();
 }
 
-class GrpcConnection final : public Connection {
+class GrpcConnection final : public internal::ShardConnection {
  public:
   GrpcConnection(std::shared_ptr<grpc::Channel> channel, ConnectionOptions options)
       : channel_(channel),
         store_(v1::VariableStore::NewStub(channel)),
         data_(v1::VariableData::NewStub(channel)),
         admin_(v1::Admin::NewStub(channel)),
+        cluster_(v1::Cluster::NewStub(channel)),
         generic_(channel),
         options_(std::move(options)) {}
+
+  absl::StatusOr<internal::Topology> GetTopology(const CallOptions& call) override {
+    v1::GetTopologyRequest request;
+    v1::Topology response;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, call);
+    if (grpc::Status s = cluster_->GetTopology(&ctx, request, &response); !s.ok()) {
+      return FromGrpc(s);
+    }
+    internal::Topology topology;
+    topology.clustered = response.clustered();
+    for (const v1::Shard& shard : response.shards()) topology.addresses.push_back(shard.address());
+    topology.self = response.self();
+    topology.shard_of_slot.assign(response.shard_of_slot().begin(),
+                                  response.shard_of_slot().end());
+    topology.version = response.version();
+    return topology;
+  }
 
   // ---- VariableStore ----
 
@@ -615,10 +641,6 @@ class GrpcConnection final : public Connection {
     return FromProto(response);
   }
 
- private:
-  using PullDone = std::function<void(absl::StatusOr<PullResult>)>;
-  using PushDone = std::function<void(absl::StatusOr<std::vector<UpdateResult>>)>;
-
   // Large transfers get extra time: a second per 64 MiB on top of the
   // call's timeout (a 1 GiB pull is not cut off at 30 s on a slow link).
   // Also applies wait_for_ready (see ConnectionOptions).
@@ -670,7 +692,7 @@ class GrpcConnection final : public Connection {
   };
 
   void StartPull(const PullArgs& args, DataType dtype, absl::Span<uint8_t> out,
-                 const CallOptions& call, PullDone done) {
+                 const CallOptions& call, PullDone done) override {
     auto* p = new PullCall();
     p->dtype = dtype;
     p->out = out;
@@ -777,7 +799,7 @@ class GrpcConnection final : public Connection {
   }
 
   void StartPush(const std::vector<PushItem>& items, const CallOptions& call,
-                 PushDone done) {
+                 PushDone done) override {
     auto* p = new PushCall();
     p->done = std::move(done);
     size_t total = 0;
@@ -805,6 +827,8 @@ class GrpcConnection final : public Connection {
     v1::PushChunk head;
     ToProto(items[0], head.mutable_update());
     p->wire = head.SerializeAsString();
+    // A shard of a cluster answers without relaying when it owns the name.
+    p->ctx.AddMetadata("varscope-variable", items[0].name);
     p->data = items[0].data;
     internal::StartRawStreamingCall(
         &generic_, &p->ctx, "/varscope.v1.VariableData/PushStream",
@@ -846,6 +870,7 @@ class GrpcConnection final : public Connection {
   std::unique_ptr<v1::VariableStore::Stub> store_;
   std::unique_ptr<v1::VariableData::Stub> data_;
   std::unique_ptr<v1::Admin::Stub> admin_;
+  std::unique_ptr<v1::Cluster::Stub> cluster_;
   grpc::GenericStub generic_;  // raw streams for large tensors
   const ConnectionOptions options_;
 };
@@ -893,8 +918,11 @@ void AnchorCallbackQueue() {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(
-    const std::string& target, const ConnectionOptions& options) {
+namespace internal {
+
+absl::StatusOr<std::shared_ptr<ShardConnection>> MakeShardConnection(
+    const std::string& target, const ConnectionOptions& options,
+    std::vector<std::pair<std::string, std::string>> metadata) {
   AnchorCallbackQueue();
   if (!options.auth_token.empty() && !options.tls.enabled &&
       !options.allow_token_without_tls && !IsLocalTarget(target)) {
@@ -913,15 +941,32 @@ absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(
   args.SetMaxSendMessageSize(options.max_message_bytes);
   // Let the server send pulled tensors in 1 MiB HTTP/2 frames.
   args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
+  if (!options.auth_token.empty()) {
+    metadata.emplace_back("authorization", "Bearer " + options.auth_token);
+  }
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
       interceptors;
-  if (!options.auth_token.empty()) {
-    interceptors.push_back(std::make_unique<BearerTokenFactory>(options.auth_token));
+  if (!metadata.empty()) {
+    interceptors.push_back(std::make_unique<MetadataFactory>(std::move(metadata)));
   }
   auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
       target, *credentials, args, std::move(interceptors));
-  return std::shared_ptr<Connection>(
+  return std::shared_ptr<ShardConnection>(
       std::make_shared<GrpcConnection>(std::move(channel), options));
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(
+    const std::string& target, const ConnectionOptions& options) {
+  absl::StatusOr<std::shared_ptr<internal::ShardConnection>> entry =
+      internal::MakeShardConnection(target, options, {});
+  if (!entry.ok()) return entry.status();
+  // A cluster routes data-plane calls to each variable's shard; a single
+  // server (or one too old to know the Cluster service) is used directly.
+  absl::StatusOr<internal::Topology> topology = (*entry)->GetTopology({});
+  if (!topology.ok() || !topology->clustered) return std::shared_ptr<Connection>(*entry);
+  return internal::MakeClusterConnection(*std::move(entry), *std::move(topology), options);
 }
 
 }  // namespace varscope

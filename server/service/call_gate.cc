@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace varscope::service {
 namespace {
@@ -47,6 +48,9 @@ Admission& Admission::operator=(Admission&& other) noexcept {
     Release();
     tokens_ = std::move(other.tokens_);
     principal_ = std::exchange(other.principal_, nullptr);
+    peer_ = std::exchange(other.peer_, false);
+    acting_owner_ = std::move(other.acting_owner_);
+    acting_ = std::move(other.acting_);
     limiter_ = std::exchange(other.limiter_, nullptr);
     key_ = std::move(other.key_);
   }
@@ -63,6 +67,22 @@ absl::Status Admission::CheckName(absl::string_view name) const {
   return absl::PermissionDeniedError(absl::StrCat(
       "token '", principal_->name, "' may not touch '", name,
       "': it is limited to the scopes ", absl::StrJoin(principal_->prefixes, ", ")));
+}
+
+// The principal of every peer call: role peer, no scope limits.
+const core::Principal& PeerPrincipal() {
+  static const core::Principal* const kPeer = new core::Principal{"peer", core::Role::kPeer, {}};
+  return *kPeer;
+}
+
+void CallGate::SetPeerToken(absl::string_view token) {
+  peer_digest_ = token.empty() ? "" : core::Sha256(token);
+}
+
+bool CallGate::IsPeer(const grpc::ServerContextBase& ctx) const {
+  if (peer_digest_.empty()) return false;
+  absl::StatusOr<absl::string_view> token = BearerToken(ctx);
+  return token.ok() && core::ConstantTimeEquals(core::Sha256(*token), peer_digest_);
 }
 
 void CallGate::SetTokens(std::shared_ptr<const core::TokenTable> tokens) {
@@ -83,6 +103,32 @@ absl::StatusOr<Admission> CallGate::Admit(const grpc::ServerContextBase& ctx,
         absl::StrCat("no access rule for ", full_method));
   }
   Admission call;
+  // Another shard: trusted with everything, never throttled.
+  if (IsPeer(ctx)) {
+    call.principal_ = &PeerPrincipal();
+    call.peer_ = true;
+    const auto& metadata = ctx.client_metadata();
+    auto owner = metadata.find(kOwnerKey);
+    if (owner != metadata.end()) {
+      call.acting_owner_.assign(owner->second.data(), owner->second.size());
+    }
+    // Acting for a scope-limited client: its limits apply (listings,
+    // watches).
+    auto prefixes = metadata.find(kPrefixesKey);
+    if (prefixes != metadata.end()) {
+      auto acting = std::make_shared<core::Principal>(PeerPrincipal());
+      acting->prefixes = absl::StrSplit(
+          absl::string_view(prefixes->second.data(), prefixes->second.size()), ',',
+          absl::SkipEmpty());
+      call.acting_ = std::move(acting);
+      call.principal_ = call.acting_.get();
+    }
+    return call;
+  }
+  if (rule->role == core::Role::kPeer) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        ShortMethod(full_method), " is called by the cluster's shards only"));
+  }
   {
     absl::MutexLock lock(&mu_);
     call.tokens_ = tokens_;

@@ -26,6 +26,12 @@
 
 namespace varscope::service {
 
+// Metadata a shard adds to a call it makes for a client, trusted from
+// peers only: the client's session owner (its token's name) and the scope
+// prefixes its token is limited to (comma-separated; absent = all).
+inline constexpr char kOwnerKey[] = "varscope-owner";
+inline constexpr char kPrefixesKey[] = "varscope-prefixes";
+
 // One admitted call. Move-only; releases its in-flight slot when destroyed.
 class Admission {
  public:
@@ -42,8 +48,18 @@ class Admission {
   bool MayTouch(absl::string_view name) const {
     return principal_ == nullptr || principal_->MayTouch(name);
   }
-  // Null when the server runs without tokens.
+  // Null when the server runs without tokens (and the call is not a
+  // peer's).
   const core::Principal* principal() const { return principal_; }
+  // The caller is another shard of the cluster (the cluster token).
+  bool peer() const { return peer_; }
+  // Who owns the sessions this call opens or uses: the token's name (""
+  // without tokens); for a peer, the client it acts for (its
+  // `varscope-owner` metadata).
+  std::string owner() const {
+    if (peer_) return acting_owner_;
+    return principal_ != nullptr ? principal_->name : "";
+  }
 
  private:
   friend class CallGate;
@@ -51,6 +67,10 @@ class Admission {
 
   std::shared_ptr<const core::TokenTable> tokens_;  // keeps principal_ alive
   const core::Principal* principal_ = nullptr;
+  bool peer_ = false;
+  std::string acting_owner_;  // peers only
+  // Peers acting for a scope-limited client: principal_ points here.
+  std::shared_ptr<const core::Principal> acting_;
   core::InFlightLimiter* limiter_ = nullptr;  // null = holds no slot
   std::string key_;
 };
@@ -64,11 +84,17 @@ class CallGate {
   // Installs a token table; null turns authentication off.
   void SetTokens(std::shared_ptr<const core::TokenTable> tokens)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The cluster token: its bearer is a peer shard (role peer, never
+  // throttled: it carries many clients' calls). Set once, before serving.
+  void SetPeerToken(absl::string_view token);
+  // True when the call carries the cluster token.
+  bool IsPeer(const grpc::ServerContextBase& ctx) const;
   bool auth_enabled() const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // UNAUTHENTICATED (no or unknown token), PERMISSION_DENIED (role too low
-  // or a scope-limited token on a global method) or RESOURCE_EXHAUSTED (the
-  // client's in-flight limit). `full_method` is the protobuf full name.
+  // UNAUTHENTICATED (no or unknown token), PERMISSION_DENIED (role too low,
+  // a scope-limited token on a global method, or a peer-only method) or
+  // RESOURCE_EXHAUSTED (the client's in-flight limit). `full_method` is the
+  // protobuf full name.
   absl::StatusOr<Admission> Admit(const grpc::ServerContextBase& ctx,
                                   absl::string_view full_method)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -78,6 +104,7 @@ class CallGate {
  private:
   mutable absl::Mutex mu_;
   std::shared_ptr<const core::TokenTable> tokens_ ABSL_GUARDED_BY(mu_);
+  std::string peer_digest_;  // SHA-256 of the cluster token; "" = none
   core::InFlightLimiter limiter_;
 };
 

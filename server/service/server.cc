@@ -10,6 +10,13 @@
 #include "absl/time/clock.h"
 #include "server/core/storage/recovery.h"
 #include "server/core/base/status_macros.h"
+#include "absl/strings/ascii.h"
+#include "server/cluster/cluster_data_service.h"
+#include "server/cluster/cluster_services.h"
+#include "server/cluster/cluster_spec.h"
+#include "server/cluster/cluster_store_service.h"
+#include "server/cluster/peers.h"
+#include "server/cluster/routing.h"
 #include "server/service/call_gate.h"
 #include "server/service/admin_service.h"
 #include "server/service/variable_data_service.h"
@@ -97,15 +104,76 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 
 absl::Status Server::BuildCore(const core::Clock* clock) {
   const core::Clock* effective_clock = clock != nullptr ? clock : &real_clock_;
+  env_ = core::NewPosixEnv();
+  gate_ = std::make_unique<CallGate>(options_.max_in_flight_per_client);
+  VARSCOPE_RETURN_IF_ERROR(JoinCluster());
   store_ = std::make_unique<core::VariableStore>(options_.store);
   sessions_ = std::make_unique<core::SessionManager>(
       store_.get(), effective_clock, options_.sessions);
   data_ = std::make_unique<core::DataPlane>(store_.get());
-  env_ = core::NewPosixEnv();
-  gate_ = std::make_unique<CallGate>(options_.max_in_flight_per_client);
   if (!options_.auth_tokens_file.empty()) {
     VARSCOPE_RETURN_IF_ERROR(ReloadTokens());
   }
+  return absl::OkStatus();
+}
+
+// A shard of a cluster: its spec, the peers' credentials, and session ids
+// and scope handles that name this shard as their home.
+absl::Status Server::JoinCluster() {
+  const ClusterOptions& c = options_.cluster;
+  if (c.cluster.empty()) {
+    if (c.shard >= 0 || !c.token_file.empty()) {
+      return absl::InvalidArgumentError("--shard and --cluster_token_file need --cluster");
+    }
+    return absl::OkStatus();
+  }
+  VARSCOPE_ASSIGN_OR_RETURN(cluster::ClusterSpec spec,
+                            cluster::ClusterSpec::Create(c.cluster, c.shard));
+  spec_ = std::make_unique<cluster::ClusterSpec>(std::move(spec));
+  if (c.token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--cluster needs --cluster_token_file: the shards authenticate each other with it "
+        "(the same secret on every shard; openssl rand -hex 32 > cluster.token)");
+  }
+  absl::StatusOr<std::string> token = core::ReadWholeFile(env_.get(), c.token_file);
+  if (!token.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cluster_token_file: ", token.status().message()));
+  }
+  const std::string secret(absl::StripAsciiWhitespace(*token));
+  if (secret.size() < core::kMinTokenBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cluster_token_file: the cluster token must be at least ", core::kMinTokenBytes,
+        " bytes"));
+  }
+  gate_->SetPeerToken(secret);
+  cluster::PeerSecurity security;
+  security.token = secret;
+  if (options_.tls.enabled()) {
+    security.tls = true;
+    const std::string& ca =
+        !c.ca_file.empty() ? c.ca_file : options_.tls.client_ca_file;
+    if (ca.empty()) {
+      return absl::InvalidArgumentError(
+          "a TLS cluster needs the CA of the shards' certificates: --cluster_ca (or "
+          "--tls_client_ca)");
+    }
+    VARSCOPE_ASSIGN_OR_RETURN(security.root_pem, ReadPem(env_.get(), "--cluster_ca", ca));
+    VARSCOPE_ASSIGN_OR_RETURN(security.cert_pem,
+                              ReadPem(env_.get(), "--tls_cert", options_.tls.cert_file));
+    VARSCOPE_ASSIGN_OR_RETURN(security.key_pem,
+                              ReadPem(env_.get(), "--tls_key", options_.tls.key_file));
+  }
+  peers_ = std::make_unique<cluster::Peers>(*spec_, security);
+  routing_ = std::make_unique<cluster::Routing>(peers_.get(), gate_.get());
+  if (options_.sessions.first_session_id == 0) {
+    options_.sessions.first_session_id = spec_->FirstId();
+  }
+  if (options_.sessions.first_scope_handle == 0) {
+    options_.sessions.first_scope_handle = spec_->FirstId();
+  }
+  spdlog::info("shard {} of {} ({}); slot table {}", spec_->self(), spec_->size(),
+               spec_->address(spec_->self()), spec_->table().version());
   return absl::OkStatus();
 }
 
@@ -165,7 +233,7 @@ absl::Status Server::Listen() {
   VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                             ServerCredentialsFor(env_.get(), options_));
   service_ = std::make_unique<VariableStoreService>(store_.get(), sessions_.get(),
-                                                    gate_.get());
+                                                    gate_.get(), spec_ != nullptr);
   data_service_ = std::make_unique<VariableDataService>(
       store_.get(), data_.get(), gate_.get(), options_.max_message_bytes);
   admin_service_ = std::make_unique<AdminService>(
@@ -184,9 +252,27 @@ absl::Status Server::Listen() {
   // Let clients send large tensors in 1 MiB HTTP/2 frames (the default is
   // 16 KiB): fewer frames and flow-control updates per chunk.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
-  builder.RegisterService(service_.get());
-  builder.RegisterService(data_service_.get());
-  builder.RegisterService(admin_service_.get());
+  if (spec_ == nullptr) {
+    builder.RegisterService(service_.get());
+    builder.RegisterService(data_service_.get());
+    builder.RegisterService(admin_service_.get());
+    front_services_.push_back(
+        std::make_unique<cluster::TopologyService>(nullptr, gate_.get(), address()));
+  } else {
+    // The cluster layer answers every call, routing it to the shard that
+    // owns it; the local services above answer for this shard.
+    front_services_.push_back(std::make_unique<cluster::ClusterStoreService>(
+        service_.get(), store_.get(), sessions_.get(), routing_.get()));
+    front_services_.push_back(
+        std::make_unique<cluster::ClusterDataService>(data_service_.get(), routing_.get()));
+    front_services_.push_back(
+        std::make_unique<cluster::ClusterAdminService>(admin_service_.get(), routing_.get()));
+    front_services_.push_back(
+        std::make_unique<cluster::TopologyService>(routing_.get(), gate_.get(), ""));
+    front_services_.push_back(
+        std::make_unique<cluster::PeerService>(sessions_.get(), gate_.get()));
+  }
+  for (auto& front : front_services_) builder.RegisterService(front.get());
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat(

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -41,8 +42,17 @@ struct TlsFiles {
   bool enabled() const { return !cert_file.empty(); }
 };
 
+// A cluster of shards (DESIGN §6); `cluster` empty = a single server.
+struct ClusterOptions {
+  std::string cluster;     // "host0:port,host1:port,..." (every shard, in order)
+  int shard = -1;          // this process's index in it
+  std::string token_file;  // the cluster token (shared by the shards)
+  std::string ca_file;     // CA of the shards' certificates (TLS); default tls.client_ca_file
+};
+
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
+  ClusterOptions cluster;
   TlsFiles tls;
   // Bearer tokens with roles (see core/access.h); "" = no authentication.
   std::string auth_tokens_file;
@@ -67,6 +77,14 @@ struct ServerOptions {
   // before acknowledging it (a crash loses nothing acknowledged).
   bool strict = false;
 };
+
+}  // namespace varscope::service
+namespace varscope::cluster {
+class ClusterSpec;
+class Peers;
+class Routing;
+}  // namespace varscope::cluster
+namespace varscope::service {
 
 class CallGate;
 class VariableStoreService;
@@ -103,6 +121,8 @@ class Server {
   void Wait();
 
   core::VariableStore& store() { return *store_; }
+  // This shard's place in its cluster; null for a single server.
+  const cluster::ClusterSpec* cluster() const { return spec_.get(); }
   core::SessionManager& sessions() { return *sessions_; }
   core::DataPlane& data() { return *data_; }
 
@@ -110,6 +130,7 @@ class Server {
   Server();
   // The steps of Start.
   absl::Status BuildCore(const core::Clock* clock);
+  absl::Status JoinCluster();
   absl::Status OpenDurable();
   absl::Status Listen();
   void StartBackground();
@@ -129,6 +150,12 @@ class Server {
   std::unique_ptr<core::Env> env_;
   std::unique_ptr<core::DurableStore> durable_;  // null without data_dir
   std::unique_ptr<AdminService> admin_service_;
+  // The cluster layer (null for a single server): routes calls to the
+  // shard that owns them, in front of the local services above.
+  std::unique_ptr<cluster::ClusterSpec> spec_;
+  std::unique_ptr<cluster::Peers> peers_;
+  std::unique_ptr<cluster::Routing> routing_;
+  std::vector<std::unique_ptr<grpc::Service>> front_services_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::thread reaper_;

@@ -23,19 +23,10 @@ namespace varscope::service {
 using Reactor = VariableStoreService::Reactor;
 using Context = VariableStoreService::Context;
 
-namespace {
-
-// Sessions belong to the token that opened them ("" without tokens).
-std::string OwnerOf(const Admission& call) {
-  return call.principal() != nullptr ? call.principal()->name : "";
-}
-
-}  // namespace
-
 absl::Status VariableStoreService::CheckOwner(const Admission& call,
                                               uint64_t session) const {
   if (session == 0) return absl::OkStatus();
-  return sessions_->CheckOwner(session, OwnerOf(call));
+  return sessions_->CheckOwner(session, call.owner());
 }
 
 Reactor* VariableStoreService::OpenSession(
@@ -47,7 +38,7 @@ Reactor* VariableStoreService::OpenSession(
         core::SessionInfo info,
         sessions_->OpenSession(request->client_name(),
                                absl::Milliseconds(request->lease_ttl_ms()),
-                               OwnerOf(call)));
+                               call.owner()));
     response->set_session_id(info.id);
     response->set_lease_ttl_ms(absl::ToInt64Milliseconds(info.lease));
     response->set_root_scope_id(info.root_scope);
@@ -253,6 +244,7 @@ Reactor* VariableStoreService::ListVariables(
     options.prefix = request->prefix();
     options.collection = request->collection();
     options.include_partitioned = request->include_partitioned();
+    options.collection_in_name_order = names_order_;
     VARSCOPE_ASSIGN_OR_RETURN(options.limit, PageSize(request->page_size()));
     const std::string query =
         absl::StrCat("variables|", options.prefix, "|", options.collection, "|",

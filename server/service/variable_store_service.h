@@ -20,9 +20,12 @@ class VariableStoreService final
     : public ::varscope::v1::VariableStore::CallbackService {
  public:
   // No argument is owned; all must outlive the service.
+  // `names_order`: list collections in name order (a cluster shard, whose
+  // listings are merged by name).
   VariableStoreService(core::VariableStore* store,
-                       core::SessionManager* sessions, CallGate* gate)
-      : store_(store), sessions_(sessions), gate_(gate) {}
+                       core::SessionManager* sessions, CallGate* gate,
+                       bool names_order = false)
+      : store_(store), sessions_(sessions), gate_(gate), names_order_(names_order) {}
 
   using Context = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -73,6 +76,7 @@ class VariableStoreService final
   core::VariableStore* const store_;       // Not owned.
   core::SessionManager* const sessions_;   // Not owned.
   CallGate* const gate_;                   // Not owned.
+  const bool names_order_;
 };
 
 }  // namespace varscope::service

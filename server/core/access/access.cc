@@ -53,6 +53,10 @@ constexpr MethodRule kRules[] = {
     {"varscope.v1.Admin.Restore", {Role::kAdmin, /*global=*/true}},
     {"varscope.v1.Admin.Import", {Role::kAdmin}},
     {"varscope.v1.Admin.GetStats", {Role::kReader, /*global=*/true}},
+    // The cluster's shape is what clients route by.
+    {"varscope.v1.Cluster.GetTopology", {Role::kReader}},
+    // Shard-to-shard calls: the cluster token only.
+    {"varscope.v1.Peer.CaptureScope", {Role::kPeer}},
 };
 
 absl::StatusOr<Role> ParseRole(absl::string_view text) {
@@ -70,6 +74,7 @@ absl::string_view RoleName(Role role) {
     case Role::kReader: return "reader";
     case Role::kTrainer: return "trainer";
     case Role::kAdmin: return "admin";
+    case Role::kPeer: return "peer";
   }
   return "unknown";
 }

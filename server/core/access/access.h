@@ -28,7 +28,9 @@
 namespace varscope::core {
 
 // Ordered: each role may do everything the roles below it may.
-enum class Role { kReader = 1, kTrainer = 2, kAdmin = 3 };
+// kPeer is not a role of the tokens file: it is the cluster token's (the
+// shards of one cluster calling each other), above every other.
+enum class Role { kReader = 1, kTrainer = 2, kAdmin = 3, kPeer = 4 };
 absl::string_view RoleName(Role role);
 
 // What an RPC needs. `global` RPCs act on the whole store (save, restore,

@@ -102,7 +102,7 @@ struct SessionManager::Session {
 
   // Marks made by UniqueName, to take back when the change they were for
   // fails: (key, count before, count set).
-  using NameMarks = std::vector<std::tuple<std::string, int64_t, int64_t>>;
+  using NameMarks = SessionManager::NameMarks;
 
   // TF's Graph.unique_name, case-insensitive (TF >= 1.9): the name the
   // next use of `full` gets; with `mark`, reserves it (noting the marks in
@@ -186,7 +186,7 @@ struct SessionManager::Session {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::StatusOr<PlannedScope> PlanReentry(const Scope& parent,
                                            const OpenScopeRequest& request,
-                                           const Captured& captured)
+                                           const CapturedScope& captured)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Reserves the name scope, counts, and adds the scope as handle `id`.
   ScopeInfo Commit(Scope& parent, PlannedScope planned, uint64_t id)
@@ -220,16 +220,6 @@ struct SessionManager::PlannedScope {
   bool snapshot = false;      // re-entry: keep the counts to restore on close
 };
 
-// What a re-entry copies of a captured variable scope (TF_SEMANTICS §2.3).
-struct SessionManager::Captured {
-  bool root = false;
-  std::string name;
-  Reuse reuse = Reuse::kInherit;
-  std::optional<InitializerSpec> initializer;
-  DType dtype = DType::kInvalid;
-  std::optional<PartitionerSpec> partitioner;
-  std::string original_name_scope;
-};
 
 
 // ---------------------------------------------------------------------------
@@ -237,7 +227,8 @@ struct SessionManager::Captured {
 
 absl::Status SessionManager::CheckOpenScopeRequest(const OpenScopeRequest& request) {
   if (request.kind == ScopeKind::kNameScope) {
-    if (request.reenter.has_value() || request.initializer.has_value() ||
+    if (request.reenter.has_value() || request.reenter_state.has_value() ||
+        request.initializer.has_value() ||
         request.dtype != DType::kInvalid || request.partitioner.has_value() ||
         !request.auxiliary_name_scope || request.reuse != Reuse::kInherit) {
       return absl::InvalidArgumentError(
@@ -247,12 +238,12 @@ absl::Status SessionManager::CheckOpenScopeRequest(const OpenScopeRequest& reque
     }
     return absl::OkStatus();
   }
-  if (!request.name.empty() && request.reenter.has_value()) {
+  const bool reenters = request.reenter.has_value() || request.reenter_state.has_value();
+  if (!request.name.empty() && reenters) {
     return absl::InvalidArgumentError(
         "give either name or reenter_scope_id, not both");
   }
-  if (request.name.empty() && !request.reenter.has_value() &&
-      request.default_name.empty()) {
+  if (request.name.empty() && !reenters && request.default_name.empty()) {
     return absl::InvalidArgumentError(
         "OpenScope needs a name, a reenter_scope_id or a default_name");
   }
@@ -359,7 +350,7 @@ absl::StatusOr<SessionManager::PlannedScope> SessionManager::Session::PlanDefaul
 
 absl::StatusOr<SessionManager::PlannedScope> SessionManager::Session::PlanReentry(
     const Scope& parent, const OpenScopeRequest& request,
-    const Captured& captured) {
+    const CapturedScope& captured) {
   PlannedScope p;
   p.scope.parent = parent.id;
   p.scope.origin = Scope::Origin::kReenter;
@@ -511,57 +502,79 @@ void SessionManager::EraseLocked(uint64_t id) {
   sessions_.erase(it);
 }
 
-absl::StatusOr<SessionManager::Captured> SessionManager::Capture(
-    Session& s, uint64_t handle) {
-  auto copy = [](const Scope& scope, uint64_t id) -> absl::StatusOr<Captured> {
-    if (scope.kind != ScopeKind::kVariableScope) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "scope ", id, " is a NAME_SCOPE; only variable scopes can be re-entered"));
-    }
-    Captured c;
-    c.root = scope.origin == Scope::Origin::kRoot;
-    c.name = scope.name;
-    c.reuse = scope.reuse;
-    c.initializer = scope.initializer;
-    c.dtype = scope.dtype;
-    c.partitioner = scope.partitioner;
-    c.original_name_scope = scope.original_name_scope;
-    return c;
-  };
+namespace {
+
+// What a re-entry copies of `scope` (handle `id`).
+template <typename ScopeT>
+absl::StatusOr<CapturedScope> CaptureOf(const ScopeT& scope, uint64_t id, bool root) {
+  if (scope.kind != ScopeKind::kVariableScope) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scope ", id, " is a NAME_SCOPE; only variable scopes can be re-entered"));
+  }
+  CapturedScope c;
+  c.root = root;
+  c.name = scope.name;
+  c.reuse = scope.reuse;
+  c.initializer = scope.initializer;
+  c.dtype = scope.dtype;
+  c.partitioner = scope.partitioner;
+  c.original_name_scope = scope.original_name_scope;
+  return c;
+}
+
+}  // namespace
+
+std::shared_ptr<SessionManager::Session> SessionManager::SessionOfHandle(uint64_t handle) {
+  absl::MutexLock lock(&mu_);
+  auto owner = handle_session_.find(handle);
+  if (owner == handle_session_.end()) return nullptr;
+  auto it = sessions_.find(owner->second);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<CapturedScope> SessionManager::Capture(Session& s, uint64_t handle) {
   {
     absl::MutexLock lock(&s.mu);
     if (handle == 0 || s.scopes.contains(handle)) {
       VARSCOPE_ASSIGN_OR_RETURN(Scope * scope, s.FindScope(handle));
-      return copy(*scope, handle);
+      return CaptureOf(*scope, handle, scope->origin == Scope::Origin::kRoot);
     }
   }
   // A handle of another live session opened with the same token:
   // TensorFlow lets a scope object be re-entered in another graph. One
   // session lock at a time.
-  std::shared_ptr<Session> other;
-  {
-    absl::MutexLock lock(&mu_);
-    auto owner = handle_session_.find(handle);
-    if (owner != handle_session_.end()) {
-      auto it = sessions_.find(owner->second);
-      if (it != sessions_.end() && it->second.get() != &s) other = it->second;
-    }
-  }
-  if (other != nullptr && other->owner == s.owner) {
+  std::shared_ptr<Session> other = SessionOfHandle(handle);
+  if (other != nullptr && other.get() != &s && other->owner == s.owner) {
     absl::MutexLock lock(&other->mu);
     auto it = other->scopes.find(handle);
     if (!other->closed && clock_->Now() <= other->deadline && it != other->scopes.end()) {
-      return copy(it->second, handle);
+      return CaptureOf(it->second, handle, it->second.origin == Scope::Origin::kRoot);
     }
   }
   return ScopeNotFound(handle, s.id);
+}
+
+absl::StatusOr<CapturedScope> SessionManager::CaptureForPeer(uint64_t handle,
+                                                            absl::string_view owner) {
+  std::shared_ptr<Session> s = SessionOfHandle(handle);
+  if (s != nullptr && s->owner == owner) {
+    absl::MutexLock lock(&s->mu);
+    auto it = s->scopes.find(handle);
+    if (!s->closed && clock_->Now() <= s->deadline && it != s->scopes.end()) {
+      return CaptureOf(it->second, handle, it->second.origin == Scope::Origin::kRoot);
+    }
+  }
+  return WithReason(absl::NotFoundError(absl::StrCat(
+                        "scope handle ", handle,
+                        " is not a scope of a live session of this token")),
+                    kScopeNotFound, {{"scope_id", absl::StrCat(handle)}});
 }
 
 absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
     uint64_t session, const OpenScopeRequest& request) {
   VARSCOPE_RETURN_IF_ERROR(CheckOpenScopeRequest(request));
   VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
-  std::optional<Captured> captured;
+  std::optional<CapturedScope> captured = request.reenter_state;
   if (request.kind == ScopeKind::kVariableScope && request.reenter.has_value() &&
       request.name.empty()) {
     VARSCOPE_ASSIGN_OR_RETURN(captured, Capture(*s, *request.reenter));
@@ -575,7 +588,7 @@ absl::StatusOr<ScopeInfo> SessionManager::OpenScope(
 
 absl::StatusOr<ScopeInfo> SessionManager::OpenIn(Session& session_state,
                                                  const OpenScopeRequest& request,
-                                                 const std::optional<Captured>& captured) {
+                                                 const std::optional<CapturedScope>& captured) {
   Session* s = &session_state;
   const uint64_t session = s->id;
   absl::MutexLock lock(&s->mu);
@@ -694,6 +707,32 @@ absl::StatusOr<VariableInfo> SessionManager::GetVariable(
   return store_->GetVariable(context, request);
 }
 
+absl::StatusOr<std::string> SessionManager::NextVariableName(
+    uint64_t session, uint64_t scope, absl::string_view base_name,
+    const std::function<bool(const std::string&)>& taken, NameMarks* marks) {
+  const std::string base = base_name.empty() ? "Variable" : std::string(base_name);
+  VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
+  absl::MutexLock lock(&s->mu);
+  VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
+  if (!handle->open) {
+    return absl::FailedPreconditionError(absl::StrCat("scope ", scope, " is closed"));
+  }
+  VARSCOPE_RETURN_IF_ERROR(ValidateName(base, PositionIn(handle->name_scope), "variable name"));
+  std::string candidate;
+  // Skip suffixes another worker's variable already uses (§10.6).
+  do {
+    candidate = s->UniqueName(JoinName(StripSlash(handle->name_scope), base), true, marks);
+  } while (taken(candidate));
+  return candidate;
+}
+
+void SessionManager::GiveBackNames(uint64_t session, const NameMarks& marks) {
+  absl::StatusOr<std::shared_ptr<Session>> s = Find(session);
+  if (!s.ok()) return;
+  absl::MutexLock lock(&(*s)->mu);
+  (*s)->Unmark(marks);
+}
+
 absl::StatusOr<VariableInfo> SessionManager::NewVariable(
     uint64_t session, uint64_t scope, const NewVariableRequest& request) {
   if (!request.variable.initializer.has_value()) {
@@ -701,36 +740,20 @@ absl::StatusOr<VariableInfo> SessionManager::NewVariable(
         "NewVariable needs an initial value (value, or initializer with "
         "shape)");
   }
-  const std::string base = request.name.empty() ? "Variable" : request.name;
-  VARSCOPE_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, Find(session));
   // tf.Variable ignores the scope's defaults and reuse: it always creates.
   const ScopeContext no_defaults;
+  auto in_store = [this](const std::string& name) { return store_->NameInUse(name); };
   constexpr int kMaxAttempts = 1000;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    std::string candidate;
-    Session::NameMarks marks;
-    {
-      absl::MutexLock lock(&s->mu);
-      VARSCOPE_ASSIGN_OR_RETURN(Scope * handle, s->FindScope(scope));
-      if (!handle->open) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("scope ", scope, " is closed"));
-      }
-      VARSCOPE_RETURN_IF_ERROR(
-          ValidateName(base, PositionIn(handle->name_scope), "variable name"));
-      // Skip suffixes another worker's variable already uses (§10.6).
-      do {
-        candidate =
-            s->UniqueName(JoinName(StripSlash(handle->name_scope), base), true, &marks);
-      } while (store_->NameInUse(candidate));
-    }
+    NameMarks marks;
+    VARSCOPE_ASSIGN_OR_RETURN(std::string candidate,
+                              NextVariableName(session, scope, request.name, in_store, &marks));
     absl::StatusOr<VariableInfo> created =
         store_->CreateVariable(candidate, request.variable, no_defaults);
     if (created.ok()) return created;
     if (!absl::IsAlreadyExists(created.status())) {
       // A failed call changes nothing: the op names it took are given back.
-      absl::MutexLock lock(&s->mu);
-      s->Unmark(marks);
+      GiveBackNames(session, marks);
       return created;
     }
     // Lost a race for `candidate` with another session: pick the next one.

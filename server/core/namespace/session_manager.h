@@ -42,6 +42,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <tuple>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,12 +84,26 @@ struct SessionInfo {
   uint64_t root_scope = 0;  // the root's handle
 };
 
+// What a re-entry copies of a captured variable scope (TF_SEMANTICS §2.3).
+struct CapturedScope {
+  bool root = false;
+  std::string name;
+  Reuse reuse = Reuse::kInherit;
+  std::optional<InitializerSpec> initializer;
+  DType dtype = DType::kInvalid;
+  std::optional<PartitionerSpec> partitioner;
+  std::string original_name_scope;
+};
+
 struct OpenScopeRequest {
   uint64_t parent = 0;  // 0 = root
   // What to open: a name, a captured scope (0 = this session's root), or,
   // when neither is given, default_name.
   std::string name;
   std::optional<uint64_t> reenter;
+  // Or a scope captured elsewhere (a session homed on another shard of a
+  // cluster): re-entered like `reenter`.
+  std::optional<CapturedScope> reenter_state;
   std::string default_name;
   ScopeKind kind = ScopeKind::kVariableScope;
   Reuse reuse = Reuse::kInherit;
@@ -168,12 +184,25 @@ class SessionManager {
   // session's op names and the store's variables.
   absl::StatusOr<VariableInfo> NewVariable(uint64_t session, uint64_t scope,
                                            const NewVariableRequest& request);
+  // NewVariable in steps, for a caller that creates the variable itself
+  // (a cluster shard creates it on the shard that owns the name): the next
+  // candidate name in the handle's name scope (`base` "" = "Variable"),
+  // skipping names `taken` says are used; the op names it marked are noted
+  // in `marks`, to give back with GiveBackNames if the creation fails.
+  using NameMarks = std::vector<std::tuple<std::string, int64_t, int64_t>>;
+  absl::StatusOr<std::string> NextVariableName(
+      uint64_t session, uint64_t scope, absl::string_view base,
+      const std::function<bool(const std::string&)>& taken, NameMarks* marks);
+  void GiveBackNames(uint64_t session, const NameMarks& marks);
   // A session-unique op name ("scope_1/add_2:0"); with `preview`, the name
   // the next op would get, not reserved (unique_name(mark_as_used=False)).
   absl::StatusOr<std::string> OpName(uint64_t session, uint64_t scope,
                                      absl::string_view name,
                                      bool preview = false);
 
+  // The scope `handle` as another shard's session re-enters it: NOT_FOUND
+  // unless its session is alive and was opened by `owner`.
+  absl::StatusOr<CapturedScope> CaptureForPeer(uint64_t handle, absl::string_view owner);
   // Drops sessions whose lease has run out; returns how many.
   int ReapExpired();
   size_t num_sessions() const;
@@ -182,7 +211,6 @@ class SessionManager {
   struct Scope;
   struct Session;
 
-  struct Captured;
   struct PlannedScope;
   // Argument checks that need no session.
   static absl::Status CheckOpenScopeRequest(const OpenScopeRequest& request);
@@ -190,10 +218,12 @@ class SessionManager {
   absl::StatusOr<std::shared_ptr<Session>> Find(uint64_t session);
   // A copy of the scope `handle` (of `s`, or of another live session of
   // the same token owner) to re-enter in `s`.
-  absl::StatusOr<Captured> Capture(Session& s, uint64_t handle);
+  absl::StatusOr<CapturedScope> Capture(Session& s, uint64_t handle);
   // OpenScope's decision and commit inside `s`, under its lock.
   absl::StatusOr<ScopeInfo> OpenIn(Session& s, const OpenScopeRequest& request,
-                                   const std::optional<Captured>& captured);
+                                   const std::optional<CapturedScope>& captured);
+  // The live session owning `handle` (via the handle index), or null.
+  std::shared_ptr<Session> SessionOfHandle(uint64_t handle);
   // Removes a session and forgets its handles.
   void EraseLocked(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t NewHandle() { return next_handle_.fetch_add(1, std::memory_order_relaxed); }

@@ -946,7 +946,7 @@ ListPage VariableStore::List(const ListOptions& options) const {
   };
   bool full = false;
   if (after == nullptr || !after->partitioned) {
-    if (!options.collection.empty()) {
+    if (!options.collection.empty() && !options.collection_in_name_order) {
       auto it = collections_.find(options.collection);
       if (it != collections_.end()) {
         const std::map<uint64_t, std::string>& names = it->second;
@@ -967,8 +967,13 @@ ListPage VariableStore::List(const ListOptions& options) const {
       for (; it != vars_.end() && !full &&
              it->first.compare(0, options.prefix.size(), options.prefix) == 0;
            ++it) {
-        if (it->second->ready && IsUnderPrefix(it->first, options.prefix)) {
-          full = !add(InfoOf(*it->second), ListCursor{false, it->first, 0});
+        const Entry& entry = *it->second;
+        const bool member =
+            options.collection.empty() ||
+            std::find(entry.collections.begin(), entry.collections.end(),
+                      options.collection) != entry.collections.end();
+        if (entry.ready && member && IsUnderPrefix(it->first, options.prefix)) {
+          full = !add(InfoOf(entry), ListCursor{false, it->first, 0});
         }
       }
     }

@@ -125,6 +125,9 @@ struct ListCursor {
 struct ListOptions {
   std::string prefix;       // literal scope prefix; "" = all
   std::string collection;   // "" = all variables, sorted by name
+  // A collection's members in name order instead of creation order (a
+  // cluster merges every shard's listing by name).
+  bool collection_in_name_order = false;
   bool include_partitioned = false;
   std::optional<ListCursor> after;  // paging: continue after this
   size_t limit = 0;                 // most variables; 0 = no limit

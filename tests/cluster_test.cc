@@ -1,0 +1,395 @@
+// A cluster of real varscoped shards on 127.0.0.1: the TensorFlow-semantics
+// suite through the client (whose sessions land on different shards),
+// racing creators on different shards, calls sent to shards that do not
+// own their variables (forwarded, split, relayed), listings over every
+// shard, partial pushes, topology versions and peer authentication.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/placement/placement.h"
+#include "shard_connection.h"
+#include "tests/client_driver.h"
+#include "tests/local_cluster.h"
+#include "tests/semantics_suite.h"
+#include "tests/test_util.h"
+#include "varscope/client.h"
+#include "varscope/v1/admin.grpc.pb.h"
+#include "varscope/v1/cluster.grpc.pb.h"
+#include "varscope/v1/variable_data.grpc.pb.h"
+#include "varscope/v1/variable_store.grpc.pb.h"
+
+namespace varscope::testing {
+namespace {
+
+namespace pb = ::varscope::v1;
+
+// Three shards; the n-th session connects to shard n mod 3.
+struct ThreeShards {
+  LocalCluster cluster{3};
+  std::string Address(int n) const { return cluster.address(n % cluster.size()); }
+};
+using ClusterDriver = ClientDriverOf<ThreeShards>;
+INSTANTIATE_TYPED_TEST_SUITE_P(Cluster, SemanticsTest, ClusterDriver);
+
+// The shard that owns `name` in a cluster of `shards`.
+int OwnerOf(const std::string& name, int shards) {
+  return placement::SlotTable::Static(shards)->OwnerOf(name);
+}
+
+// Names of the form prefix<i> until one is owned by `shard`.
+std::string NameOn(const std::string& prefix, int shard, int shards) {
+  for (int i = 0;; ++i) {
+    const std::string name = absl::StrCat(prefix, i);
+    if (OwnerOf(name, shards) == shard) return name;
+  }
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(cluster_.ready()) << cluster_.logs(); }
+  std::unique_ptr<Client> Connect(int shard) {
+    ClientOptions options;
+    options.keep_alive = false;
+    auto client = Client::Connect(cluster_.address(shard), options);
+    EXPECT_OK(client);
+    return client.ok() ? *std::move(client) : nullptr;
+  }
+  std::shared_ptr<grpc::Channel> Channel(int shard) {
+    return grpc::CreateChannel(cluster_.address(shard), grpc::InsecureChannelCredentials());
+  }
+
+  LocalCluster cluster_{3};
+};
+
+TEST_F(ClusterTest, TopologyIsTheSameFromEveryShard) {
+  uint64_t version = 0;
+  for (int shard = 0; shard < 3; ++shard) {
+    auto stub = pb::Cluster::NewStub(Channel(shard));
+    grpc::ClientContext ctx;
+    pb::Topology topology;
+    ASSERT_TRUE(stub->GetTopology(&ctx, pb::GetTopologyRequest(), &topology).ok());
+    EXPECT_TRUE(topology.clustered());
+    EXPECT_EQ(topology.self(), shard);
+    ASSERT_EQ(topology.shards_size(), 3);
+    EXPECT_EQ(topology.shards(2).address(), cluster_.address(2));
+    EXPECT_EQ(topology.slot_count(), placement::kSlots);
+    EXPECT_EQ(topology.version(), placement::SlotTable::Static(3)->version());
+    if (shard > 0) {
+      EXPECT_EQ(topology.version(), version);
+    }
+    version = topology.version();
+  }
+}
+
+// Workers on every shard race to create the same variables: each is
+// created exactly once, on its owner, and everyone gets it.
+TEST_F(ClusterTest, RacingCreatorsOnDifferentShardsCreateOnce) {
+  constexpr int kWorkers = 6, kNames = 20;
+  std::atomic<int> created{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      auto client = Connect(w % 3);
+      ASSERT_NE(client, nullptr);
+      ScopeOptions auto_reuse;
+      auto_reuse.reuse = Reuse::kAutoReuse;
+      VariableScope scope(*client, "race", auto_reuse);
+      for (int i = 0; i < kNames; ++i) {
+        auto v = client->GetVariable(absl::StrCat("v", i), {4});
+        ASSERT_OK(v);
+        if (v->created()) ++created;
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(created, kNames);
+  auto client = Connect(0);
+  ASSERT_OK_AND_ASSIGN(std::vector<Variable> listed, client->ListVariables("race"));
+  EXPECT_EQ(listed.size(), static_cast<size_t>(kNames));
+  // Each lives on its owner only: the shards' own counts add up.
+  ASSERT_OK_AND_ASSIGN(ServerStats stats, client->connection().GetStats({}));
+  EXPECT_EQ(stats.variables, kNames);
+}
+
+// grpcurl-style calls to a shard that does not own the variable.
+TEST_F(ClusterTest, CallsToAnyShardAreForwardedToTheOwner) {
+  const std::string name = NameOn("fwd/w", 2, 3);
+  {
+    auto stub = pb::VariableStore::NewStub(Channel(0));
+    grpc::ClientContext ctx;
+    pb::GetVariableRequest get;
+    const size_t slash = name.rfind('/');
+    get.set_scope(name.substr(0, slash));
+    get.set_name(name.substr(slash + 1));
+    get.mutable_shape()->add_dims(4);
+    get.mutable_initializer()->mutable_zeros();
+    pb::GetVariableResponse got;
+    ASSERT_TRUE(stub->GetVariable(&ctx, get, &got).ok());
+    EXPECT_TRUE(got.created());
+  }
+  auto data = pb::VariableData::NewStub(Channel(1));
+  {
+    grpc::ClientContext ctx;
+    pb::PushRequest push;
+    pb::Update* u = push.add_updates();
+    u->set_name(name);
+    u->set_op(pb::ADD);
+    u->set_dtype(pb::DT_FLOAT);
+    const std::vector<float> ones(4, 1.0f);
+    u->set_data(ones.data(), 16);
+    pb::PushResponse pushed;
+    ASSERT_TRUE(data->Push(&ctx, push, &pushed).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    pb::PullRequest pull;
+    pull.add_variables()->set_name(name);
+    pb::PullResponse pulled;
+    ASSERT_TRUE(data->Pull(&ctx, pull, &pulled).ok());
+    ASSERT_EQ(pulled.tensors_size(), 1);
+    std::vector<float> back(4);
+    std::memcpy(back.data(), pulled.tensors(0).data().data(), 16);
+    EXPECT_EQ(back, std::vector<float>(4, 1.0f));
+  }
+  {
+    grpc::ClientContext ctx;
+    pb::SetOptimizerRequest set;
+    set.add_names(name);
+    set.mutable_optimizer()->mutable_adam();
+    pb::SetOptimizerResponse response;
+    ASSERT_TRUE(data->SetOptimizer(&ctx, set, &response).ok());
+  }
+  // The slot lives with its variable: its owner lists it.
+  auto client = Connect(0);
+  ASSERT_OK(client->DescribeVariable(name + "/Adam"));
+  {
+    auto store = pb::VariableStore::NewStub(Channel(1));
+    grpc::ClientContext ctx;
+    pb::DeleteVariableRequest del;
+    del.set_name(name + ":0");
+    pb::DeleteVariableResponse deleted;
+    ASSERT_TRUE(store->DeleteVariable(&ctx, del, &deleted).ok());
+  }
+  EXPECT_CODE(client->DescribeVariable(name), kNotFound);
+}
+
+// A large tensor through a shard that does not own it: PushStream and
+// PullStream are relayed chunk by chunk.
+TEST_F(ClusterTest, StreamsThroughANonOwnerAreRelayed) {
+  const std::string name = NameOn("big/t", 1, 3);
+  auto owner_client = Connect(0);
+  VariableOptions zeros;
+  zeros.shape = {3 << 18};  // 3 MiB of float32: several chunks
+  zeros.initializer = Initializer::Zeros();
+  ASSERT_OK(owner_client->GetVariable(name, zeros));
+  // A client pinned to shard 0 (not the owner) that does not route.
+  ConnectionOptions plain;
+  auto through = internal::MakeShardConnection(cluster_.address(0), plain, {});
+  ASSERT_OK(through);
+  std::vector<float> values(3 << 18);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 1000);
+  ASSERT_OK((*through)->Push({PushItem::Of(name, UpdateOp::kAssign, values)}, {}));
+  std::vector<float> back(values.size());
+  PullArgs pull;
+  pull.name = name;
+  ASSERT_OK((*through)->Pull(pull, DataType::kFloat, AsWritableBytes(back.data(), back.size() * 4),
+                             {}));
+  EXPECT_EQ(back, values);
+}
+
+TEST_F(ClusterTest, ListingsCoverEveryShardAndPageAcrossThem) {
+  auto client = Connect(1);
+  std::set<int> owners;
+  for (int i = 0; i < 30; ++i) {
+    const std::string name = absl::StrCat("list/s", i % 3, "/v", i);
+    owners.insert(OwnerOf(name, 3));
+    ASSERT_OK(client->GetVariable(name, {1}));
+  }
+  EXPECT_EQ(owners.size(), 3u);  // the names really spread
+  for (int entry = 0; entry < 3; ++entry) {
+    auto from = Connect(entry);
+    ListVariablesArgs args;
+    args.prefix = "list";
+    args.page_size = 7;
+    std::vector<std::string> names;
+    do {
+      ASSERT_OK_AND_ASSIGN(VariablePage page, from->ListVariablesPage(args));
+      for (const VariableInfo& v : page.variables) names.push_back(v.name);
+      args.page_token = page.next_page_token;
+    } while (!args.page_token.empty());
+    EXPECT_EQ(names.size(), 30u) << "listing from shard " << entry;
+    EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+    EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+  }
+  ListScopesArgs scopes;
+  scopes.prefix = "list";
+  ASSERT_OK_AND_ASSIGN(ScopePage tree, client->ListScopes(scopes));
+  std::map<std::string, int64_t> totals;
+  for (const ScopeNode& node : tree.scopes) totals[node.name] = node.total_variables;
+  EXPECT_EQ(totals["list"], 30);
+  EXPECT_EQ(totals["list/s1"], 10);
+}
+
+// A push naming variables of two shards: each applies its part; when one
+// part fails the answer says exactly what applied.
+TEST_F(ClusterTest, APushSpanningShardsReportsWhatApplied) {
+  const std::string a = NameOn("span/a", 0, 3);
+  const std::string b = NameOn("span/b", 2, 3);
+  auto client = Connect(1);
+  VariableOptions zeros;
+  zeros.shape = {2};
+  zeros.initializer = Initializer::Zeros();
+  ASSERT_OK(client->GetVariable(a, zeros));
+  ASSERT_OK(client->GetVariable(b, zeros));
+  const std::vector<float> ones(2, 1.0f), three(3, 1.0f);
+  ASSERT_OK_AND_ASSIGN(auto both, client->PushMany({PushItem::Of(a, UpdateOp::kAdd, ones),
+                                                   PushItem::Of(b, UpdateOp::kAdd, ones)}));
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[0].name, a);
+  EXPECT_EQ(both[1].name, b);
+  // b's part has the wrong length: a applies, b does not.
+  auto partial = client->PushMany({PushItem::Of(a, UpdateOp::kAdd, ones),
+                                   PushItem::Of(b, UpdateOp::kAdd, three)});
+  EXPECT_CODE(partial, kAborted);
+  EXPECT_EQ(ErrorReason(partial.status()), "PARTIALLY_APPLIED");
+  EXPECT_EQ(ErrorMetadata(partial.status())["applied"], a);
+  EXPECT_EQ(ErrorMetadata(partial.status())["not_applied"], b);
+  ASSERT_OK_AND_ASSIGN(Variable va, client->DescribeVariable(a));
+  ASSERT_OK_AND_ASSIGN(Variable vb, client->DescribeVariable(b));
+  EXPECT_EQ(*va.Pull<float>(), (std::vector<float>{2, 2}));
+  EXPECT_EQ(*vb.Pull<float>(), (std::vector<float>{1, 1}));
+  // The same through a shard that splits it for a plain gRPC caller.
+  auto data = pb::VariableData::NewStub(Channel(1));
+  grpc::ClientContext ctx;
+  pb::PushRequest push;
+  for (const std::string& n : {a, b}) {
+    pb::Update* u = push.add_updates();
+    u->set_name(n);
+    u->set_op(pb::ADD);
+    u->set_dtype(pb::DT_FLOAT);
+    u->set_data(ones.data(), n == a ? 8 : 12);
+  }
+  pb::PushResponse response;
+  grpc::Status status = data->Push(&ctx, push, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_NE(status.error_message().find("applied to " + a), std::string::npos)
+      << status.error_message();
+}
+
+// Sessions live on the shard that opened them: their calls reach it from
+// any shard, and a scope of a session homed elsewhere re-enters.
+TEST_F(ClusterTest, SessionCallsReachTheirHomeFromAnyShard) {
+  auto home = pb::VariableStore::NewStub(Channel(2));
+  auto other = pb::VariableStore::NewStub(Channel(0));
+  pb::OpenSessionResponse session;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(home->OpenSession(&ctx, pb::OpenSessionRequest(), &session).ok());
+  }
+  pb::Scope scope;
+  {
+    grpc::ClientContext ctx;
+    pb::OpenScopeRequest open;
+    open.set_session_id(session.session_id());
+    open.set_name("homed");
+    open.set_reuse(pb::AUTO_REUSE);
+    ASSERT_TRUE(other->OpenScope(&ctx, open, &scope).ok());  // forwarded to shard 2
+  }
+  for (int i = 0; i < 6; ++i) {  // names owned by every shard
+    grpc::ClientContext ctx;
+    pb::GetVariableRequest get;
+    get.set_session_id(session.session_id());
+    get.set_scope_id(scope.scope_id());
+    get.set_name(absl::StrCat("v", i));
+    get.mutable_shape()->add_dims(1);
+    pb::GetVariableResponse got;
+    grpc::Status status = other->GetVariable(&ctx, get, &got);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(got.variable().name(), absl::StrCat("homed/v", i));
+  }
+  grpc::ClientContext ctx;
+  pb::KeepAliveRequest keep;
+  keep.set_session_id(session.session_id());
+  pb::KeepAliveResponse kept;
+  EXPECT_TRUE(other->KeepAlive(&ctx, keep, &kept).ok());
+}
+
+TEST_F(ClusterTest, AStaleSlotTableIsRefusedWithTheCurrentVersion) {
+  const std::string name = NameOn("stale/w", 1, 3);
+  auto client = Connect(0);
+  ASSERT_OK(client->GetVariable(name, {1}));
+  auto data = pb::VariableData::NewStub(Channel(1));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("varscope-topology", "12345");
+  pb::PullRequest pull;
+  pull.add_variables()->set_name(name);
+  pb::PullResponse pulled;
+  grpc::Status status = data->Pull(&ctx, pull, &pulled);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("fetch the topology again"), std::string::npos);
+}
+
+TEST_F(ClusterTest, PeerCallsNeedTheClusterToken) {
+  auto peer = pb::Peer::NewStub(Channel(0));
+  grpc::ClientContext ctx;
+  pb::CaptureScopeRequest request;
+  pb::CapturedScope response;
+  EXPECT_EQ(peer->CaptureScope(&ctx, request, &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // A hop marker without the token is ignored: the call is routed as any.
+  const std::string name = NameOn("hop/w", 2, 3);
+  auto client = Connect(2);
+  ASSERT_OK(client->GetVariable(name, {1}));
+  auto store = pb::VariableStore::NewStub(Channel(0));
+  grpc::ClientContext hop;
+  hop.AddMetadata("varscope-hop", "1");
+  pb::DescribeVariableRequest describe;
+  describe.set_name(name);
+  pb::Variable described;
+  EXPECT_TRUE(store->DescribeVariable(&hop, describe, &described).ok());
+}
+
+TEST_F(ClusterTest, AWatchSeesEveryShard) {
+  auto client = Connect(0);
+  std::vector<std::string> names;
+  for (int shard = 0; shard < 3; ++shard) {
+    names.push_back(NameOn("watched/v", shard, 3));
+    ASSERT_OK(client->GetVariable(names.back(), {1}, DataType::kFloat));
+  }
+  // Every shard subscribes before it lists what exists, so once the three
+  // EXISTING events are here no later change can slip past the watch.
+  auto watch = client->Watch("watched", /*send_initial=*/true);
+  std::set<std::string> existing, updated;
+  WatchEvent event;
+  while (existing.size() < names.size() && watch->Next(&event)) {
+    if (event.kind == WatchEvent::Kind::kExisting) existing.insert(event.name);
+  }
+  EXPECT_EQ(existing, std::set<std::string>(names.begin(), names.end()));
+  const std::vector<float> one{1.0f};
+  for (const std::string& name : names) {
+    ASSERT_OK(client->Push(name, UpdateOp::kAdd, DataType::kFloat, AsBytes(one.data(), 4)));
+  }
+  while (updated.size() < names.size() && watch->Next(&event)) {
+    if (event.kind == WatchEvent::Kind::kUpdated) updated.insert(event.name);
+  }
+  EXPECT_EQ(updated, std::set<std::string>(names.begin(), names.end()));
+  watch->Cancel();
+}
+
+TEST(ClusterStart, NeedsAClusterTokenAndAValidSpec) {
+  Daemon no_token({"--cluster=127.0.0.1:1,127.0.0.1:2", "--shard=0"});
+  EXPECT_EQ(no_token.port(), 0);
+  EXPECT_NE(no_token.log().find("--cluster_token_file"), std::string::npos) << no_token.log();
+  Daemon bad_shard({"--cluster=127.0.0.1:1", "--shard=3"});
+  EXPECT_EQ(bad_shard.port(), 0);
+  EXPECT_NE(bad_shard.log().find("--shard=3"), std::string::npos) << bad_shard.log();
+}
+
+}  // namespace
+}  // namespace varscope::testing
