@@ -50,6 +50,37 @@ std::string NameOn(const std::string& prefix, int shard, int shards) {
   }
 }
 
+// The placement contract (a cluster checkpoint records it, so it never
+// changes): the key, golden slots, the static table.
+TEST(Placement, KeysSlotsAndTheStaticTable) {
+  EXPECT_EQ(placement::PlacementKey("a/w:0"), "a/w");
+  EXPECT_EQ(placement::PlacementKey("a/w/Adam_1"), "a/w");
+  EXPECT_EQ(placement::PlacementKey("emb/part_12"), "emb");
+  EXPECT_EQ(placement::PlacementKey("emb/part_1/Ftrl_1"), "emb");
+  EXPECT_EQ(placement::PlacementKey("emb/part_x"), "emb/part_x");
+  EXPECT_EQ(placement::PlacementKey("a/Adam/w"), "a/Adam/w");
+  EXPECT_EQ(placement::PlacementKey("w"), "w");
+  // Golden values: FNV-1a 64 then MurmurHash3's fmix64, mod 4096.
+  // (Computed independently, in Python, from the published constants.)
+  EXPECT_EQ(placement::SlotOf(""), 2342u);
+  EXPECT_EQ(placement::SlotOf("scope1/scope2/w"), 2831u);
+  EXPECT_EQ(placement::SlotOf("emb"), 2414u);
+  std::set<uint32_t> slots;
+  for (int i = 0; i < 100; ++i) slots.insert(placement::SlotOf(absl::StrCat("layer/w", i)));
+  EXPECT_GT(slots.size(), 95u);  // neighbouring names scatter
+  auto three = placement::SlotTable::Static(3);
+  ASSERT_OK(three);
+  EXPECT_EQ(three->ShardOf(4095), 4095 % 3);
+  EXPECT_NE(three->version(), 0u);
+  EXPECT_NE(three->version(), placement::SlotTable::Static(2)->version());
+  EXPECT_EQ(three->version(), placement::SlotTable::Static(3)->version());
+  EXPECT_CODE(placement::SlotTable::Static(0), kInvalidArgument);
+  // Every shard gets its share of 100 names (within a loose bound).
+  std::map<int, int> per_shard;
+  for (int i = 0; i < 300; ++i) ++per_shard[three->OwnerOf(absl::StrCat("m/v", i))];
+  for (int shard = 0; shard < 3; ++shard) EXPECT_GT(per_shard[shard], 70) << shard;
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(cluster_.ready()) << cluster_.logs(); }
@@ -280,6 +311,34 @@ TEST_F(ClusterTest, APushSpanningShardsReportsWhatApplied) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
   EXPECT_NE(status.error_message().find("applied to " + a), std::string::npos)
       << status.error_message();
+}
+
+// A partitioned variable lives whole on its owner (its parts placed with
+// it); its parts are reachable through the client and through any shard.
+TEST_F(ClusterTest, PartitionedVariablesLiveWithTheirParts) {
+  auto client = Connect(1);
+  VariableOptions options;
+  options.shape = {6, 2};
+  options.initializer = Initializer::Zeros();
+  options.partitioner = Partitioner::FixedSize(3);
+  ASSERT_OK_AND_ASSIGN(Variable emb, client->GetVariable("pt/emb", options));
+  ASSERT_TRUE(emb.partitioned());
+  const std::vector<float> ones(4, 1.0f);
+  ASSERT_OK(client->Push("pt/emb/part_1", UpdateOp::kAdd, DataType::kFloat,
+                         absl::Span<const uint8_t>(
+                             reinterpret_cast<const uint8_t*>(ones.data()), 16)));
+  ASSERT_OK_AND_ASSIGN(Variable part1, client->DescribeVariable("pt/emb/part_1"));
+  EXPECT_EQ(*part1.Pull<float>(), ones);
+  for (int shard = 0; shard < 3; ++shard) {
+    auto data = pb::VariableData::NewStub(Channel(shard));
+    grpc::ClientContext ctx;
+    pb::PullRequest pull;
+    pull.add_variables()->set_name("pt/emb/part_1");
+    pb::PullResponse pulled;
+    ASSERT_TRUE(data->Pull(&ctx, pull, &pulled).ok()) << shard;
+    ASSERT_EQ(pulled.tensors_size(), 1);
+    EXPECT_EQ(pulled.tensors(0).data().size(), 16u);
+  }
 }
 
 // Sessions live on the shard that opened them: their calls reach it from

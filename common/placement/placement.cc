@@ -26,6 +26,18 @@ constexpr absl::string_view kSlotSuffixes[] = {
     "RMSProp_1", "RMSProp_2", "Ftrl", "Ftrl_1",
 };
 
+// "emb/part_3" -> "emb": a part lives with its partitioned variable.
+absl::string_view WithoutPartSuffix(absl::string_view name) {
+  const size_t slash = name.rfind('/');
+  if (slash == absl::string_view::npos) return name;
+  absl::string_view last = name.substr(slash + 1);
+  if (!absl::ConsumePrefix(&last, "part_") || last.empty()) return name;
+  for (char c : last) {
+    if (c < '0' || c > '9') return name;
+  }
+  return name.substr(0, slash);
+}
+
 }  // namespace
 
 absl::string_view PlacementKey(absl::string_view full_name) {
@@ -33,11 +45,13 @@ absl::string_view PlacementKey(absl::string_view full_name) {
   absl::ConsumeSuffix(&name, ":0");
   const size_t slash = name.rfind('/');
   if (slash == absl::string_view::npos) return name;
-  const absl::string_view last = name.substr(slash + 1);
   for (absl::string_view suffix : kSlotSuffixes) {
-    if (last == suffix) return name.substr(0, slash);
+    if (name.substr(slash + 1) == suffix) {
+      name = name.substr(0, slash);
+      break;
+    }
   }
-  return name;
+  return WithoutPartSuffix(name);
 }
 
 // MurmurHash3's 64-bit finalizer: FNV-1a alone maps names that differ in

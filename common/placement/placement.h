@@ -3,10 +3,13 @@
 // the same way by every shard and by the client library:
 //
 //   key  = PlacementKey(name)   the full name without ":0"; an optimizer
-//                               slot ("w/Adam", "w/part_1/Ftrl_1") is placed
-//                               with its variable ("w", "w/part_1"); each
-//                               part of a partitioned variable by its own
-//                               name, so parts spread over the shards
+//                               slot ("w/Adam") is placed with its variable
+//                               ("w"), and a part of a partitioned variable
+//                               ("emb/part_1", "emb/part_1/Ftrl_1") with the
+//                               partitioned variable ("emb"): a partitioned
+//                               variable is created atomically on one shard.
+//                               (Spreading parts over shards needs a
+//                               cross-shard create; the README says so.)
 //   slot = SlotOf(key)          fmix64(FNV-1a 64 of the key's bytes) mod
 //                               kSlots (fmix64: MurmurHash3's finalizer)
 //   shard = table.ShardOf(slot) a versioned slot table; the static one is
