@@ -7,6 +7,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -304,7 +306,7 @@ TEST_F(ClusterTest, APushSpanningShardsReportsWhatApplied) {
     u->set_name(n);
     u->set_op(pb::ADD);
     u->set_dtype(pb::DT_FLOAT);
-    u->set_data(ones.data(), n == a ? 8 : 12);
+    u->set_data(n == a ? ones.data() : three.data(), n == a ? 8 : 12);
   }
   pb::PushResponse response;
   grpc::Status status = data->Push(&ctx, push, &response);
@@ -439,6 +441,108 @@ TEST_F(ClusterTest, AWatchSeesEveryShard) {
   }
   EXPECT_EQ(updated, std::set<std::string>(names.begin(), names.end()));
   watch->Cancel();
+}
+
+// Cluster checkpoints: pushes of a pair of variables on different shards
+// run while checkpoints are saved through different shards; every
+// checkpoint holds the pair equal (one consistent cut), and restoring it
+// through any shard brings every shard back to it.
+TEST(ClusterCheckpoints, ACutHoldsWholePushesAndRestoresEveryShard) {
+  LocalCluster cluster(3, {}, /*data=*/true);
+  ASSERT_TRUE(cluster.ready()) << cluster.logs();
+  const std::string a = NameOn("ckpt/a", 0, 3), b = NameOn("ckpt/b", 2, 3);
+  ClientOptions options;
+  options.keep_alive = false;
+  auto admin = Client::Connect(cluster.address(1), options);
+  ASSERT_OK(admin);
+  VariableOptions zeros;
+  zeros.shape = {256};
+  zeros.initializer = Initializer::Zeros();
+  ASSERT_OK((*admin)->GetVariable(a, zeros));
+  ASSERT_OK((*admin)->GetVariable(b, zeros));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> pushes{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&, w] {
+      auto client = Client::Connect(cluster.address(w % 3), options);
+      ASSERT_OK(client);
+      const std::vector<float> ones(256, 1.0f);
+      while (!stop) {
+        ASSERT_OK((*client)->PushMany({PushItem::Of(a, UpdateOp::kAdd, ones),
+                                       PushItem::Of(b, UpdateOp::kAdd, ones)}));
+        ++pushes;
+      }
+    });
+  }
+  constexpr int kSaves = 4;
+  for (int i = 0; i < kSaves; ++i) {
+    // Each save waits for some pushes, so the cuts fall between them.
+    const int seen = pushes;
+    while (pushes < seen + 20) std::this_thread::yield();
+    ASSERT_OK_AND_ASSIGN(auto saved, (*admin)->connection().Save(absl::StrCat("cut", i), {}));
+    EXPECT_EQ(saved.variables, 2);
+  }
+  stop = true;
+  for (auto& t : workers) t.join();
+
+  ASSERT_OK_AND_ASSIGN(auto listed, (*admin)->connection().ListCheckpoints({}));
+  ASSERT_EQ(listed.size(), static_cast<size_t>(kSaves));
+  for (int shard = 0; shard < 3; ++shard) {
+    EXPECT_TRUE(std::ifstream(cluster.data_dir(shard) + "/cluster/cut0.json").good()) << shard;
+  }
+  float previous = -1;
+  for (int i = 0; i < kSaves; ++i) {
+    auto client = Client::Connect(cluster.address(i % 3), options);
+    ASSERT_OK(client);
+    ASSERT_OK((*client)->connection().Restore(absl::StrCat("cut", i), {}));
+    ASSERT_OK_AND_ASSIGN(Variable va, (*client)->DescribeVariable(a));
+    ASSERT_OK_AND_ASSIGN(Variable vb, (*client)->DescribeVariable(b));
+    const std::vector<float> got_a = *va.Pull<float>(), got_b = *vb.Pull<float>();
+    EXPECT_EQ(got_a, got_b) << "checkpoint cut" << i << " split a push";
+    EXPECT_GT(got_a[0], previous);  // later cuts hold more pushes
+    previous = got_a[0];
+  }
+  EXPECT_GT(previous, 0);
+}
+
+// A cluster restore changes every shard or none: with one shard's part
+// damaged, it fails naming that shard and every shard keeps its values.
+// Import, which would place every tensor on one shard, is refused.
+TEST(ClusterCheckpoints, ARestoreChangesEveryShardOrNone) {
+  LocalCluster cluster(3, {}, /*data=*/true);
+  ASSERT_TRUE(cluster.ready()) << cluster.logs();
+  ClientOptions options;
+  options.keep_alive = false;
+  auto client = Client::Connect(cluster.address(0), options);
+  ASSERT_OK(client);
+  std::vector<std::string> names;
+  for (int shard = 0; shard < 3; ++shard) names.push_back(NameOn("rs/v", shard, 3));
+  VariableOptions zeros;
+  zeros.shape = {4};
+  zeros.initializer = Initializer::Zeros();
+  for (const std::string& name : names) ASSERT_OK((*client)->GetVariable(name, zeros));
+  ASSERT_OK((*client)->connection().Save("before", {}));
+  const std::vector<float> ones(4, 1.0f);
+  for (const std::string& name : names) {
+    ASSERT_OK((*client)->PushMany({PushItem::Of(name, UpdateOp::kAdd, ones)}));
+  }
+  // Shard 1's part loses its metadata.
+  ASSERT_EQ(std::remove((cluster.data_dir(1) + "/checkpoints/before/metadata.json").c_str()), 0);
+  auto restored = (*client)->connection().Restore("before", {});
+  EXPECT_FALSE(restored.ok());
+  EXPECT_NE(restored.status().message().find("shard 1"), std::string::npos)
+      << restored.status();
+  for (const std::string& name : names) {
+    ASSERT_OK_AND_ASSIGN(Variable v, (*client)->DescribeVariable(name));
+    EXPECT_EQ(*v.Pull<float>(), ones) << name;
+  }
+  EXPECT_CODE((*client)->connection().Restore("never-saved", {}), kNotFound);
+  auto imported = (*client)->connection().Import("/dev/null", "x", std::nullopt, {});
+  EXPECT_CODE(imported, kFailedPrecondition);
+  // The cluster still takes pushes (every pause ended).
+  ASSERT_OK((*client)->PushMany({PushItem::Of(names[2], UpdateOp::kAdd, ones)}));
 }
 
 TEST(ClusterStart, NeedsAClusterTokenAndAValidSpec) {

@@ -61,6 +61,8 @@ class LocalCluster {
   int size() const { return static_cast<int>(ports_.size()); }
   std::string address(int shard) const { return absl::StrCat("127.0.0.1:", ports_[shard]); }
   const std::string& spec() const { return spec_; }
+  // Shard i's data directory ("" without data directories).
+  std::string data_dir(int i) const { return data_dirs_.empty() ? "" : data_dirs_[i]; }
   Daemon& shard(int i) { return *shards_[i]; }
   bool ready() const {
     for (const auto& d : shards_) {

@@ -5,8 +5,10 @@
 // Each carries the slot table's version; a shard with another table
 // answers TOPOLOGY_CHANGED, and the call is retried once on a fresh
 // topology. Pushes and SetOptimizer calls naming variables of several
-// shards are split: each shard applies its part atomically, and a mixed
-// outcome is ABORTED, reason PARTIALLY_APPLIED, saying what applied.
+// shards go to the first owner, whose front splits them: each shard
+// applies its part atomically, a mixed outcome is ABORTED, reason
+// PARTIALLY_APPLIED, saying what applied, and a cluster checkpoint holds
+// the whole push or none of it.
 #include <future>
 #include <map>
 #include <memory>
@@ -17,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/placement/placement.h"
 #include "shard_connection.h"
 
@@ -37,31 +40,9 @@ bool TopologyChanged(const absl::Status& status) {
   return ErrorReason(status) == "TOPOLOGY_CHANGED";
 }
 
-// What a change split over shards reports when some parts failed.
-absl::Status PartialOutcome(const std::vector<std::string>& names,
-                            const std::vector<int>& owners,
-                            const std::map<int, absl::Status>& by_shard,
-                            const std::vector<std::string>& addresses) {
-  std::vector<std::string> applied, not_applied, causes;
-  const absl::Status* first_failure = nullptr;
-  for (size_t i = 0; i < names.size(); ++i) {
-    (by_shard.at(owners[i]).ok() ? applied : not_applied).push_back(names[i]);
-  }
-  for (const auto& [shard, status] : by_shard) {
-    if (status.ok()) continue;
-    if (first_failure == nullptr) first_failure = &status;
-    causes.push_back(absl::StrCat("shard ", shard, " (", addresses[shard], "): ",
-                                  status.message()));
-  }
-  if (applied.empty()) return *first_failure;
-  return WithErrorReason(
-      absl::AbortedError(absl::StrCat(
-          "applied on some shards only (each shard applies its variables atomically): "
-          "applied to ", absl::StrJoin(applied, ", "), "; not applied to ",
-          absl::StrJoin(not_applied, ", "), ": ", absl::StrJoin(causes, "; "))),
-      "PARTIALLY_APPLIED",
-      {{"applied", absl::StrJoin(applied, ",")}, {"not_applied", absl::StrJoin(not_applied, ",")}});
-}
+// How often a push refused by a cluster checkpoint's pause is retried
+// (pauses last milliseconds; these retries span about 1 s).
+constexpr int kCutRetries = 20;
 
 class ClusterConnection final : public Connection {
  public:
@@ -217,9 +198,19 @@ class ClusterConnection final : public Connection {
 
   absl::StatusOr<std::vector<UpdateResult>> Push(const std::vector<PushItem>& items,
                                                  const CallOptions& call) override {
+    bool refreshed = false;
     for (int attempt = 0;; ++attempt) {
       absl::StatusOr<std::vector<UpdateResult>> result = PushAsync(items, call).get();
-      if (attempt == 0 && TopologyChanged(result.status()) && Refresh().ok()) continue;
+      if (!refreshed && TopologyChanged(result.status()) && Refresh().ok()) {
+        refreshed = true;
+        continue;
+      }
+      // A streamed push that began while a cluster checkpoint paused its
+      // shard was refused before anything applied: try again shortly.
+      if (ErrorReason(result.status()) == "CLUSTER_CUT" && attempt < kCutRetries) {
+        absl::SleepFor(absl::Milliseconds(5) * (attempt + 1));
+        continue;
+      }
       return result;
     }
   }
@@ -229,95 +220,27 @@ class ClusterConnection final : public Connection {
     std::shared_ptr<const Route> route = CurrentRoute();
     auto promise = std::make_shared<std::promise<absl::StatusOr<std::vector<UpdateResult>>>>();
     auto future = promise->get_future();
-    std::map<int, std::vector<size_t>> by_shard;
-    std::vector<std::string> names;
     std::vector<int> owners;
-    for (size_t i = 0; i < items.size(); ++i) {
-      names.push_back(items[i].name);
-      owners.push_back(route->table.OwnerOf(items[i].name));
-      by_shard[owners.back()].push_back(i);
-    }
-    if (by_shard.size() <= 1) {
-      const int shard = owners.empty() ? 0 : owners[0];
-      route->shards[shard]->StartPush(
-          items, call, [promise](absl::StatusOr<std::vector<UpdateResult>> r) {
-            promise->set_value(std::move(r));
-          });
-      return future;
-    }
-    // One push per shard, joined by the last to finish (no thread waits).
-    struct Join {
-      absl::Mutex mu;
-      size_t left ABSL_GUARDED_BY(mu);
-      std::map<int, absl::Status> status ABSL_GUARDED_BY(mu);
-      std::vector<UpdateResult> results ABSL_GUARDED_BY(mu);
-    };
-    auto join = std::make_shared<Join>();
-    {
-      absl::MutexLock lock(&join->mu);
-      join->left = by_shard.size();
-      join->results.resize(items.size());
-    }
-    auto addresses = route->addresses;
-    for (const auto& [shard, positions] : by_shard) {
-      std::vector<PushItem> part;
-      for (size_t i : positions) part.push_back(items[i]);
-      route->shards[shard]->StartPush(
-          part, call,
-          [join, promise, shard = shard, positions = positions, names, owners, addresses](
-              absl::StatusOr<std::vector<UpdateResult>> r) {
-            absl::MutexLock lock(&join->mu);
-            join->status[shard] = r.status();
-            if (r.ok()) {
-              for (size_t k = 0; k < positions.size() && k < r->size(); ++k) {
-                join->results[positions[k]] = std::move((*r)[k]);
-              }
-            }
-            if (--join->left > 0) return;
-            bool all_ok = true;
-            for (const auto& [s, status] : join->status) all_ok = all_ok && status.ok();
-            if (all_ok) {
-              promise->set_value(std::move(join->results));
-            } else {
-              promise->set_value(PartialOutcome(names, owners, join->status, addresses));
-            }
-          });
-    }
+    for (const PushItem& item : items) owners.push_back(route->table.OwnerOf(item.name));
+    // Variables of several shards go to one shard's front, which splits
+    // them: so a cluster checkpoint's cut holds all of the push or none of
+    // it (the shards drain the pushes their fronts took). The first owner
+    // takes it; the other parts take one hop.
+    const int shard = owners.empty() ? 0 : owners[0];
+    route->shards[shard]->StartPush(
+        items, call, [promise](absl::StatusOr<std::vector<UpdateResult>> r) {
+          promise->set_value(std::move(r));
+        });
     return future;
   }
 
   absl::StatusOr<std::vector<TrainingState>> SetOptimizer(
       const std::vector<std::string>& names, const std::optional<OptimizerConfig>& optimizer,
       int replicas, const CallOptions& call) override {
-    std::shared_ptr<const Route> route = CurrentRoute();
-    std::map<int, std::vector<size_t>> by_shard;
-    std::vector<int> owners;
-    for (size_t i = 0; i < names.size(); ++i) {
-      owners.push_back(route->table.OwnerOf(names[i]));
-      by_shard[owners.back()].push_back(i);
-    }
-    if (by_shard.size() <= 1) {
-      return OnOwner(names.empty() ? std::string() : names[0], [&](ShardConnection& shard) {
-        return shard.SetOptimizer(names, optimizer, replicas, call);
-      });
-    }
-    std::vector<TrainingState> out(names.size());
-    std::map<int, absl::Status> outcome;
-    for (const auto& [shard, positions] : by_shard) {
-      std::vector<std::string> part;
-      for (size_t i : positions) part.push_back(names[i]);
-      absl::StatusOr<std::vector<TrainingState>> got =
-          route->shards[shard]->SetOptimizer(part, optimizer, replicas, call);
-      outcome[shard] = got.status();
-      if (!got.ok()) continue;
-      for (size_t k = 0; k < positions.size() && k < got->size(); ++k) {
-        out[positions[k]] = std::move((*got)[k]);
-      }
-    }
-    for (const auto& [shard, status] : outcome) {
-      if (!status.ok()) return PartialOutcome(names, owners, outcome, route->addresses);
-    }
-    return out;
+    // Split by the first owner's front, as pushes are (see PushAsync).
+    return OnOwner(names.empty() ? std::string() : names[0], [&](ShardConnection& shard) {
+      return shard.SetOptimizer(names, optimizer, replicas, call);
+    });
   }
 
  private:

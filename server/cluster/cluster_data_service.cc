@@ -1,6 +1,7 @@
 #include "server/cluster/cluster_data_service.h"
 
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "server/cluster/stream_proxies.h"
 #include "server/core/base/error_info.h"
+#include "server/service/handle.h"
 #include "server/service/status_convert.h"
 
 namespace varscope::cluster {
@@ -80,6 +82,35 @@ grpc::Status PartialOutcome(const Routing& routing, const std::vector<std::strin
 }
 
 }  // namespace
+
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* ClusterDataService::KeepForLater(
+    Context* ctx, const char* full_method, const char* path,
+    const std::vector<std::string>& names, const Request& request, Response* response) {
+  auto call = AdmitForward(*routing_, *ctx, full_method, names);
+  if (!call.ok()) return FinishNow(ctx, call.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto held = std::make_shared<service::Admission>(*std::move(call));
+  auto bytes = std::make_shared<grpc::ByteBuffer>(Serialize(request));
+  const Routing* routing = routing_;
+  const absl::Time deadline = Routing::DeadlineOf(*ctx);
+  const std::string method = path;
+  auto run = [routing, reactor, response, held, bytes, deadline, method] {
+    routing->peers().Call(
+        routing->self(), method, *bytes, deadline,
+        [reactor, response, held](const grpc::Status& status, grpc::ByteBuffer answer) {
+          if (status.ok() && !Parse(answer, response)) {
+            reactor->Finish(
+                grpc::Status(grpc::StatusCode::INTERNAL, "a peer's reply did not parse"));
+            return;
+          }
+          reactor->Finish(status);
+        },
+        held.get(), /*hop=*/false);
+  };
+  if (!cuts_->KeepUntilOpen(run)) run();  // reopened meanwhile
+  return reactor;
+}
 
 grpc::ServerUnaryReactor* ClusterDataService::Pull(Context* ctx,
                                                    const grpc::ByteBuffer* request,
@@ -161,11 +192,18 @@ grpc::ServerUnaryReactor* ClusterDataService::Push(Context* ctx,
   for (const v1::Update& u : request->updates()) names.push_back(u.name());
   int single;
   const std::vector<int> owners = OwnersOf(*routing_, names, &single);
+  std::optional<CutGate::Ticket> ticket = cuts_->TryEnter();
+  if (!ticket.has_value()) {
+    return KeepForLater(ctx, "varscope.v1.VariableData.Push", kPush, names, *request, response);
+  }
+  // (The local handler is done when it returns, and so is the ticket.)
   if (single == routing_->self() || names.empty()) return local_->Push(ctx, request, response);
   auto call = AdmitForward(*routing_, *ctx, "varscope.v1.VariableData.Push", names);
   if (!call.ok()) return FinishNow(ctx, call.status());
+  auto in_flight = std::make_shared<CutGate::Ticket>(*std::move(ticket));
   if (single >= 0) {
-    return routing_->Forward(ctx, *std::move(call), single, kPush, *request, response);
+    return routing_->Forward(ctx, *std::move(call), single, kPush, *request, response,
+                             in_flight);
   }
   // Updates of several shards: each shard applies its part atomically.
   std::map<int, std::pair<v1::PushRequest, std::vector<int>>> parts;
@@ -185,7 +223,7 @@ grpc::ServerUnaryReactor* ClusterDataService::Push(Context* ctx,
   const Routing* routing = routing_;
   FanOut<v1::PushResponse>(
       &routing_->peers(), kPush, std::move(calls), Routing::DeadlineOf(*ctx),
-      [reactor, response, held, positions, names, owners, routing](
+      [reactor, response, held, in_flight, positions, names, owners, routing](
           std::vector<std::pair<grpc::Status, v1::PushResponse>> answers) {
         std::map<int, grpc::Status> by_shard;
         bool all_ok = true;
@@ -217,13 +255,20 @@ grpc::ServerUnaryReactor* ClusterDataService::SetOptimizer(
   const std::vector<std::string> names(request->names().begin(), request->names().end());
   int single;
   const std::vector<int> owners = OwnersOf(*routing_, names, &single);
+  std::optional<CutGate::Ticket> ticket = cuts_->TryEnter();
+  if (!ticket.has_value()) {
+    return KeepForLater(ctx, "varscope.v1.VariableData.SetOptimizer", kSetOptimizer, names,
+                        *request, response);
+  }
   if (single == routing_->self() || names.empty()) {
     return local_->SetOptimizer(ctx, request, response);
   }
   auto call = AdmitForward(*routing_, *ctx, "varscope.v1.VariableData.SetOptimizer", names);
   if (!call.ok()) return FinishNow(ctx, call.status());
+  auto in_flight = std::make_shared<CutGate::Ticket>(*std::move(ticket));
   if (single >= 0) {
-    return routing_->Forward(ctx, *std::move(call), single, kSetOptimizer, *request, response);
+    return routing_->Forward(ctx, *std::move(call), single, kSetOptimizer, *request, response,
+                             in_flight);
   }
   std::map<int, std::pair<v1::SetOptimizerRequest, std::vector<int>>> parts;
   for (size_t i = 0; i < names.size(); ++i) {
@@ -246,7 +291,7 @@ grpc::ServerUnaryReactor* ClusterDataService::SetOptimizer(
   const Routing* routing = routing_;
   FanOut<v1::SetOptimizerResponse>(
       &routing_->peers(), kSetOptimizer, std::move(calls), Routing::DeadlineOf(*ctx),
-      [reactor, response, held, positions, names, owners, routing](
+      [reactor, response, held, in_flight, positions, names, owners, routing](
           std::vector<std::pair<grpc::Status, v1::SetOptimizerResponse>> answers) {
         std::map<int, grpc::Status> by_shard;
         bool all_ok = true;
@@ -310,6 +355,15 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* ClusterDataService::PullStream(
 grpc::ServerReadReactor<grpc::ByteBuffer>* ClusterDataService::PushStream(
     Context* ctx, grpc::ByteBuffer* response) {
   if (routing_->FromPeer(*ctx)) return local_->PushStream(ctx, response);
+  // A stream cannot be kept for later; one that starts during a cut's
+  // pause is refused (the client library retries UNAVAILABLE). Streams
+  // already running need no drain: each applies on one shard only.
+  if (!cuts_->TryEnter().has_value()) {
+    return new service::Rejected<grpc::ServerReadReactor<grpc::ByteBuffer>>(core::WithReason(
+        absl::UnavailableError("a cluster checkpoint is pausing changes on this shard for a "
+                               "moment; retry"),
+        "CLUSTER_CUT", {}));
+  }
   // The client library names the variable up front (it routed by it);
   // otherwise the first chunk decides.
   const auto& metadata = ctx->client_metadata();

@@ -5,12 +5,18 @@
 // several shards are split: each shard applies its part atomically, and a
 // push or SetOptimizer that applied on some shards but failed on others
 // answers ABORTED, reason PARTIALLY_APPLIED, listing what applied. Watch
-// fans out to every shard.
+// fans out to every shard. Pushes and SetOptimizer calls pass the shard's
+// cut gate (cut_gate.h): while a cluster checkpoint pauses the shard they
+// wait, and a PushStream starting then is refused UNAVAILABLE (retry).
 //
 // Thread-safety: handlers run concurrently on gRPC's callback threads.
 #ifndef VARSCOPE_SERVER_CLUSTER_CLUSTER_DATA_SERVICE_H_
 #define VARSCOPE_SERVER_CLUSTER_CLUSTER_DATA_SERVICE_H_
 
+#include <string>
+#include <vector>
+
+#include "server/cluster/cut_gate.h"
 #include "server/cluster/routing.h"
 #include "server/service/variable_data_service.h"
 
@@ -19,8 +25,9 @@ namespace varscope::cluster {
 class ClusterDataService final : public service::internal::DataBase {
  public:
   // Not owned; all must outlive the service.
-  ClusterDataService(service::VariableDataService* local, const Routing* routing)
-      : local_(local), routing_(routing) {}
+  ClusterDataService(service::VariableDataService* local, const Routing* routing,
+                     CutGate* cuts)
+      : local_(local), routing_(routing), cuts_(cuts) {}
 
   using Context = grpc::CallbackServerContext;
   grpc::ServerUnaryReactor* Pull(Context* ctx, const grpc::ByteBuffer* request,
@@ -45,8 +52,16 @@ class ClusterDataService final : public service::internal::DataBase {
                                                   const v1::WatchRequest* request) override;
 
  private:
+  // While a cluster cut pauses this shard: admits the call now, keeps it,
+  // and once the shard resumes sends it to this shard's front again.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* KeepForLater(Context* ctx, const char* full_method,
+                                         const char* path, const std::vector<std::string>& names,
+                                         const Request& request, Response* response);
+
   service::VariableDataService* const local_;  // Not owned.
   const Routing* const routing_;               // Not owned.
+  CutGate* const cuts_;                        // Not owned.
 };
 
 }  // namespace varscope::cluster

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/str_cat.h"
 #include "server/core/base/status_macros.h"
 #include "server/service/handle.h"
@@ -55,27 +57,157 @@ grpc::ServerUnaryReactor* PeerService::CaptureScope(grpc::CallbackServerContext*
   });
 }
 
+namespace {
+
+// Admits `method` and runs `body` on `worker`; the admission (in-flight
+// slot) lasts until it ran.
+grpc::ServerUnaryReactor* Queue(grpc::CallbackServerContext* ctx, service::CallGate* gate,
+                                service::Worker* worker, const char* method,
+                                std::function<absl::Status()> body) {
+  absl::StatusOr<service::Admission> admitted = gate->Admit(*ctx, method);
+  if (!admitted.ok()) return service::Finish(ctx, method, admitted.status());
+  auto call = std::make_shared<service::Admission>(*std::move(admitted));
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  worker->Post([reactor, call, method, body = std::move(body)] {
+    const absl::Status status = body();
+    service::LogFailure(method, status);
+    reactor->Finish(service::ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* PeerService::OnDisk(Context* ctx, const char* method,
+                                              std::function<absl::Status()> body) {
+  return Queue(ctx, gate_, disk_, method, std::move(body));
+}
+
+grpc::ServerUnaryReactor* PeerService::PauseChanges(Context* ctx,
+                                                    const v1::PauseChangesRequest* request,
+                                                    v1::PauseChangesResponse*) {
+  constexpr char kMethod[] = "varscope.v1.Peer.PauseChanges";
+  absl::StatusOr<service::Admission> admitted = gate_->Admit(*ctx, kMethod);
+  if (!admitted.ok()) return service::Finish(ctx, kMethod, admitted.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto call = std::make_shared<service::Admission>(*std::move(admitted));
+  // Answered once this shard's changes in flight are done.
+  const absl::Status paused =
+      cuts_->Pause(request->cut_id(), absl::Milliseconds(request->hold_ms()),
+                   [reactor, call] { reactor->Finish(grpc::Status::OK); });
+  if (!paused.ok()) reactor->Finish(service::ToGrpcStatus(paused));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PeerService::SaveCut(Context* ctx, const v1::SaveCutRequest* request,
+                                               v1::SaveCutStarted*) {
+  constexpr char kMethod[] = "varscope.v1.Peer.SaveCut";
+  absl::StatusOr<service::Admission> admitted = gate_->Admit(*ctx, kMethod);
+  if (!admitted.ok()) return service::Finish(ctx, kMethod, admitted.status());
+  auto call = std::make_shared<service::Admission>(*std::move(admitted));
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  // Answered at the snapshot; the files are written after (FinishSave
+  // reports them: it runs on the same worker, after this job).
+  disk_->Post([this, reactor, call, cut_id = request->cut_id(), name = request->name()] {
+    cuts_->Save(cut_id, name, [reactor] { reactor->Finish(grpc::Status::OK); });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PeerService::FinishSave(Context* ctx,
+                                                  const v1::FinishSaveRequest* request,
+                                                  v1::SaveCutResponse* response) {
+  return OnDisk(ctx, "varscope.v1.Peer.FinishSave", [this, request, response]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(*response, cuts_->FinishSave(request->cut_id()));
+    spdlog::info("saved cluster checkpoint part {} ({} variables, changes paused {:.1f} ms)",
+                 response->checkpoint().name(), response->checkpoint().variables(),
+                 response->paused_seconds() * 1e3);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* PeerService::ResumeChanges(Context* ctx,
+                                                     const v1::ResumeChangesRequest* request,
+                                                     v1::ResumeChangesResponse*) {
+  return service::Handle(ctx, gate_, "varscope.v1.Peer.ResumeChanges",
+                         [&](const service::Admission&) -> absl::Status {
+    cuts_->Resume(request->cut_id());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* PeerService::PrepareRestore(Context* ctx,
+                                                      const v1::PrepareRestoreRequest* request,
+                                                      v1::PrepareRestoreResponse*) {
+  return OnDisk(ctx, "varscope.v1.Peer.PrepareRestore", [this, request] {
+    return cuts_->PrepareRestore(request->cut_id(), request->name(), request->revision());
+  });
+}
+
+grpc::ServerUnaryReactor* PeerService::CommitRestore(Context* ctx,
+                                                     const v1::CommitRestoreRequest* request,
+                                                     v1::RestoreResponse* response) {
+  return OnDisk(ctx, "varscope.v1.Peer.CommitRestore", [this, request, response]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(*response, cuts_->CommitRestore(request->cut_id()));
+    spdlog::info("restored cluster checkpoint part {} ({} variables)",
+                 response->checkpoint().name(), response->variables());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* PeerService::RecordClusterCheckpoint(
+    Context* ctx, const v1::RecordClusterCheckpointRequest* request,
+    v1::RecordClusterCheckpointResponse*) {
+  return OnDisk(ctx, "varscope.v1.Peer.RecordClusterCheckpoint", [this, request] {
+    return cuts_->Record(request->name(), request->manifest());
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterAdminService::OnWorker(Context* ctx, const char* method,
+                                                        std::function<absl::Status()> body) {
+  return Queue(ctx, &routing_->gate(), worker_, method, std::move(body));
+}
+
 grpc::ServerUnaryReactor* ClusterAdminService::Save(Context* ctx, const v1::SaveRequest* request,
                                                     v1::CheckpointInfo* response) {
-  return local_->Save(ctx, request, response);
+  return OnWorker(ctx, "varscope.v1.Admin.Save", [this, request, response]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(*response, coordinator_->Save(request->name()));
+    spdlog::info("saved cluster checkpoint {} ({} variables, {} bytes)", response->name(),
+                 response->variables(), response->bytes());
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* ClusterAdminService::ListCheckpoints(
     Context* ctx, const v1::ListCheckpointsRequest* request,
     v1::ListCheckpointsResponse* response) {
-  return local_->ListCheckpoints(ctx, request, response);
+  return service::Handle(ctx, &routing_->gate(), "varscope.v1.Admin.ListCheckpoints",
+                         [&](const service::Admission&) -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(*response, coordinator_->List(*request));
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* ClusterAdminService::Restore(Context* ctx,
                                                        const v1::RestoreRequest* request,
                                                        v1::RestoreResponse* response) {
-  return local_->Restore(ctx, request, response);
+  return OnWorker(ctx, "varscope.v1.Admin.Restore", [this, request, response]() -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(*response, coordinator_->Restore(request->name()));
+    spdlog::info("restored cluster checkpoint {} ({} variables) in {:.2f} s",
+                 request->name(), response->variables(), response->seconds());
+    return absl::OkStatus();
+  });
 }
 
-grpc::ServerUnaryReactor* ClusterAdminService::Import(Context* ctx,
-                                                      const v1::ImportRequest* request,
-                                                      v1::ImportResponse* response) {
-  return local_->Import(ctx, request, response);
+grpc::ServerUnaryReactor* ClusterAdminService::Import(Context* ctx, const v1::ImportRequest*,
+                                                      v1::ImportResponse*) {
+  return service::Handle(ctx, &routing_->gate(), "varscope.v1.Admin.Import",
+                         [&](const service::Admission&) -> absl::Status {
+    return absl::FailedPreconditionError(
+        "Import into a cluster is not supported: it would place every tensor on this "
+        "shard. Import into a single server, save, and re-shard the checkpoint with "
+        "varscope-reshard");
+  });
 }
 
 grpc::ServerUnaryReactor* ClusterAdminService::GetStats(Context* ctx,

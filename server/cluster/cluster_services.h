@@ -7,6 +7,9 @@
 #ifndef VARSCOPE_SERVER_CLUSTER_CLUSTER_SERVICES_H_
 #define VARSCOPE_SERVER_CLUSTER_CLUSTER_SERVICES_H_
 
+#include <functional>
+
+#include "server/cluster/cluster_checkpoints.h"
 #include "server/cluster/routing.h"
 #include "server/core/namespace/session_manager.h"
 #include "server/service/admin_service.h"
@@ -29,24 +32,55 @@ class TopologyService final : public v1::Cluster::CallbackService {
   const std::string self_address_;
 };
 
-// Peer.* (the cluster token only).
+// Peer.* (the cluster token only). Disk work (saving, reading and
+// swapping in checkpoints) runs on `disk`, the shard's admin worker.
 class PeerService final : public v1::Peer::CallbackService {
  public:
-  PeerService(core::SessionManager* sessions, service::CallGate* gate)
-      : sessions_(sessions), gate_(gate) {}
-  grpc::ServerUnaryReactor* CaptureScope(grpc::CallbackServerContext* ctx,
-                                         const v1::CaptureScopeRequest* request,
+  // Not owned; all must outlive the service.
+  PeerService(core::SessionManager* sessions, service::CallGate* gate,
+              CutParticipant* cuts, service::Worker* disk)
+      : sessions_(sessions), gate_(gate), cuts_(cuts), disk_(disk) {}
+  using Context = grpc::CallbackServerContext;
+  grpc::ServerUnaryReactor* CaptureScope(Context* ctx, const v1::CaptureScopeRequest* request,
                                          v1::CapturedScope* response) override;
+  grpc::ServerUnaryReactor* PauseChanges(Context* ctx, const v1::PauseChangesRequest* request,
+                                         v1::PauseChangesResponse* response) override;
+  grpc::ServerUnaryReactor* SaveCut(Context* ctx, const v1::SaveCutRequest* request,
+                                    v1::SaveCutStarted* response) override;
+  grpc::ServerUnaryReactor* FinishSave(Context* ctx, const v1::FinishSaveRequest* request,
+                                       v1::SaveCutResponse* response) override;
+  grpc::ServerUnaryReactor* ResumeChanges(Context* ctx, const v1::ResumeChangesRequest* request,
+                                          v1::ResumeChangesResponse* response) override;
+  grpc::ServerUnaryReactor* PrepareRestore(Context* ctx,
+                                           const v1::PrepareRestoreRequest* request,
+                                           v1::PrepareRestoreResponse* response) override;
+  grpc::ServerUnaryReactor* CommitRestore(Context* ctx, const v1::CommitRestoreRequest* request,
+                                          v1::RestoreResponse* response) override;
+  grpc::ServerUnaryReactor* RecordClusterCheckpoint(
+      Context* ctx, const v1::RecordClusterCheckpointRequest* request,
+      v1::RecordClusterCheckpointResponse* response) override;
 
  private:
+  // Admits the call and runs `body` on the disk worker.
+  grpc::ServerUnaryReactor* OnDisk(Context* ctx, const char* method,
+                                   std::function<absl::Status()> body);
+
   core::SessionManager* const sessions_;  // Not owned.
   service::CallGate* const gate_;         // Not owned.
+  CutParticipant* const cuts_;            // Not owned.
+  service::Worker* const disk_;           // Not owned.
 };
 
+// Admin of a shard in a cluster: Save, Restore and ListCheckpoints act on
+// cluster checkpoints (cluster_checkpoints.h), run on `worker`; GetStats
+// adds up every shard; Import is refused (it would place every tensor on
+// this shard).
 class ClusterAdminService final : public v1::Admin::CallbackService {
  public:
-  ClusterAdminService(service::AdminService* local, const Routing* routing)
-      : local_(local), routing_(routing) {}
+  // Not owned; all must outlive the service.
+  ClusterAdminService(service::AdminService* local, const Routing* routing,
+                      CutCoordinator* coordinator, service::Worker* worker)
+      : local_(local), routing_(routing), coordinator_(coordinator), worker_(worker) {}
   using Context = grpc::CallbackServerContext;
   grpc::ServerUnaryReactor* Save(Context* ctx, const v1::SaveRequest* request,
                                  v1::CheckpointInfo* response) override;
@@ -61,8 +95,14 @@ class ClusterAdminService final : public v1::Admin::CallbackService {
                                      v1::ServerStats* response) override;
 
  private:
+  // Admits the call and runs `body` on the coordinator's worker.
+  grpc::ServerUnaryReactor* OnWorker(Context* ctx, const char* method,
+                                     std::function<absl::Status()> body);
+
   service::AdminService* const local_;  // Not owned.
   const Routing* const routing_;        // Not owned.
+  CutCoordinator* const coordinator_;   // Not owned.
+  service::Worker* const worker_;       // Not owned.
 };
 
 }  // namespace varscope::cluster

@@ -53,9 +53,9 @@ std::string Peers::Describe(int shard) const {
 }
 
 void Peers::Prepare(grpc::ClientContext* context, absl::Time deadline,
-                    const service::Admission* on_behalf) const {
+                    const service::Admission* on_behalf, bool hop) const {
   context->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
-  context->AddMetadata(kHopKey, "1");
+  if (hop) context->AddMetadata(kHopKey, "1");
   if (on_behalf != nullptr) {
     const std::string owner = on_behalf->owner();
     if (!owner.empty()) context->AddMetadata(service::kOwnerKey, owner);
@@ -72,11 +72,12 @@ void Peers::Prepare(grpc::ClientContext* context, absl::Time deadline,
 }
 
 void Peers::Call(int shard, const std::string& method, grpc::ByteBuffer request,
-                 absl::Time deadline, Done done, const service::Admission* on_behalf) {
+                 absl::Time deadline, Done done, const service::Admission* on_behalf,
+                 bool hop) {
   auto* call = new PeerCall;
   call->request = std::move(request);
   call->done = std::move(done);
-  Prepare(&call->context, deadline, on_behalf);
+  Prepare(&call->context, deadline, on_behalf, hop);
   const std::string who = Describe(shard);
   stubs_[shard]->UnaryCall(
       &call->context, method, grpc::StubOptions(), &call->request, &call->response,

@@ -60,9 +60,11 @@ class Peers {
   // UNAVAILABLE / DEADLINE_EXCEEDED naming it.
   // `on_behalf`, when set, is the client this call is made for: its
   // session owner and token limits travel with the call.
+  // `hop` false sends the call to the shard's front like a client's (it
+  // routes it again): how a shard re-runs a call it kept during a cut.
   void Call(int shard, const std::string& method, grpc::ByteBuffer request,
             absl::Time deadline, Done done,
-            const service::Admission* on_behalf = nullptr);
+            const service::Admission* on_behalf = nullptr, bool hop = true);
   // The same with a message; the response is parsed into Response.
   template <typename Response>
   void Call(int shard, const std::string& method, const google::protobuf::Message& request,
@@ -81,7 +83,7 @@ class Peers {
   // the metadata and deadline every peer call carries.
   std::shared_ptr<grpc::Channel> channel(int shard) const { return channels_[shard]; }
   void Prepare(grpc::ClientContext* context, absl::Time deadline,
-               const service::Admission* on_behalf = nullptr) const;
+               const service::Admission* on_behalf = nullptr, bool hop = true) const;
 
  private:
   const ClusterSpec spec_;

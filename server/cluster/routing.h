@@ -47,16 +47,18 @@ class Routing {
   // Sends a unary call to `shard` and finishes `ctx`'s reactor with the
   // answer (the peer's status, error details included). `call` (the
   // admission) is held until then.
+  // `hold` (e.g. a cut ticket) is also kept until then.
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx,
                                     service::Admission call, int shard,
                                     const std::string& method, const Request& request,
-                                    Response* response) const {
+                                    Response* response,
+                                    std::shared_ptr<void> hold = nullptr) const {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto held = std::make_shared<service::Admission>(std::move(call));
     peers_->Call(shard, method, Serialize(request), DeadlineOf(*ctx),
-                 [reactor, response, held](const grpc::Status& status,
-                                           grpc::ByteBuffer bytes) {
+                 [reactor, response, held, hold](const grpc::Status& status,
+                                                 grpc::ByteBuffer bytes) {
                    if (status.ok() && !Parse(bytes, response)) {
                      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
                                                   "a peer's reply did not parse"));

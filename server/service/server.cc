@@ -11,10 +11,12 @@
 #include "server/core/storage/recovery.h"
 #include "server/core/base/status_macros.h"
 #include "absl/strings/ascii.h"
+#include "server/cluster/cluster_checkpoints.h"
 #include "server/cluster/cluster_data_service.h"
 #include "server/cluster/cluster_services.h"
 #include "server/cluster/cluster_spec.h"
 #include "server/cluster/cluster_store_service.h"
+#include "server/cluster/cut_gate.h"
 #include "server/cluster/peers.h"
 #include "server/cluster/routing.h"
 #include "server/service/call_gate.h"
@@ -24,6 +26,11 @@
 
 namespace varscope::service {
 namespace {
+
+// The longest a cluster cut may pause a shard's changes before the shard
+// resumes on its own (the cut then fails): a coordinator that died must
+// not stop the cluster.
+constexpr absl::Duration kCutHold = absl::Seconds(10);
 
 bool IsLoopback(absl::string_view listen) {
   // host:port, [v6]:port, or unix sockets (local by nature).
@@ -261,16 +268,22 @@ absl::Status Server::Listen() {
   } else {
     // The cluster layer answers every call, routing it to the shard that
     // owns it; the local services above answer for this shard.
+    cut_gate_ = std::make_unique<cluster::CutGate>();
+    cut_participant_ = std::make_unique<cluster::CutParticipant>(
+        checkpointer(), cut_gate_.get(), env_.get(), options_.data_dir);
+    cut_coordinator_ = std::make_unique<cluster::CutCoordinator>(
+        peers_.get(), cut_participant_.get(), kCutHold);
+    cluster_worker_ = std::make_unique<Worker>();
     front_services_.push_back(std::make_unique<cluster::ClusterStoreService>(
         service_.get(), store_.get(), sessions_.get(), routing_.get()));
-    front_services_.push_back(
-        std::make_unique<cluster::ClusterDataService>(data_service_.get(), routing_.get()));
-    front_services_.push_back(
-        std::make_unique<cluster::ClusterAdminService>(admin_service_.get(), routing_.get()));
+    front_services_.push_back(std::make_unique<cluster::ClusterDataService>(
+        data_service_.get(), routing_.get(), cut_gate_.get()));
+    front_services_.push_back(std::make_unique<cluster::ClusterAdminService>(
+        admin_service_.get(), routing_.get(), cut_coordinator_.get(), cluster_worker_.get()));
     front_services_.push_back(
         std::make_unique<cluster::TopologyService>(routing_.get(), gate_.get(), ""));
-    front_services_.push_back(
-        std::make_unique<cluster::PeerService>(sessions_.get(), gate_.get()));
+    front_services_.push_back(std::make_unique<cluster::PeerService>(
+        sessions_.get(), gate_.get(), cut_participant_.get(), worker_.get()));
   }
   for (auto& front : front_services_) builder.RegisterService(front.get());
   grpc_server_ = builder.BuildAndStart();
@@ -378,6 +391,8 @@ void Server::Shutdown(absl::Duration grace) {
     stopping_ = true;
   }
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  // Calls a cluster cut kept run now (and fail fast as the server stops).
+  if (cut_gate_ != nullptr) cut_gate_->ReopenAll();
   grpc_server_->Shutdown(
       std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
   if (reaper_.joinable()) reaper_.join();

@@ -81,6 +81,9 @@ struct ServerOptions {
 }  // namespace varscope::service
 namespace varscope::cluster {
 class ClusterSpec;
+class CutCoordinator;
+class CutGate;
+class CutParticipant;
 class Peers;
 class Routing;
 }  // namespace varscope::cluster
@@ -155,6 +158,11 @@ class Server {
   std::unique_ptr<cluster::ClusterSpec> spec_;
   std::unique_ptr<cluster::Peers> peers_;
   std::unique_ptr<cluster::Routing> routing_;
+  // Cluster checkpoints: this shard's cut gate and part, and the
+  // coordination of saves and restores taken here.
+  std::unique_ptr<cluster::CutGate> cut_gate_;
+  std::unique_ptr<cluster::CutParticipant> cut_participant_;
+  std::unique_ptr<cluster::CutCoordinator> cut_coordinator_;
   std::vector<std::unique_ptr<grpc::Service>> front_services_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
@@ -163,6 +171,9 @@ class Server {
   // Declared last: destroyed first, finishing queued admin calls while the
   // gRPC server still exists.
   std::unique_ptr<Worker> worker_;
+  // Runs cluster saves and restores (they wait on peer calls, the admin
+  // worker's own among them).
+  std::unique_ptr<Worker> cluster_worker_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -57,6 +57,13 @@ constexpr MethodRule kRules[] = {
     {"varscope.v1.Cluster.GetTopology", {Role::kReader}},
     // Shard-to-shard calls: the cluster token only.
     {"varscope.v1.Peer.CaptureScope", {Role::kPeer}},
+    {"varscope.v1.Peer.PauseChanges", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.SaveCut", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.FinishSave", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.ResumeChanges", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.PrepareRestore", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.CommitRestore", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.RecordClusterCheckpoint", {Role::kPeer, /*global=*/true}},
 };
 
 absl::StatusOr<Role> ParseRole(absl::string_view text) {

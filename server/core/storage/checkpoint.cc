@@ -30,6 +30,8 @@ constexpr char kFormat[] = "varscope-checkpoint-2";
 constexpr char kAutoPrefix[] = "ckpt-";
 constexpr char kTmpPrefix[] = ".tmp-";
 
+}  // namespace
+
 absl::Status ValidateCheckpointName(absl::string_view name) {
   bool ok = !name.empty() && name.size() <= 64 && name[0] != '.';
   for (char c : name) {
@@ -43,6 +45,8 @@ absl::Status ValidateCheckpointName(absl::string_view name) {
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 std::string NowRfc3339() {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
@@ -115,11 +119,30 @@ absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name) {
   return SaveLocked(name);
 }
 
-absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(absl::string_view name) {
+absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name,
+                                                  const std::function<void()>& after_cut) {
+  // after_cut runs on every path: a cluster's paused shard must go on.
+  struct RunOnce {
+    const std::function<void()>& f;
+    bool done = false;
+    void operator()() {
+      if (!done && f) f();
+      done = true;
+    }
+    ~RunOnce() { (*this)(); }
+  } cut{after_cut};
+  if (!name.empty()) VARSCOPE_RETURN_IF_ERROR(ValidateCheckpointName(name));
+  absl::MutexLock lock(&mu_);
+  return SaveLocked(name, [&cut] { cut(); });
+}
+
+absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(
+    absl::string_view name, const std::function<void()>& after_cut) {
   VARSCOPE_ASSIGN_OR_RETURN(CheckpointInfo info, NameNext(name));
   // Changes counted before the snapshot: anything later may be missing.
   const uint64_t changes = store_->feed().published();
   VARSCOPE_ASSIGN_OR_RETURN(StoreSnapshot snapshot, SnapshotAtCut(&info));
+  if (after_cut) after_cut();
   VARSCOPE_RETURN_IF_ERROR(WriteFiles(snapshot, &info));
   saved_at_.store(changes, std::memory_order_relaxed);
   (void)Prune();  // best effort: a failed prune leaves an extra checkpoint
@@ -280,10 +303,50 @@ absl::StatusOr<CheckpointInfo> Checkpointer::FindCheckpoint(
 
 absl::StatusOr<RestoreReport> Checkpointer::Restore(absl::string_view name) {
   absl::MutexLock lock(&mu_);
-  VARSCOPE_ASSIGN_OR_RETURN(CheckpointInfo info, FindCheckpoint(name));
   const absl::Time start = absl::Now();
+  PreparedRestore prepared;
+  VARSCOPE_ASSIGN_OR_RETURN(prepared.info, FindCheckpoint(name));
+  VARSCOPE_ASSIGN_OR_RETURN(prepared.snapshot, Load(prepared.info, &prepared.report));
+  return ApplyLocked(std::move(prepared), start);
+}
+
+absl::StatusOr<Checkpointer::PreparedRestore> Checkpointer::PrepareRestore(
+    absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  PreparedRestore prepared;
+  VARSCOPE_ASSIGN_OR_RETURN(prepared.info, FindCheckpoint(name));
+  VARSCOPE_ASSIGN_OR_RETURN(prepared.snapshot, Load(prepared.info, &prepared.report));
+  return prepared;
+}
+
+absl::StatusOr<RestoreReport> Checkpointer::ApplyRestore(
+    PreparedRestore prepared, const std::function<void()>& after_swap) {
+  absl::MutexLock lock(&mu_);
+  return ApplyLocked(std::move(prepared), absl::Now(), after_swap);
+}
+
+absl::StatusOr<StoreSnapshot> Checkpointer::LoadSnapshot(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  VARSCOPE_ASSIGN_OR_RETURN(CheckpointInfo info, FindCheckpoint(name));
   RestoreReport report;
-  VARSCOPE_ASSIGN_OR_RETURN(StoreSnapshot snapshot, Load(info, &report));
+  return Load(info, &report);
+}
+
+absl::StatusOr<CheckpointInfo> Checkpointer::SaveSnapshot(absl::string_view name,
+                                                          const StoreSnapshot& snapshot) {
+  VARSCOPE_RETURN_IF_ERROR(ValidateCheckpointName(name));
+  absl::MutexLock lock(&mu_);
+  VARSCOPE_ASSIGN_OR_RETURN(CheckpointInfo info, NameNext(name));
+  info.revision = snapshot.revision;
+  VARSCOPE_RETURN_IF_ERROR(WriteFiles(snapshot, &info));
+  return info;
+}
+
+absl::StatusOr<RestoreReport> Checkpointer::ApplyLocked(
+    PreparedRestore prepared, absl::Time start, const std::function<void()>& after_swap) {
+  const CheckpointInfo& info = prepared.info;
+  RestoreReport& report = prepared.report;
+  StoreSnapshot& snapshot = prepared.snapshot;
   RestoreOptions options;
   if (log_ != nullptr) {
     // Logged under the barrier, after every check: a crash before the next
@@ -293,6 +356,7 @@ absl::StatusOr<RestoreReport> Checkpointer::Restore(absl::string_view name) {
     };
   }
   VARSCOPE_RETURN_IF_ERROR(store_->Restore(std::move(snapshot), options));
+  if (after_swap) after_swap();
   saved_at_.store(store_->feed().published(), std::memory_order_relaxed);
   report.seconds = absl::ToDoubleSeconds(absl::Now() - start);
   if (log_ != nullptr) {

@@ -42,6 +42,9 @@
 
 namespace varscope::core {
 
+// Checkpoint names: 1-64 of [A-Za-z0-9._-], not starting with '.'.
+absl::Status ValidateCheckpointName(absl::string_view name);
+
 struct CheckpointInfo {
   std::string name;
   std::string path;       // the checkpoint's directory
@@ -92,6 +95,12 @@ class Checkpointer {
   // and leaves every earlier checkpoint as it was.
   absl::StatusOr<CheckpointInfo> Save(absl::string_view name = "")
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The same, calling `after_cut` as soon as the snapshot is taken (before
+  // the files are written), also when the save then fails: a cluster cut
+  // lets this shard's changes go on from there.
+  absl::StatusOr<CheckpointInfo> Save(absl::string_view name,
+                                      const std::function<void()>& after_cut)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Complete checkpoints, oldest first.
   absl::StatusOr<std::vector<CheckpointInfo>> List() ABSL_LOCKS_EXCLUDED(mu_);
   // Replaces the store with checkpoint `name`, all or nothing: every file
@@ -99,6 +108,27 @@ class Checkpointer {
   // new revision. With a log, the restore is logged (so a crash before the
   // next checkpoint replays it) and a fresh checkpoint follows.
   absl::StatusOr<RestoreReport> Restore(absl::string_view name)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Restore in two steps, for a cluster that restores every shard or none:
+  // Prepare reads and checks all of checkpoint `name` (the store is
+  // untouched); Apply swaps it in (as Restore does), calling `after_swap`
+  // (when set) right after the swap, before the fresh checkpoint is saved.
+  struct PreparedRestore {
+    CheckpointInfo info;
+    StoreSnapshot snapshot;
+    RestoreReport report;
+  };
+  absl::StatusOr<PreparedRestore> PrepareRestore(absl::string_view name)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<RestoreReport> ApplyRestore(
+      PreparedRestore prepared, const std::function<void()>& after_swap = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Offline use (varscope-reshard; the store may be null): what checkpoint
+  // `name` holds, checked, and a snapshot written as a new checkpoint.
+  absl::StatusOr<StoreSnapshot> LoadSnapshot(absl::string_view name)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<CheckpointInfo> SaveSnapshot(absl::string_view name,
+                                              const StoreSnapshot& snapshot)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Log replay of a logged restore: the same, at the logged revision,
   // without logging or saving.
@@ -135,7 +165,12 @@ class Checkpointer {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A save in named steps: name it, snapshot at one cut (the update
   // barrier held only for that), write the files, prune, drop old log.
-  absl::StatusOr<CheckpointInfo> SaveLocked(absl::string_view name)
+  absl::StatusOr<CheckpointInfo> SaveLocked(
+      absl::string_view name, const std::function<void()>& after_cut = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<RestoreReport> ApplyLocked(
+      PreparedRestore prepared, absl::Time start,
+      const std::function<void()>& after_swap = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<CheckpointInfo> NameNext(absl::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
