@@ -96,6 +96,76 @@ absl::Status NotFound(const std::string& name) {
 
 }  // namespace
 
+std::string EncodeManifest(const ClusterManifest& m) {
+  json parts = json::array();
+  for (size_t shard = 0; shard < m.parts.size(); ++shard) {
+    const ClusterManifest::Part& p = m.parts[shard];
+    parts.push_back({{"shard", shard},
+                     {"address", p.address},
+                     {"name", p.name},
+                     {"revision", p.revision},
+                     {"sequence", p.sequence},
+                     {"variables", p.variables},
+                     {"bytes", p.bytes}});
+  }
+  return json{{"format", kClusterCheckpointFormat},
+              {"name", m.name},
+              {"created", m.created},
+              {"cut_id", absl::StrFormat("%016x", m.cut_id)},
+              {"shards", m.table.shards()},
+              {"slot_count", placement::kSlots},
+              {"hash", "fnv1a64+fmix64"},
+              {"table_version", absl::StrCat(m.table.version())},
+              {"shard_of_slot", m.table.assignment()},
+              {"checkpoints", parts},
+              {"pause_seconds", m.pause_seconds}}
+      .dump(1);
+}
+
+absl::StatusOr<ClusterManifest> DecodeManifest(const std::string& text,
+                                               const std::string& where) {
+  const json j = json::parse(text, nullptr, false);
+  auto bad = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(where, " is not a cluster manifest: ", why));
+  };
+  if (!j.is_object() || j.value("format", "") != kClusterCheckpointFormat) {
+    return bad("no format \"varscope-cluster-checkpoint-1\"");
+  }
+  try {
+    ClusterManifest m;
+    m.name = j.value("name", "");
+    m.created = j.value("created", "");
+    absl::SimpleHexAtoi(j.value("cut_id", "0"), &m.cut_id);
+    m.pause_seconds = j.value("pause_seconds", 0.0);
+    const int shards = j.value("shards", 0);
+    absl::StatusOr<placement::SlotTable> table = placement::SlotTable::FromAssignment(
+        j.at("shard_of_slot").get<std::vector<uint32_t>>(), shards);
+    if (!table.ok()) return bad(table.status().message());
+    m.table = *std::move(table);
+    if (j.value("table_version", "") != absl::StrCat(m.table.version())) {
+      return bad("table_version does not match shard_of_slot");
+    }
+    m.parts.resize(shards);
+    for (const json& part : j.at("checkpoints")) {
+      const int shard = part.value("shard", -1);
+      if (shard < 0 || shard >= shards) return bad("a checkpoint names no shard of the table");
+      ClusterManifest::Part& p = m.parts[shard];
+      p.name = part.value("name", "");
+      p.address = part.value("address", "");
+      p.revision = part.value("revision", uint64_t{0});
+      p.sequence = part.value("sequence", int64_t{0});
+      p.variables = part.value("variables", int64_t{0});
+      p.bytes = part.value("bytes", int64_t{0});
+    }
+    for (const ClusterManifest::Part& p : m.parts) {
+      if (p.name.empty()) return bad("a shard has no checkpoint");
+    }
+    return m;
+  } catch (const json::exception& e) {
+    return bad(e.what());
+  }
+}
+
 // ---- CutParticipant ----
 
 CutParticipant::CutParticipant(core::Checkpointer* checkpointer, CutGate* gate, core::Env* env,
@@ -313,38 +383,24 @@ absl::StatusOr<v1::CheckpointInfo> CutCoordinator::Save(const std::string& reque
       kStepTimeout);
   VARSCOPE_RETURN_IF_ERROR(FirstFailure(*peers_, "saving", saved));
 
-  // 3. The manifest, on every shard.
+  // 5. The manifest, on every shard.
   const ClusterSpec& spec = peers_->spec();
-  json shards = json::array();
+  ClusterManifest manifest;
+  manifest.name = name;
+  manifest.created = NowRfc3339();
+  manifest.cut_id = cut_id;
+  manifest.table = spec.table();
   v1::CheckpointInfo total;
-  double paused_seconds = 0;
   for (int shard = 0; shard < spec.size(); ++shard) {
     const v1::SaveCutResponse& part = saved[shard].second;
-    shards.push_back({{"shard", shard},
-                      {"address", spec.address(shard)},
-                      {"name", part.checkpoint().name()},
-                      {"revision", part.revision()},
-                      {"sequence", part.checkpoint().sequence()},
-                      {"variables", part.checkpoint().variables()},
-                      {"bytes", part.checkpoint().bytes()}});
+    manifest.parts.push_back({part.checkpoint().name(), spec.address(shard), part.revision(),
+                              part.checkpoint().sequence(), part.checkpoint().variables(),
+                              part.checkpoint().bytes()});
     total.set_bytes(total.bytes() + part.checkpoint().bytes());
     total.set_variables(total.variables() + part.checkpoint().variables());
-    paused_seconds = std::max(paused_seconds, part.paused_seconds());
+    manifest.pause_seconds = std::max(manifest.pause_seconds, part.paused_seconds());
   }
-  const json manifest = {
-      {"format", kClusterCheckpointFormat},
-      {"name", name},
-      {"created", NowRfc3339()},
-      {"cut_id", absl::StrFormat("%016x", cut_id)},
-      {"shards", spec.size()},
-      {"slot_count", placement::kSlots},
-      {"hash", "fnv1a64+fmix64"},
-      {"table_version", absl::StrCat(spec.table().version())},
-      {"shard_of_slot", spec.table().assignment()},
-      {"checkpoints", shards},
-      {"pause_seconds", paused_seconds},
-  };
-  const std::string text = manifest.dump(1);
+  const std::string text = EncodeManifest(manifest);
   const auto recorded =
       CallEveryShard<v1::RecordClusterCheckpointResponse, v1::RecordClusterCheckpointRequest>(
           peers_, kRecord,
@@ -359,7 +415,7 @@ absl::StatusOr<v1::CheckpointInfo> CutCoordinator::Save(const std::string& reque
   total.set_name(name);
   total.set_path(absl::StrCat("cluster/", name, ".json"));
   total.set_sequence(saved[spec.self()].second.checkpoint().sequence());
-  total.set_created(manifest["created"].get<std::string>());
+  total.set_created(manifest.created);
   return total;
 }
 
@@ -370,26 +426,14 @@ absl::StatusOr<v1::RestoreResponse> CutCoordinator::Restore(const std::string& n
   absl::Cleanup done = [this] { busy_ = false; };
   const absl::Time start = absl::Now();
   VARSCOPE_ASSIGN_OR_RETURN(std::string text, local_->ReadManifest(name));
-  const json manifest = json::parse(text, nullptr, false);
-  if (!manifest.is_object() || manifest.value("format", "") != kClusterCheckpointFormat ||
-      !manifest.contains("checkpoints")) {
-    return absl::DataLossError(absl::StrCat("cluster/", name, ".json is not a cluster manifest"));
-  }
+  VARSCOPE_ASSIGN_OR_RETURN(ClusterManifest manifest,
+                            DecodeManifest(text, absl::StrCat("cluster/", name, ".json")));
   const ClusterSpec& spec = peers_->spec();
-  if (manifest.value("shards", 0) != spec.size() ||
-      manifest.value("table_version", "") != absl::StrCat(spec.table().version())) {
+  if (manifest.table.version() != spec.table().version()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "cluster checkpoint ", name, " was saved by a cluster of ", manifest.value("shards", 0),
+        "cluster checkpoint ", name, " was saved by a cluster of ", manifest.table.shards(),
         " shards placing names differently; this cluster has ", spec.size(),
         ": re-shard it with varscope-reshard"));
-  }
-  std::vector<uint64_t> revisions(spec.size(), 0);
-  std::vector<std::string> parts(spec.size());
-  for (const json& part : manifest["checkpoints"]) {
-    const int shard = part.value("shard", -1);
-    if (shard < 0 || shard >= spec.size()) continue;
-    revisions[shard] = part.value("revision", uint64_t{0});
-    parts[shard] = part.value("name", "");
   }
   const uint64_t cut_id = NewCutId();
   // 1. Every shard reads and checks its part; nothing changes yet.
@@ -398,8 +442,8 @@ absl::StatusOr<v1::RestoreResponse> CutCoordinator::Restore(const std::string& n
       [&](int shard) {
         v1::PrepareRestoreRequest request;
         request.set_cut_id(cut_id);
-        request.set_name(parts[shard]);
-        request.set_revision(revisions[shard]);
+        request.set_name(manifest.parts[shard].name);
+        request.set_revision(manifest.parts[shard].revision);
         return request;
       },
       kStepTimeout);
@@ -439,7 +483,7 @@ absl::StatusOr<v1::RestoreResponse> CutCoordinator::Restore(const std::string& n
   v1::RestoreResponse response;
   response.mutable_checkpoint()->set_name(name);
   response.mutable_checkpoint()->set_path(absl::StrCat("cluster/", name, ".json"));
-  response.mutable_checkpoint()->set_created(manifest.value("created", ""));
+  response.mutable_checkpoint()->set_created(manifest.created);
   for (const auto& [status, part] : committed) {
     response.set_variables(response.variables() + part.variables());
     response.set_tensor_bytes(response.tensor_bytes() + part.tensor_bytes());
@@ -468,16 +512,17 @@ absl::StatusOr<v1::ListCheckpointsResponse> CutCoordinator::List(
   for (const std::string& name : names) {
     absl::StatusOr<std::string> text = local_->ReadManifest(name);
     if (!text.ok()) continue;
-    const json manifest = json::parse(*text, nullptr, false);
-    if (!manifest.is_object() || !manifest.contains("checkpoints")) continue;
+    absl::StatusOr<ClusterManifest> manifest = DecodeManifest(*text, name);
+    if (!manifest.ok()) continue;
     v1::CheckpointInfo info;
     info.set_name(name);
     info.set_path(absl::StrCat("cluster/", name, ".json"));
-    info.set_created(manifest.value("created", ""));
-    for (const json& part : manifest["checkpoints"]) {
-      info.set_bytes(info.bytes() + part.value("bytes", int64_t{0}));
-      info.set_variables(info.variables() + part.value("variables", int64_t{0}));
-      if (part.value("shard", -1) == self) info.set_sequence(part.value("sequence", int64_t{0}));
+    info.set_created(manifest->created);
+    for (size_t shard = 0; shard < manifest->parts.size(); ++shard) {
+      const ClusterManifest::Part& part = manifest->parts[shard];
+      info.set_bytes(info.bytes() + part.bytes);
+      info.set_variables(info.variables() + part.variables);
+      if (static_cast<int>(shard) == self) info.set_sequence(part.sequence);
     }
     all.push_back(std::move(info));
   }

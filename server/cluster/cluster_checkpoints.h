@@ -38,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/placement/placement.h"
 #include "server/cluster/cut_gate.h"
 #include "server/cluster/peers.h"
 #include "server/core/storage/checkpoint.h"
@@ -49,6 +50,27 @@ namespace varscope::cluster {
 
 // The manifest's "format".
 inline constexpr char kClusterCheckpointFormat[] = "varscope-cluster-checkpoint-1";
+
+// What a cluster manifest records (the file's fields, see the top).
+struct ClusterManifest {
+  struct Part {
+    std::string name;  // the shard's checkpoint
+    std::string address;
+    uint64_t revision = 0;
+    int64_t sequence = 0;
+    int64_t variables = 0;
+    int64_t bytes = 0;
+  };
+  std::string name;
+  std::string created;  // RFC 3339, UTC
+  uint64_t cut_id = 0;
+  placement::SlotTable table;
+  std::vector<Part> parts;  // by shard index
+  double pause_seconds = 0;
+};
+std::string EncodeManifest(const ClusterManifest& manifest);
+// DATA_LOSS naming `where` if the text is not a manifest.
+absl::StatusOr<ClusterManifest> DecodeManifest(const std::string& text, const std::string& where);
 
 class CutParticipant {
  public:
