@@ -632,6 +632,61 @@ TEST(ClusterCheckpoints, ReshardThreeToTwoToOne) {
   std::system((std::string("rm -rf ") + single_dir).c_str());
 }
 
+// kill -9 of one shard while a trainer pushes to variables on every
+// shard: calls for the other shards go on meanwhile, and once the shard is
+// back on its data directory (with wait_for_ready the client waits for
+// it) training goes on without a new client.
+TEST(ClusterFailures, AShardRestartDoesNotStopTheJob) {
+  LocalCluster cluster(3, {"--checkpoint_interval=0"}, /*data=*/true);
+  ASSERT_TRUE(cluster.ready()) << cluster.logs();
+  ClientOptions options;
+  options.keep_alive = false;
+  options.connection.wait_for_ready = true;
+  options.connection.rpc_timeout = absl::Seconds(20);
+  auto client = Client::Connect(cluster.address(0), options);
+  ASSERT_OK(client);
+  std::vector<std::string> names;
+  for (int shard = 0; shard < 3; ++shard) names.push_back(NameOn("kill/v", shard, 3));
+  VariableOptions zeros;
+  zeros.shape = {4};
+  zeros.initializer = Initializer::Zeros();
+  for (const std::string& name : names) ASSERT_OK((*client)->GetVariable(name, zeros));
+  const std::vector<float> ones(4, 1.0f);
+  for (const std::string& name : names) {
+    ASSERT_OK((*client)->PushMany({PushItem::Of(name, UpdateOp::kAdd, ones)}));
+  }
+  cluster.Kill(2);
+  // Shard 0 and 1's variables go on while shard 2 is down.
+  CallOptions quick;
+  quick.timeout = absl::Seconds(5);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_OK((*client)->PushMany({PushItem::Of(names[i], UpdateOp::kAdd, ones)}));
+  }
+  // A plain gRPC caller asking shard 0 about shard 2's variable is told
+  // which shard did not answer.
+  {
+    auto data = pb::VariableData::NewStub(
+        grpc::CreateChannel(cluster.address(0), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    pb::PullRequest pull;
+    pull.add_variables()->set_name(names[2]);
+    pb::PullResponse pulled;
+    const grpc::Status status = data->Pull(&ctx, pull, &pulled);
+    EXPECT_FALSE(status.ok());
+    EXPECT_NE(status.error_message().find("shard 2"), std::string::npos)
+        << status.error_message();
+  }
+  cluster.Restart(2);
+  // The variable comes back from shard 2's log (created before the kill)
+  // and takes pushes again.
+  ASSERT_OK((*client)->PushMany({PushItem::Of(names[2], UpdateOp::kAdd, ones)}));
+  ASSERT_OK_AND_ASSIGN(Variable v0, (*client)->DescribeVariable(names[0]));
+  EXPECT_EQ(*v0.Pull<float>(), std::vector<float>(4, 2.0f));
+  ASSERT_OK_AND_ASSIGN(Variable v2, (*client)->DescribeVariable(names[2]));
+  EXPECT_GE((*v2.Pull<float>())[0], 1.0f);
+}
+
 TEST(ClusterStart, NeedsAClusterTokenAndAValidSpec) {
   Daemon no_token({"--cluster=127.0.0.1:1,127.0.0.1:2", "--shard=0"});
   EXPECT_EQ(no_token.port(), 0);

@@ -40,6 +40,11 @@ Peers::Peers(const ClusterSpec& spec, const PeerSecurity& security)
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
+  // A restarted shard is reached again within a second (gRPC's default
+  // backoff grows to two minutes); meanwhile calls to it fail at once.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // Self included: the local part of a request that spans shards takes
   // the same path as the others (a loopback hop, rare: clients split).
   for (int shard = 0; shard < spec_.size(); ++shard) {
@@ -64,8 +69,8 @@ void Peers::Prepare(grpc::ClientContext* context, absl::Time deadline,
       context->AddMetadata(service::kPrefixesKey, absl::StrJoin(who->prefixes, ","));
     }
   }
-  // A restarting peer is waited for, within the caller's deadline.
-  context->set_wait_for_ready(true);
+  // A shard that is down fails the call at once, UNAVAILABLE naming it
+  // (a caller without a deadline, e.g. grpcurl, would otherwise hang).
   if (deadline != absl::InfiniteFuture()) {
     context->set_deadline(absl::ToChronoTime(deadline));
   }
