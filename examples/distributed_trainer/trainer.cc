@@ -14,6 +14,7 @@
 // Usage:
 //   trainer --server=127.0.0.1:50051 --role=chief --workers=3 --mode=sync
 //   trainer --server=127.0.0.1:50051 --role=worker --task=0 --mode=sync
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -23,6 +24,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "varscope/client.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "varscoped address");
@@ -108,6 +111,28 @@ double LossAndGradient(const Dataset& d, const std::vector<float>& w,
   return loss / rows.size();
 }
 
+// A shard restarting (kill -9, then back on its data directory) fails the
+// calls it had in flight with UNAVAILABLE, and calls made while it is down
+// wait for it (wait_for_ready) until their deadline. The trainer retries
+// such calls with backoff for up to two minutes, as a TF1 worker retries
+// its session. (A gradient whose first try applied just before the shard
+// died may apply twice: harmless for SGD.)
+template <typename F>
+auto Retry(const char* what, F f) -> decltype(f()) {
+  absl::Duration backoff = absl::Milliseconds(20);
+  const absl::Time give_up = absl::Now() + absl::Minutes(2);
+  for (;;) {
+    auto result = f();
+    const absl::StatusCode code = result.status().code();
+    const bool transient =
+        code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
+    if (result.ok() || !transient || absl::Now() > give_up) return result;
+    std::fprintf(stderr, "%s: %s; retrying\n", what, result.status().ToString().c_str());
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
 int Fail(const absl::Status& status, const char* what) {
   std::fprintf(stderr, "%s: %s\n", what, status.ToString().c_str());
   return 1;
@@ -147,20 +172,21 @@ int RunChief(varscope::Client& client, const Dataset& data) {
   // Each worker adds 1 to workers_done when it finishes.
   uint64_t version = done->version();
   for (;;) {
-    auto count = done->Pull<int32_t>();
+    auto count = Retry("pull workers_done", [&] { return done->Pull<int32_t>(); });
     if (!count.ok()) return Fail(count.status(), "pull workers_done");
     if ((*count)[0] >= workers) break;
-    auto v = done->WaitForNewerThan(version, absl::Minutes(5));
+    auto v = Retry("wait for workers",
+                   [&] { return done->WaitForNewerThan(version, absl::Minutes(5)); });
     if (!v.ok()) return Fail(v.status(), "wait for workers");
     version = *v;
   }
-  auto weights = w->Pull<float>();
-  auto bias = b->Pull<float>();
+  auto weights = Retry("pull weights", [&] { return w->Pull<float>(); });
+  auto bias = Retry("pull bias", [&] { return b->Pull<float>(); });
   if (!weights.ok() || !bias.ok()) return Fail(weights.status(), "pull");
   std::vector<int> all(kExamples);
   for (int i = 0; i < kExamples; ++i) all[i] = i;
   const double loss = LossAndGradient(data, *weights, *bias, all, nullptr, nullptr);
-  auto state = client.DescribeTraining("softmax/weights");
+  auto state = Retry("describe", [&] { return client.DescribeTraining("softmax/weights"); });
   std::printf("chief: final loss %.4f after %lld optimizer steps (initial %.4f)\n",
               loss, state.ok() ? static_cast<long long>(state->optimizer_steps) : -1LL,
               std::log(static_cast<double>(kClasses)));
@@ -197,9 +223,12 @@ int RunWorker(varscope::Client& client, const Dataset& data) {
   const int steps = absl::GetFlag(FLAGS_steps);
   for (int s = 0; s < steps; ++s) {
     std::vector<float> weights, bias;
-    auto pulled = w->PullInto(&weights);  // the values and their version
+    // The values and their version.
+    auto pulled = Retry("pull weights", [&] { return w->PullInto(&weights); });
     if (!pulled.ok()) return Fail(pulled.status(), "pull weights");
-    if (auto s = b->PullInto(&bias); !s.ok()) return Fail(s.status(), "pull bias");
+    if (auto s = Retry("pull bias", [&] { return b->PullInto(&bias); }); !s.ok()) {
+      return Fail(s.status(), "pull bias");
+    }
     std::vector<int> batch(kBatch);
     for (int& i : batch) i = shard[rng() % shard.size()];
     std::vector<float> gw(kFeatures * kClasses, 0.f), gb(kClasses, 0.f);
@@ -207,7 +236,7 @@ int RunWorker(varscope::Client& client, const Dataset& data) {
     auto pw = varscope::PushItem::Of(w->full_name(), varscope::UpdateOp::kApplyGradient, gw);
     auto pb = varscope::PushItem::Of(b->full_name(), varscope::UpdateOp::kApplyGradient, gb);
     if (sync) pw.step = pb.step = step;
-    auto results = client.PushMany({pw, pb});
+    auto results = Retry("push gradients", [&] { return client.PushMany({pw, pb}); });
     if (!results.ok()) return Fail(results.status(), "push gradients");
     if (sync) {
       if ((*results)[0].stale) {
@@ -215,7 +244,8 @@ int RunWorker(varscope::Client& client, const Dataset& data) {
         continue;
       }
       // Wait until this step's mean gradient has been applied.
-      auto v = w->WaitForNewerThan(pulled->version, absl::Minutes(2));
+      auto v = Retry("wait for the step",
+                     [&] { return w->WaitForNewerThan(pulled->version, absl::Minutes(2)); });
       if (!v.ok()) return Fail(v.status(), "wait for the step");
       ++step;
     }
@@ -223,7 +253,9 @@ int RunWorker(varscope::Client& client, const Dataset& data) {
       std::printf("worker %d: step %d batch loss %.4f\n", task, s, loss);
     }
   }
-  auto finished = done->Push<int32_t>(varscope::UpdateOp::kAdd, {1});
+  auto finished = Retry("report done", [&] {
+    return done->Push<int32_t>(varscope::UpdateOp::kAdd, std::vector<int32_t>{1});
+  });
   if (!finished.ok()) return Fail(finished.status(), "report done");
   return 0;
 }
@@ -233,8 +265,14 @@ int RunWorker(varscope::Client& client, const Dataset& data) {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string role = absl::GetFlag(FLAGS_role);
+  // Progress lines reach a log file as they happen (run_cluster_example.sh
+  // waits for them).
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   varscope::ClientOptions options;
   options.client_name = absl::StrCat(role, "-", absl::GetFlag(FLAGS_task));
+  // A shard that is restarting is waited for (see Retry).
+  options.connection.wait_for_ready = true;
+  options.connection.rpc_timeout = absl::Seconds(20);
   auto client = varscope::Client::Connect(absl::GetFlag(FLAGS_server), options);
   if (!client.ok()) return Fail(client.status(), "connect");
   const Dataset data = MakeDataset();
