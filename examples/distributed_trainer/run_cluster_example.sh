@@ -14,11 +14,14 @@ cleanup() {
 }
 trap cleanup EXIT
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/token"
-# Three free ports: bind port 0 once each, then release.
-ports=($(python3 -c 'import socket
-s=[socket.socket() for _ in range(3)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))'))
+# Three free ports (nothing answers on them; distinct).
+ports=()
+while [ ${#ports[@]} -lt 3 ]; do
+  p=$((20000 + RANDOM % 40000))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ " ${ports[*]} " != *" $p "* ]]; then
+    ports+=("$p")
+  fi
+done
 spec="127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}"
 start_shard() {
   rm -f "$dir/port$1"
