@@ -4,7 +4,7 @@ VARSCOPE_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   grpc-proto libabsl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libssl-dev
-  libgtest-dev libgmock-dev clang-14 openssl
+  libgtest-dev libgmock-dev clang-14 openssl yamllint
 )
 
 varscope_install_deps() {

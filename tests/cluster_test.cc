@@ -461,7 +461,7 @@ TEST(ClusterCheckpoints, ACutHoldsWholePushesAndRestoresEveryShard) {
   ASSERT_OK((*admin)->GetVariable(a, zeros));
   ASSERT_OK((*admin)->GetVariable(b, zeros));
 
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, failed{false};
   std::atomic<int> pushes{0};
   std::vector<std::thread> workers;
   for (int w = 0; w < 4; ++w) {
@@ -469,23 +469,32 @@ TEST(ClusterCheckpoints, ACutHoldsWholePushesAndRestoresEveryShard) {
       auto client = Client::Connect(cluster.address(w % 3), options);
       ASSERT_OK(client);
       const std::vector<float> ones(256, 1.0f);
-      while (!stop) {
-        ASSERT_OK((*client)->PushMany({PushItem::Of(a, UpdateOp::kAdd, ones),
-                                       PushItem::Of(b, UpdateOp::kAdd, ones)}));
+      // Half the workers name b first: their pushes are split by b's
+      // owner's front, the others' by a's.
+      const bool b_first = w % 2 == 1;
+      while (!stop && !failed) {
+        auto pushed = (*client)->PushMany(
+            {PushItem::Of(b_first ? b : a, UpdateOp::kAdd, ones),
+             PushItem::Of(b_first ? a : b, UpdateOp::kAdd, ones)});
+        if (!pushed.ok()) {
+          ADD_FAILURE() << pushed.status();
+          failed = true;
+        }
         ++pushes;
       }
     });
   }
   constexpr int kSaves = 4;
-  for (int i = 0; i < kSaves; ++i) {
+  for (int i = 0; i < kSaves && !failed; ++i) {
     // Each save waits for some pushes, so the cuts fall between them.
     const int seen = pushes;
-    while (pushes < seen + 20) std::this_thread::yield();
+    while (pushes < seen + 20 && !failed) std::this_thread::yield();
     ASSERT_OK_AND_ASSIGN(auto saved, (*admin)->connection().Save(absl::StrCat("cut", i), {}));
     EXPECT_EQ(saved.variables, 2);
   }
   stop = true;
   for (auto& t : workers) t.join();
+  ASSERT_FALSE(failed);
 
   ASSERT_OK_AND_ASSIGN(auto listed, (*admin)->connection().ListCheckpoints({}));
   ASSERT_EQ(listed.size(), static_cast<size_t>(kSaves));
@@ -657,8 +666,6 @@ TEST(ClusterFailures, AShardRestartDoesNotStopTheJob) {
   }
   cluster.Kill(2);
   // Shard 0 and 1's variables go on while shard 2 is down.
-  CallOptions quick;
-  quick.timeout = absl::Seconds(5);
   for (int i = 0; i < 2; ++i) {
     ASSERT_OK((*client)->PushMany({PushItem::Of(names[i], UpdateOp::kAdd, ones)}));
   }
@@ -683,8 +690,10 @@ TEST(ClusterFailures, AShardRestartDoesNotStopTheJob) {
   ASSERT_OK((*client)->PushMany({PushItem::Of(names[2], UpdateOp::kAdd, ones)}));
   ASSERT_OK_AND_ASSIGN(Variable v0, (*client)->DescribeVariable(names[0]));
   EXPECT_EQ(*v0.Pull<float>(), std::vector<float>(4, 2.0f));
+  // Relaxed durability, no checkpoint: the push before the kill was not
+  // logged and is gone (README, "What survives what"); the one after is in.
   ASSERT_OK_AND_ASSIGN(Variable v2, (*client)->DescribeVariable(names[2]));
-  EXPECT_GE((*v2.Pull<float>())[0], 1.0f);
+  EXPECT_EQ(*v2.Pull<float>(), ones);
 }
 
 TEST(ClusterStart, NeedsAClusterTokenAndAValidSpec) {

@@ -964,7 +964,12 @@ absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(
   if (!entry.ok()) return entry.status();
   // A cluster routes data-plane calls to each variable's shard; a single
   // server (or one too old to know the Cluster service) is used directly.
+  // Any other failure (unreachable, refused token) is the caller's: never
+  // a cluster silently used without routing.
   absl::StatusOr<internal::Topology> topology = (*entry)->GetTopology({});
+  if (!topology.ok() && topology.status().code() != absl::StatusCode::kUnimplemented) {
+    return topology.status();
+  }
   if (!topology.ok() || !topology->clustered) return std::shared_ptr<Connection>(*entry);
   return internal::MakeClusterConnection(*std::move(entry), *std::move(topology), options);
 }

@@ -4,6 +4,7 @@
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <random>
 #include <utility>
 
@@ -135,7 +136,7 @@ absl::StatusOr<ClusterManifest> DecodeManifest(const std::string& text,
     ClusterManifest m;
     m.name = j.value("name", "");
     m.created = j.value("created", "");
-    absl::SimpleHexAtoi(j.value("cut_id", "0"), &m.cut_id);
+    if (!absl::SimpleHexAtoi(j.value("cut_id", "0"), &m.cut_id)) return bad("cut_id is not hex");
     m.pause_seconds = j.value("pause_seconds", 0.0);
     const int shards = j.value("shards", 0);
     absl::StatusOr<placement::SlotTable> table = placement::SlotTable::FromAssignment(
@@ -181,12 +182,17 @@ absl::Status CutParticipant::Pause(uint64_t cut_id, absl::Duration hold,
   if (hold <= absl::ZeroDuration() || hold > absl::Minutes(10)) {
     return absl::InvalidArgumentError("hold_ms must be 1 to 600000");
   }
+  const absl::Time now = absl::Now();
   {
     absl::MutexLock lock(&mu_);
-    if (paused_cut_ != cut_id) paused_at_ = absl::Now();
-    paused_cut_ = cut_id;
+    if (paused_cut_ == cut_id) return gate_->Pause(cut_id, now + hold, std::move(drained));
   }
-  return gate_->Pause(cut_id, absl::Now() + hold, std::move(drained));
+  VARSCOPE_RETURN_IF_ERROR(gate_->Pause(cut_id, now + hold, std::move(drained)));
+  absl::MutexLock lock(&mu_);
+  paused_cut_ = cut_id;
+  paused_at_ = now;
+  resumed_at_ = now;
+  return absl::OkStatus();
 }
 
 void CutParticipant::Save(uint64_t cut_id, const std::string& name,
@@ -204,9 +210,11 @@ void CutParticipant::Save(uint64_t cut_id, const std::string& name,
     snapshotted();
   }
   if (saved.ok() && !held) {
-    (void)env_->DeleteRecursively(saved->path);
-    saved = absl::AbortedError(
-        "this shard's pause ended before its snapshot (the cut took too long); nothing saved");
+    // Not part of the cut; kept as this shard's own checkpoint (deleting
+    // it could drop log segments only it covers).
+    saved = absl::AbortedError(absl::StrCat(
+        "this shard's pause ended before its snapshot (the cut took too long); its part ",
+        saved->name, " is not a cluster checkpoint"));
   }
   absl::MutexLock lock(&mu_);
   saved_cut_ = cut_id;
@@ -228,14 +236,17 @@ absl::StatusOr<v1::SaveCutResponse> CutParticipant::FinishSave(uint64_t cut_id) 
   return response;
 }
 
-void CutParticipant::Resume(uint64_t cut_id) {
-  const bool was_paused = gate_->Resume(cut_id);
+bool CutParticipant::Resume(uint64_t cut_id) {
+  const bool held = gate_->Resume(cut_id);
+  std::optional<core::Checkpointer::PreparedRestore> dropped;  // freed unlocked
   absl::MutexLock lock(&mu_);
-  if (was_paused && paused_cut_ == cut_id) resumed_at_ = absl::Now();
+  if (held && paused_cut_ == cut_id) resumed_at_ = absl::Now();
   if (prepared_cut_ == cut_id) {
     prepared_cut_ = 0;
+    dropped = std::move(prepared_);
     prepared_.reset();
   }
+  return held;
 }
 
 absl::Status CutParticipant::PrepareRestore(uint64_t cut_id, const std::string& name,
@@ -251,34 +262,56 @@ absl::Status CutParticipant::PrepareRestore(uint64_t cut_id, const std::string& 
         ", not the cluster checkpoint's ", revision, " (another checkpoint of that name?)"));
   }
   absl::MutexLock lock(&mu_);
+  // Another coordinator's restore, prepared less than a minute ago, wins;
+  // an older one was abandoned (its coordinator died) and is replaced.
+  if (prepared_cut_ != 0 && prepared_cut_ != cut_id &&
+      absl::Now() - prepared_at_ < absl::Minutes(1)) {
+    return absl::FailedPreconditionError(
+        "another cluster restore is being prepared on this shard; try again when it ends");
+  }
   prepared_cut_ = cut_id;
+  prepared_at_ = absl::Now();
   prepared_ = std::move(prepared);
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::RestoreResponse> CutParticipant::CommitRestore(uint64_t cut_id) {
+void CutParticipant::CommitRestore(
+    uint64_t cut_id, std::function<void(absl::StatusOr<v1::RestoreResponse>)> answer) {
   std::optional<core::Checkpointer::PreparedRestore> prepared;
   {
     absl::MutexLock lock(&mu_);
-    if (prepared_cut_ != cut_id || !prepared_.has_value()) {
-      return absl::FailedPreconditionError("no restore prepared for this cut on this shard");
+    if (prepared_cut_ == cut_id && prepared_.has_value()) {
+      prepared = std::move(prepared_);
+      prepared_.reset();
+      prepared_cut_ = 0;
     }
-    prepared = std::move(prepared_);
-    prepared_.reset();
-    prepared_cut_ = 0;
+  }
+  if (!prepared.has_value()) {
+    return answer(absl::FailedPreconditionError("no restore prepared for this cut on this shard"));
   }
   if (!gate_->PausedFor(cut_id)) {
-    return absl::AbortedError("this shard's pause ended before the restore (it took too long)");
+    return answer(
+        absl::AbortedError("this shard's pause ended before the restore (it took too long)"));
   }
-  // Stays paused: the coordinator resumes every shard once all swapped.
-  absl::StatusOr<core::RestoreReport> report = checkpointer_->ApplyRestore(*std::move(prepared));
-  if (!report.ok()) return report.status();
   v1::RestoreResponse response;
-  ToProto(report->checkpoint, response.mutable_checkpoint());
-  response.set_variables(report->variables);
-  response.set_tensor_bytes(report->tensor_bytes);
-  response.set_seconds(report->seconds);
-  return response;
+  ToProto(prepared->info, response.mutable_checkpoint());
+  response.set_variables(prepared->report.variables);
+  response.set_tensor_bytes(prepared->report.tensor_bytes);
+  const absl::Time start = absl::Now();
+  bool answered = false;
+  // Stays paused: the coordinator resumes every shard once all swapped.
+  absl::StatusOr<core::RestoreReport> report =
+      checkpointer_->ApplyRestore(*std::move(prepared), [&] {
+        response.set_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+        answered = true;
+        answer(std::move(response));
+      });
+  if (!answered) {
+    answer(report.ok() ? absl::InternalError("the restore did not swap") : report.status());
+  } else if (!report.ok()) {
+    spdlog::warn("restored cluster checkpoint part, but the checkpoint after it failed: {}",
+                 report.status().ToString());
+  }
 }
 
 std::string CutParticipant::ManifestPath(const std::string& name) const {
@@ -325,12 +358,14 @@ absl::Status CutCoordinator::PauseAll(uint64_t cut_id) {
         request.set_hold_ms(absl::ToInt64Milliseconds(hold_));
         return request;
       },
-      hold_);
+      // Well inside the hold: a pause that lands after the coordinator
+      // gave up ends by itself soon.
+      hold_ / 2);
   return FirstFailure(*peers_, "pausing changes", paused);
 }
 
-void CutCoordinator::ResumeAll(uint64_t cut_id) {
-  CallEveryShard<v1::ResumeChangesResponse, v1::ResumeChangesRequest>(
+absl::Status CutCoordinator::ResumeAll(uint64_t cut_id) {
+  const auto resumed = CallEveryShard<v1::ResumeChangesResponse, v1::ResumeChangesRequest>(
       peers_, kResume,
       [&](int) {
         v1::ResumeChangesRequest request;
@@ -338,6 +373,16 @@ void CutCoordinator::ResumeAll(uint64_t cut_id) {
         return request;
       },
       absl::Seconds(10));
+  std::vector<std::string> expired;
+  for (int shard = 0; shard < static_cast<int>(resumed.size()); ++shard) {
+    if (!resumed[shard].first.ok() || !resumed[shard].second.held()) {
+      expired.push_back(peers_->Describe(shard));
+    }
+  }
+  if (expired.empty()) return absl::OkStatus();
+  return absl::AbortedError(absl::StrCat(
+      "the pause of ", absl::StrJoin(expired, ", "), " ended before every shard was done (after ",
+      absl::FormatDuration(hold_), "), so changes may have slipped between the shards' parts"));
 }
 
 absl::StatusOr<v1::CheckpointInfo> CutCoordinator::Save(const std::string& requested) {
@@ -358,7 +403,7 @@ absl::StatusOr<v1::CheckpointInfo> CutCoordinator::Save(const std::string& reque
   }
   // 1. Pause every shard; each answers once its pushes in flight are done.
   if (absl::Status paused = PauseAll(cut_id); !paused.ok()) {
-    ResumeAll(cut_id);
+    (void)ResumeAll(cut_id);
     return paused;
   }
   // 2. Each takes its snapshot; 3. all resume; 4. each writes its files.
@@ -370,9 +415,10 @@ absl::StatusOr<v1::CheckpointInfo> CutCoordinator::Save(const std::string& reque
         request.set_name(name);
         return request;
       },
-      kStepTimeout);
-  ResumeAll(cut_id);
+      hold_);
+  const absl::Status held = ResumeAll(cut_id);
   VARSCOPE_RETURN_IF_ERROR(FirstFailure(*peers_, "saving", snapshots));
+  VARSCOPE_RETURN_IF_ERROR(held);
   const auto saved = CallEveryShard<v1::SaveCutResponse, v1::FinishSaveRequest>(
       peers_, kFinishSave,
       [&](int) {
@@ -449,12 +495,12 @@ absl::StatusOr<v1::RestoreResponse> CutCoordinator::Restore(const std::string& n
       kStepTimeout);
   if (absl::Status failed = FirstFailure(*peers_, "reading the checkpoint", prepared);
       !failed.ok()) {
-    ResumeAll(cut_id);  // drops what was prepared
+    (void)ResumeAll(cut_id);  // drops what was prepared
     return failed;
   }
   // 2. Pause every shard, 3. each swaps its part in, 4. all resume.
   if (absl::Status paused = PauseAll(cut_id); !paused.ok()) {
-    ResumeAll(cut_id);
+    (void)ResumeAll(cut_id);
     return paused;
   }
   const auto committed = CallEveryShard<v1::RestoreResponse, v1::CommitRestoreRequest>(
@@ -464,8 +510,8 @@ absl::StatusOr<v1::RestoreResponse> CutCoordinator::Restore(const std::string& n
         request.set_cut_id(cut_id);
         return request;
       },
-      kStepTimeout);
-  ResumeAll(cut_id);
+      hold_);
+  const absl::Status held = ResumeAll(cut_id);
   std::vector<std::string> restored;
   for (int shard = 0; shard < spec.size(); ++shard) {
     if (committed[shard].first.ok()) restored.push_back(peers_->Describe(shard));
@@ -480,6 +526,9 @@ absl::StatusOr<v1::RestoreResponse> CutCoordinator::Restore(const std::string& n
                                                            : "; restored on: ",
                                      absl::StrJoin(restored, ", ")));
   }
+  // Every shard swapped, but one resumed on its own before the others
+  // were done: a push may have applied to the old values there.
+  VARSCOPE_RETURN_IF_ERROR(held);
   v1::RestoreResponse response;
   response.mutable_checkpoint()->set_name(name);
   response.mutable_checkpoint()->set_path(absl::StrCat("cluster/", name, ".json"));

@@ -89,12 +89,18 @@ class CutParticipant {
   // Peer.FinishSave: the outcome of Save (call after it). ABORTED, with
   // nothing saved, if the pause had ended before the snapshot.
   absl::StatusOr<v1::SaveCutResponse> FinishSave(uint64_t cut_id) ABSL_LOCKS_EXCLUDED(mu_);
-  // Peer.ResumeChanges.
-  void Resume(uint64_t cut_id) ABSL_LOCKS_EXCLUDED(mu_);
-  // Peer.PrepareRestore / CommitRestore (block on disk).
+  // Peer.ResumeChanges: true if the shard was still paused for the cut.
+  bool Resume(uint64_t cut_id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Peer.PrepareRestore (blocks on disk). FAILED_PRECONDITION while
+  // another cut's restore is prepared here (for up to a minute).
   absl::Status PrepareRestore(uint64_t cut_id, const std::string& name, uint64_t revision)
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<v1::RestoreResponse> CommitRestore(uint64_t cut_id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Peer.CommitRestore (blocks on disk): `answer` runs once, right after
+  // the swap or with the error that prevented it; the fresh checkpoint a
+  // restore is followed by is written after.
+  void CommitRestore(uint64_t cut_id,
+                     std::function<void(absl::StatusOr<v1::RestoreResponse>)> answer)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Peer.RecordClusterCheckpoint: writes the manifest (atomically).
   absl::Status Record(const std::string& name, const std::string& manifest);
 
@@ -113,6 +119,7 @@ class CutParticipant {
   uint64_t paused_cut_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time paused_at_ ABSL_GUARDED_BY(mu_);
   absl::Time resumed_at_ ABSL_GUARDED_BY(mu_);
+  absl::Time prepared_at_ ABSL_GUARDED_BY(mu_);
   // The last save of a cut and its outcome.
   uint64_t saved_cut_ ABSL_GUARDED_BY(mu_) = 0;
   absl::StatusOr<core::CheckpointInfo> saved_ ABSL_GUARDED_BY(mu_);
@@ -136,7 +143,8 @@ class CutCoordinator {
 
  private:
   absl::Status PauseAll(uint64_t cut_id);
-  void ResumeAll(uint64_t cut_id);
+  // ABORTED naming the shards whose pause had ended by itself.
+  absl::Status ResumeAll(uint64_t cut_id);
 
   Peers* const peers_;             // Not owned.
   CutParticipant* const local_;    // Not owned.

@@ -128,10 +128,10 @@ grpc::ServerUnaryReactor* PeerService::FinishSave(Context* ctx,
 
 grpc::ServerUnaryReactor* PeerService::ResumeChanges(Context* ctx,
                                                      const v1::ResumeChangesRequest* request,
-                                                     v1::ResumeChangesResponse*) {
+                                                     v1::ResumeChangesResponse* response) {
   return service::Handle(ctx, gate_, "varscope.v1.Peer.ResumeChanges",
                          [&](const service::Admission&) -> absl::Status {
-    cuts_->Resume(request->cut_id());
+    response->set_held(cuts_->Resume(request->cut_id()));
     return absl::OkStatus();
   });
 }
@@ -147,12 +147,24 @@ grpc::ServerUnaryReactor* PeerService::PrepareRestore(Context* ctx,
 grpc::ServerUnaryReactor* PeerService::CommitRestore(Context* ctx,
                                                      const v1::CommitRestoreRequest* request,
                                                      v1::RestoreResponse* response) {
-  return OnDisk(ctx, "varscope.v1.Peer.CommitRestore", [this, request, response]() -> absl::Status {
-    VARSCOPE_ASSIGN_OR_RETURN(*response, cuts_->CommitRestore(request->cut_id()));
-    spdlog::info("restored cluster checkpoint part {} ({} variables)",
-                 response->checkpoint().name(), response->variables());
-    return absl::OkStatus();
+  constexpr char kMethod[] = "varscope.v1.Peer.CommitRestore";
+  absl::StatusOr<service::Admission> admitted = gate_->Admit(*ctx, kMethod);
+  if (!admitted.ok()) return service::Finish(ctx, kMethod, admitted.status());
+  auto call = std::make_shared<service::Admission>(*std::move(admitted));
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  // Answered right after the swap; the checkpoint that follows a restore
+  // is written after, on the same worker.
+  disk_->Post([this, reactor, call, response, cut_id = request->cut_id()] {
+    cuts_->CommitRestore(cut_id, [reactor, response](absl::StatusOr<v1::RestoreResponse> r) {
+      if (r.ok()) {
+        spdlog::info("restored cluster checkpoint part {} ({} variables)",
+                     r->checkpoint().name(), r->variables());
+        *response = *std::move(r);
+      }
+      reactor->Finish(service::ToGrpcStatus(r.status()));
+    });
   });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* PeerService::RecordClusterCheckpoint(
@@ -181,8 +193,8 @@ grpc::ServerUnaryReactor* ClusterAdminService::Save(Context* ctx, const v1::Save
 grpc::ServerUnaryReactor* ClusterAdminService::ListCheckpoints(
     Context* ctx, const v1::ListCheckpointsRequest* request,
     v1::ListCheckpointsResponse* response) {
-  return service::Handle(ctx, &routing_->gate(), "varscope.v1.Admin.ListCheckpoints",
-                         [&](const service::Admission&) -> absl::Status {
+  return OnWorker(ctx, "varscope.v1.Admin.ListCheckpoints",
+                  [this, request, response]() -> absl::Status {
     VARSCOPE_ASSIGN_OR_RETURN(*response, coordinator_->List(*request));
     return absl::OkStatus();
   });

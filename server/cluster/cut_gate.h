@@ -7,13 +7,21 @@
 // took the client's call holds its ticket). A cut pauses every shard's gate
 // and waits until each has drained the changes already in flight: from then
 // on no change is half applied anywhere (a push spanning shards is done on
-// all of them), and none starts until the shard is resumed right after its
-// snapshot. So the cut holds whole pushes across shards, and a change that
-// happened after another never appears in the cut without it.
+// all of them), and no push or SetOptimizer starts anywhere until every
+// shard has taken its snapshot and all are resumed. So the cut holds whole
+// pushes across shards, and a push made after another never appears in the
+// cut without it. Streamed pushes (one variable each) are not drained: one
+// that started before the pause is in the cut or not, whole; one that would
+// start during it is refused (UNAVAILABLE, retried by the client). Creates
+// and deletes are not held: a variable created around a cut may be in it
+// while one created just before it on another shard is not (both carry
+// their initializers and are created again on first use).
 //
-// A paused gate keeps the calls that arrive and runs them when it reopens;
-// a pause ends by itself at its deadline if the coordinator never resumes
-// it (a coordinator that died must not stop the cluster).
+// A paused gate keeps the calls that arrive and runs them when it reopens
+// (re-sent through this shard's front, so a kept push may run after one
+// that arrived just after the reopening); a pause ends by itself at its
+// deadline if the coordinator never resumes it (a coordinator that died
+// must not stop the cluster), and the cut then fails.
 //
 // Thread-safety: thread-safe. Callbacks run without the gate's lock.
 #ifndef VARSCOPE_SERVER_CLUSTER_CUT_GATE_H_

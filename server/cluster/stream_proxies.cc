@@ -35,6 +35,10 @@ class PullRelay final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     upstream_.StartWrite(&request_);
     upstream_.StartWritesDone();
     upstream_.StartRead(&chunk_);
+    // Held until the relay issues no more reads upstream: upstream's
+    // OnDone (which finishes this reactor) never comes between a chunk
+    // read and the next read.
+    upstream_.AddHold();
     upstream_.StartCall();
   }
 
@@ -43,6 +47,7 @@ class PullRelay final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       upstream_.StartRead(&chunk_);
     } else {
       upstream_.context.TryCancel();  // the client went away
+      upstream_.RemoveHold();
     }
   }
   void OnCancel() override { upstream_.context.TryCancel(); }
@@ -52,7 +57,11 @@ class PullRelay final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   struct Upstream final : grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
     explicit Upstream(PullRelay* relay) : relay(relay) {}
     void OnReadDone(bool ok) override {
-      if (ok) relay->StartWrite(&relay->chunk_);
+      if (ok) {
+        relay->StartWrite(&relay->chunk_);
+      } else {
+        RemoveHold();  // the last chunk came
+      }
     }
     void OnDone(const grpc::Status& status) override { relay->Finish(status); }
     PullRelay* relay;
@@ -95,6 +104,7 @@ class PushRelay final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       upstream_.StartWrite(&chunk_);
     } else {
       upstream_.StartWritesDone();  // the client sent everything
+      upstream_.RemoveHold();
     }
   }
   void OnCancel() override {
@@ -106,7 +116,11 @@ class PushRelay final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   struct Upstream final : grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
     explicit Upstream(PushRelay* relay) : relay(relay) {}
     void OnWriteDone(bool ok) override {
-      if (ok) relay->StartRead(&relay->chunk_);  // else OnDone reports why
+      if (ok) {
+        relay->StartRead(&relay->chunk_);
+      } else {
+        RemoveHold();  // OnDone reports why
+      }
     }
     void OnReadDone(bool ok) override {
       if (ok) *relay->response_ = std::move(relay->reply_);
@@ -124,6 +138,9 @@ class PushRelay final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
                                     &upstream_);
     upstream_.StartWrite(&chunk_);
     upstream_.StartRead(&reply_);
+    // Held while the relay may still read from the client and write up:
+    // upstream's OnDone (which finishes this reactor) comes only after.
+    upstream_.AddHold();
     upstream_.StartCall();
   }
   void Fail(const absl::Status& status) { Finish(service::ToGrpcStatus(status)); }
