@@ -696,6 +696,45 @@ TEST(ClusterFailures, AShardRestartDoesNotStopTheJob) {
   EXPECT_EQ(*v2.Pull<float>(), ones);
 }
 
+// Mutual TLS on every shard: the shards dial each other over TLS with
+// their own certificates (forwarding, cluster checkpoints), clients need a
+// certificate from the CA, and plaintext gets nowhere.
+TEST(ClusterSecurity, PeersTalkMutualTlsWhenTheShardsDo) {
+  char dir_template[] = "/tmp/varscope_certs_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  ASSERT_EQ(std::system((std::string("bash ") + VARSCOPE_SOURCE_DIR +
+                         "/tests/make_test_certs.sh " + dir).c_str()),
+            0);
+  LocalCluster cluster(3,
+                       {"--tls_cert=" + dir + "/shard.pem", "--tls_key=" + dir + "/shard.key",
+                        "--tls_client_ca=" + dir + "/ca.pem"},
+                       /*data=*/true);
+  ASSERT_TRUE(cluster.ready()) << cluster.logs();
+  ClientOptions options;
+  options.keep_alive = false;
+  options.connection.tls.enabled = true;
+  options.connection.tls.ca_file = dir + "/ca.pem";
+  options.connection.tls.cert_file = dir + "/client.pem";
+  options.connection.tls.key_file = dir + "/client.key";
+  auto client = Client::Connect(cluster.address(1), options);
+  ASSERT_OK(client);
+  VariableOptions zeros;
+  zeros.shape = {2};
+  zeros.initializer = Initializer::Zeros();
+  // Created through shard 1, on owners 0 and 2: two forwarded creates.
+  for (int shard : {0, 2}) {
+    ASSERT_OK((*client)->GetVariable(NameOn("tls/v", shard, 3), zeros));
+  }
+  ASSERT_OK_AND_ASSIGN(auto listed, (*client)->ListVariables("tls"));
+  EXPECT_EQ(listed.size(), 2u);
+  ASSERT_OK((*client)->connection().Save("over-tls", {}));
+  ClientOptions plain;
+  plain.keep_alive = false;
+  plain.connection.rpc_timeout = absl::Seconds(2);
+  EXPECT_FALSE(Client::Connect(cluster.address(0), plain).ok());
+  std::system(("rm -rf " + dir).c_str());
+}
+
 TEST(ClusterStart, NeedsAClusterTokenAndAValidSpec) {
   Daemon no_token({"--cluster=127.0.0.1:1,127.0.0.1:2", "--shard=0"});
   EXPECT_EQ(no_token.port(), 0);

@@ -3,6 +3,8 @@
 #   ca.pem/ca.key            the CA trusted by the server (--tls_client_ca)
 #   server.pem/server.key    for 127.0.0.1 and localhost, signed by ca
 #   client.pem/client.key    a client certificate signed by ca
+#   shard.pem/shard.key      a cluster shard's: serves 127.0.0.1 and dials
+#                            its peers with it (server and client auth)
 #   other_ca.pem             an unrelated CA
 #   rogue.pem/rogue.key      a client certificate signed by other_ca
 set -euo pipefail
@@ -28,4 +30,6 @@ ca other_ca "some other CA"
 leaf server localhost ca "subjectAltName=IP:127.0.0.1,DNS:localhost
 extendedKeyUsage=serverAuth"
 leaf client trainer-1 ca "extendedKeyUsage=clientAuth"
+leaf shard varscope-shard ca "subjectAltName=IP:127.0.0.1,DNS:localhost
+extendedKeyUsage=serverAuth,clientAuth"
 leaf rogue intruder other_ca "extendedKeyUsage=clientAuth"
