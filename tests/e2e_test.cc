@@ -68,12 +68,20 @@ TEST(EndToEnd, DaemonServesHealthReflectionAndVariables) {
   EXPECT_TRUE(services.count("varscope.v1.VariableStore"));
   EXPECT_TRUE(services.count("varscope.v1.VariableData"));
   EXPECT_TRUE(services.count("grpc.health.v1.Health"));
-  refl::ServerReflectionRequest describe_request;
-  describe_request.set_file_containing_symbol("varscope.v1.VariableStore");
-  ASSERT_TRUE(stream->Write(describe_request));
-  refl::ServerReflectionResponse describe_response;
-  ASSERT_TRUE(stream->Read(&describe_response));
-  EXPECT_GT(describe_response.file_descriptor_response().file_descriptor_proto_size(), 0);
+  // Every listed service can be described, the health service included
+  // (grpcurl needs its descriptor to call grpc.health.v1.Health/Check).
+  for (const char* symbol : {"varscope.v1.VariableStore", "grpc.health.v1.Health",
+                             "grpc.health.v1.HealthCheckRequest"}) {
+    refl::ServerReflectionRequest describe_request;
+    describe_request.set_file_containing_symbol(symbol);
+    ASSERT_TRUE(stream->Write(describe_request));
+    refl::ServerReflectionResponse describe_response;
+    ASSERT_TRUE(stream->Read(&describe_response));
+    EXPECT_FALSE(describe_response.has_error_response())
+        << symbol << ": " << describe_response.error_response().error_message();
+    EXPECT_GT(describe_response.file_descriptor_response().file_descriptor_proto_size(), 0)
+        << symbol;
+  }
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 

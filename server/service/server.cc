@@ -11,6 +11,7 @@
 #include "server/core/storage/recovery.h"
 #include "server/core/base/status_macros.h"
 #include "absl/strings/ascii.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/cluster/cluster_checkpoints.h"
 #include "server/cluster/cluster_data_service.h"
 #include "server/cluster/cluster_services.h"
@@ -250,6 +251,10 @@ absl::Status Server::Listen() {
 
   // Both are gRPC's own registration hooks for standard services.
   grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's health service encodes its messages by hand; reflection can
+  // describe it only with the generated descriptors in the pool (this
+  // reference keeps them linked in).
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
