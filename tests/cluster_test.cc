@@ -10,11 +10,14 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/placement/placement.h"
+#include "server/cluster/cut_gate.h"
 #include "shard_connection.h"
 #include "tests/client_driver.h"
 #include "tests/local_cluster.h"
@@ -81,6 +84,39 @@ TEST(Placement, KeysSlotsAndTheStaticTable) {
   std::map<int, int> per_shard;
   for (int i = 0; i < 300; ++i) ++per_shard[three->OwnerOf(absl::StrCat("m/v", i))];
   for (int shard = 0; shard < 3; ++shard) EXPECT_GT(per_shard[shard], 70) << shard;
+}
+
+// The cut gate alone (in process): what a pause waits for, what it keeps,
+// and that it ends by itself.
+TEST(CutGate, DrainsKeepsResumesAndExpires) {
+  cluster::CutGate gate;
+  std::optional<cluster::CutGate::Ticket> in_flight = gate.TryEnter();
+  ASSERT_TRUE(in_flight.has_value());
+  bool drained = false;
+  ASSERT_OK(gate.Pause(7, absl::Now() + absl::Minutes(5), [&] { drained = true; }));
+  EXPECT_FALSE(drained);  // a change is still in flight
+  EXPECT_FALSE(gate.TryEnter().has_value());
+  int kept = 0;
+  EXPECT_TRUE(gate.KeepUntilOpen([&] { ++kept; }));
+  EXPECT_CODE(gate.Pause(8, absl::Now() + absl::Minutes(5), [] {}), kFailedPrecondition);
+  in_flight.reset();
+  EXPECT_TRUE(drained);
+  EXPECT_TRUE(gate.PausedFor(7));
+  EXPECT_FALSE(gate.Resume(8));  // another cut's resume changes nothing
+  EXPECT_EQ(kept, 0);
+  EXPECT_TRUE(gate.Resume(7));
+  EXPECT_EQ(kept, 1);
+  EXPECT_FALSE(gate.KeepUntilOpen([&] { ++kept; }));  // open: run it yourself
+  EXPECT_TRUE(gate.TryEnter().has_value());
+
+  // A pause nobody resumes ends at its deadline and runs what it kept;
+  // the late resume then reports that the pause had not held.
+  absl::Notification ran;
+  ASSERT_OK(gate.Pause(9, absl::Now(), [] {}));
+  if (!gate.KeepUntilOpen([&] { ran.Notify(); })) ran.Notify();
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_FALSE(gate.PausedFor(9));
+  EXPECT_FALSE(gate.Resume(9));
 }
 
 class ClusterTest : public ::testing::Test {
