@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "server/core/base/error_info.h"
 #include "server/core/base/status_macros.h"
+#include "server/service/admin_service.h"
 #include "server/service/page_token.h"
 #include "server/service/status_convert.h"
 
@@ -36,15 +37,6 @@ constexpr char kRecord[] = "/varscope.v1.Peer/RecordClusterCheckpoint";
 // Peer calls of a save or restore: generous, since a shard's part of a
 // save or restore reads or writes its whole store.
 constexpr absl::Duration kStepTimeout = absl::Minutes(30);
-
-void ToProto(const core::CheckpointInfo& info, v1::CheckpointInfo* out) {
-  out->set_name(info.name);
-  out->set_path(info.path);
-  out->set_sequence(info.sequence);
-  out->set_bytes(info.bytes);
-  out->set_variables(info.variables);
-  out->set_created(info.created);
-}
 
 // The same request to every shard, answers in shard order; blocks.
 template <typename Response, typename Request>
@@ -228,7 +220,7 @@ absl::StatusOr<v1::SaveCutResponse> CutParticipant::FinishSave(uint64_t cut_id) 
   }
   if (!saved_.ok()) return saved_.status();
   v1::SaveCutResponse response;
-  ToProto(*saved_, response.mutable_checkpoint());
+  service::ToProto(*saved_, response.mutable_checkpoint());
   response.set_revision(saved_->revision);
   if (paused_cut_ == cut_id) {
     response.set_paused_seconds(absl::ToDoubleSeconds(resumed_at_ - paused_at_));
@@ -294,7 +286,7 @@ void CutParticipant::CommitRestore(
         absl::AbortedError("this shard's pause ended before the restore (it took too long)"));
   }
   v1::RestoreResponse response;
-  ToProto(prepared->info, response.mutable_checkpoint());
+  service::ToProto(prepared->info, response.mutable_checkpoint());
   response.set_variables(prepared->report.variables);
   response.set_tensor_bytes(prepared->report.tensor_bytes);
   const absl::Time start = absl::Now();

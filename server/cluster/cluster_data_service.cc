@@ -81,6 +81,54 @@ grpc::Status PartialOutcome(const Routing& routing, const std::vector<std::strin
   return service::ToGrpcStatus(partial);
 }
 
+// A change naming variables of several shards (a push, SetOptimizer):
+// each shard gets its part (`parts[shard]`: the request and the positions
+// of its names in the caller's request) and applies it atomically; the
+// answer puts every result back in the caller's order (`results` picks the
+// response's repeated field), or is PARTIALLY_APPLIED when some part failed.
+template <typename Request, typename Response, typename Results>
+grpc::ServerUnaryReactor* SplitChange(
+    grpc::CallbackServerContext* ctx, const Routing* routing, const std::string& method,
+    std::map<int, std::pair<Request, std::vector<int>>> parts, std::vector<std::string> names,
+    std::vector<int> owners, service::Admission call, std::shared_ptr<CutGate::Ticket> in_flight,
+    Response* response, Results results) {
+  std::vector<std::pair<int, Request>> calls;
+  std::vector<std::pair<int, std::vector<int>>> positions;
+  for (auto& [shard, part] : parts) {
+    calls.emplace_back(shard, std::move(part.first));
+    positions.emplace_back(shard, std::move(part.second));
+  }
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto held = std::make_shared<service::Admission>(std::move(call));
+  FanOut<Response>(
+      &routing->peers(), method, std::move(calls), Routing::DeadlineOf(*ctx),
+      [reactor, response, held, in_flight, positions = std::move(positions),
+       names = std::move(names), owners = std::move(owners), routing,
+       results](std::vector<std::pair<grpc::Status, Response>> answers) {
+        std::map<int, grpc::Status> by_shard;
+        bool all_ok = true;
+        for (size_t s = 0; s < answers.size(); ++s) {
+          by_shard[positions[s].first] = answers[s].first;
+          all_ok = all_ok && answers[s].first.ok();
+        }
+        if (!all_ok) {
+          reactor->Finish(PartialOutcome(*routing, names, owners, by_shard));
+          return;
+        }
+        auto* merged = results(response);
+        for (size_t i = 0; i < names.size(); ++i) merged->Add();
+        for (size_t s = 0; s < answers.size(); ++s) {
+          auto* part = results(&answers[s].second);
+          for (size_t k = 0; k < positions[s].second.size(); ++k) {
+            merged->Mutable(positions[s].second[k])->Swap(part->Mutable(static_cast<int>(k)));
+          }
+        }
+        reactor->Finish(grpc::Status::OK);
+      },
+      held.get());
+  return reactor;
+}
+
 }  // namespace
 
 template <typename Request, typename Response>
@@ -212,40 +260,9 @@ grpc::ServerUnaryReactor* ClusterDataService::Push(Context* ctx,
     *part.add_updates() = request->updates(i);
     positions.push_back(i);
   }
-  std::vector<std::pair<int, v1::PushRequest>> calls;
-  std::vector<std::pair<int, std::vector<int>>> positions;
-  for (auto& [shard, part] : parts) {
-    calls.emplace_back(shard, std::move(part.first));
-    positions.emplace_back(shard, std::move(part.second));
-  }
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto held = std::make_shared<service::Admission>(*std::move(call));
-  const Routing* routing = routing_;
-  FanOut<v1::PushResponse>(
-      &routing_->peers(), kPush, std::move(calls), Routing::DeadlineOf(*ctx),
-      [reactor, response, held, in_flight, positions, names, owners, routing](
-          std::vector<std::pair<grpc::Status, v1::PushResponse>> answers) {
-        std::map<int, grpc::Status> by_shard;
-        bool all_ok = true;
-        for (size_t s = 0; s < answers.size(); ++s) {
-          by_shard[positions[s].first] = answers[s].first;
-          all_ok = all_ok && answers[s].first.ok();
-        }
-        if (!all_ok) {
-          reactor->Finish(PartialOutcome(*routing, names, owners, by_shard));
-          return;
-        }
-        for (size_t i = 0; i < names.size(); ++i) response->add_results();
-        for (size_t s = 0; s < answers.size(); ++s) {
-          for (size_t k = 0; k < positions[s].second.size(); ++k) {
-            response->mutable_results(positions[s].second[k])
-                ->Swap(answers[s].second.mutable_results(k));
-          }
-        }
-        reactor->Finish(grpc::Status::OK);
-      },
-      held.get());
-  return reactor;
+  return SplitChange(ctx, routing_, kPush, std::move(parts), names, owners, *std::move(call),
+                     in_flight, response,
+                     [](v1::PushResponse* r) { return r->mutable_results(); });
 }
 
 grpc::ServerUnaryReactor* ClusterDataService::SetOptimizer(
@@ -280,40 +297,9 @@ grpc::ServerUnaryReactor* ClusterDataService::SetOptimizer(
     part.add_names(names[i]);
     positions.push_back(static_cast<int>(i));
   }
-  std::vector<std::pair<int, v1::SetOptimizerRequest>> calls;
-  std::vector<std::pair<int, std::vector<int>>> positions;
-  for (auto& [shard, part] : parts) {
-    calls.emplace_back(shard, std::move(part.first));
-    positions.emplace_back(shard, std::move(part.second));
-  }
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto held = std::make_shared<service::Admission>(*std::move(call));
-  const Routing* routing = routing_;
-  FanOut<v1::SetOptimizerResponse>(
-      &routing_->peers(), kSetOptimizer, std::move(calls), Routing::DeadlineOf(*ctx),
-      [reactor, response, held, in_flight, positions, names, owners, routing](
-          std::vector<std::pair<grpc::Status, v1::SetOptimizerResponse>> answers) {
-        std::map<int, grpc::Status> by_shard;
-        bool all_ok = true;
-        for (size_t s = 0; s < answers.size(); ++s) {
-          by_shard[positions[s].first] = answers[s].first;
-          all_ok = all_ok && answers[s].first.ok();
-        }
-        if (!all_ok) {
-          reactor->Finish(PartialOutcome(*routing, names, owners, by_shard));
-          return;
-        }
-        for (size_t i = 0; i < names.size(); ++i) response->add_variables();
-        for (size_t s = 0; s < answers.size(); ++s) {
-          for (size_t k = 0; k < positions[s].second.size(); ++k) {
-            response->mutable_variables(positions[s].second[k])
-                ->Swap(answers[s].second.mutable_variables(k));
-          }
-        }
-        reactor->Finish(grpc::Status::OK);
-      },
-      held.get());
-  return reactor;
+  return SplitChange(ctx, routing_, kSetOptimizer, std::move(parts), names, owners,
+                     *std::move(call), in_flight, response,
+                     [](v1::SetOptimizerResponse* r) { return r->mutable_variables(); });
 }
 
 grpc::ServerUnaryReactor* ClusterDataService::DescribeTraining(
