@@ -3,6 +3,8 @@
 // racing creators on different shards, calls sent to shards that do not
 // own their variables (forwarded, split, relayed), listings over every
 // shard, partial pushes, topology versions and peer authentication.
+#include <sys/stat.h>
+
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -584,6 +586,13 @@ TEST(ClusterCheckpoints, ARestoreChangesEveryShardOrNone) {
     EXPECT_EQ(*v.Pull<float>(), ones) << name;
   }
   EXPECT_CODE((*client)->connection().Restore("never-saved", {}), kNotFound);
+  // A name taken on one shard only (say, the part of a save that failed
+  // elsewhere) is refused before anything pauses, naming the shard.
+  EXPECT_CODE((*client)->connection().Save("before", {}), kAlreadyExists);
+  ASSERT_EQ(mkdir((cluster.data_dir(2) + "/checkpoints/orphan").c_str(), 0755), 0);
+  auto taken = (*client)->connection().Save("orphan", {});
+  EXPECT_CODE(taken, kAlreadyExists);
+  EXPECT_NE(taken.status().message().find("shard 2"), std::string::npos) << taken.status();
   auto imported = (*client)->connection().Import("/dev/null", "x", std::nullopt, {});
   EXPECT_CODE(imported, kFailedPrecondition);
   // The cluster still takes pushes (every pause ended).

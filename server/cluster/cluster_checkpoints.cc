@@ -169,10 +169,21 @@ CutParticipant::CutParticipant(core::Checkpointer* checkpointer, CutGate* gate, 
       dir_(data_dir.empty() ? "" : absl::StrCat(data_dir, "/cluster")) {}
 
 absl::Status CutParticipant::Pause(uint64_t cut_id, absl::Duration hold,
-                                   std::function<void()> drained) {
+                                   const std::string& save_name, std::function<void()> drained) {
   if (cut_id == 0) return absl::InvalidArgumentError("cut_id must not be 0");
   if (hold <= absl::ZeroDuration() || hold > absl::Minutes(10)) {
     return absl::InvalidArgumentError("hold_ms must be 1 to 600000");
+  }
+  if (!save_name.empty()) {
+    VARSCOPE_RETURN_IF_ERROR(core::ValidateCheckpointName(save_name));
+    if (checkpointer_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "this shard keeps no checkpoints: start it with --data_dir");
+    }
+    if (env_->Exists(absl::StrCat(checkpointer_->checkpoints_dir(), "/", save_name))) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("this shard already has a checkpoint named ", save_name));
+    }
   }
   const absl::Time now = absl::Now();
   {
@@ -341,13 +352,14 @@ absl::StatusOr<std::vector<std::string>> CutParticipant::ManifestNames() {
 
 // ---- CutCoordinator ----
 
-absl::Status CutCoordinator::PauseAll(uint64_t cut_id) {
+absl::Status CutCoordinator::PauseAll(uint64_t cut_id, const std::string& save_name) {
   const auto paused = CallEveryShard<v1::PauseChangesResponse, v1::PauseChangesRequest>(
       peers_, kPause,
       [&](int) {
         v1::PauseChangesRequest request;
         request.set_cut_id(cut_id);
         request.set_hold_ms(absl::ToInt64Milliseconds(hold_));
+        request.set_save_name(save_name);
         return request;
       },
       // Well inside the hold: a pause that lands after the coordinator
@@ -393,8 +405,9 @@ absl::StatusOr<v1::CheckpointInfo> CutCoordinator::Save(const std::string& reque
   if (local_->ReadManifest(name).ok()) {
     return absl::AlreadyExistsError(absl::StrCat("cluster checkpoint ", name, " already exists"));
   }
-  // 1. Pause every shard; each answers once its pushes in flight are done.
-  if (absl::Status paused = PauseAll(cut_id); !paused.ok()) {
+  // 1. Pause every shard; each answers once its pushes in flight are done
+  // (a shard that already has a checkpoint of this name refuses first).
+  if (absl::Status paused = PauseAll(cut_id, name); !paused.ok()) {
     (void)ResumeAll(cut_id);
     return paused;
   }
@@ -491,7 +504,7 @@ absl::StatusOr<v1::RestoreResponse> CutCoordinator::Restore(const std::string& n
     return failed;
   }
   // 2. Pause every shard, 3. each swaps its part in, 4. all resume.
-  if (absl::Status paused = PauseAll(cut_id); !paused.ok()) {
+  if (absl::Status paused = PauseAll(cut_id, ""); !paused.ok()) {
     (void)ResumeAll(cut_id);
     return paused;
   }

@@ -80,8 +80,10 @@ class CutParticipant {
                  std::string data_dir);
 
   // Peer.PauseChanges: `drained` runs once the changes in flight are done.
-  absl::Status Pause(uint64_t cut_id, absl::Duration hold, std::function<void()> drained)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // ALREADY_EXISTS, without pausing, if `save_name` names a checkpoint this
+  // shard already has.
+  absl::Status Pause(uint64_t cut_id, absl::Duration hold, const std::string& save_name,
+                     std::function<void()> drained) ABSL_LOCKS_EXCLUDED(mu_);
   // Peer.SaveCut (blocks on disk): `snapshotted` runs once the snapshot
   // is taken (or the save failed before it), then the files are written.
   void Save(uint64_t cut_id, const std::string& name, std::function<void()> snapshotted)
@@ -142,7 +144,7 @@ class CutCoordinator {
   absl::StatusOr<v1::ListCheckpointsResponse> List(const v1::ListCheckpointsRequest& request);
 
  private:
-  absl::Status PauseAll(uint64_t cut_id);
+  absl::Status PauseAll(uint64_t cut_id, const std::string& save_name);
   // ABORTED naming the shards whose pause had ended by itself.
   absl::Status ResumeAll(uint64_t cut_id);
 

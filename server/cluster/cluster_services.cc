@@ -94,7 +94,7 @@ grpc::ServerUnaryReactor* PeerService::PauseChanges(Context* ctx,
   // Answered once this shard's changes in flight are done.
   const absl::Status paused =
       cuts_->Pause(request->cut_id(), absl::Milliseconds(request->hold_ms()),
-                   [reactor, call] { reactor->Finish(grpc::Status::OK); });
+                   request->save_name(), [reactor, call] { reactor->Finish(grpc::Status::OK); });
   if (!paused.ok()) reactor->Finish(service::ToGrpcStatus(paused));
   return reactor;
 }
