@@ -44,14 +44,24 @@ class LocalCluster {
     char dir[] = "/tmp/varscope_cluster_XXXXXX";
     dir_ = mkdtemp(dir);
     std::ofstream(dir_ + "/token") << "cluster-token-0123456789abcdef\n";
-    std::vector<std::string> addresses;
-    for (int i = 0; i < shards; ++i) {
-      ports_.push_back(FreePort());
-      addresses.push_back(absl::StrCat("127.0.0.1:", ports_.back()));
-      if (data) data_dirs_.push_back(absl::StrCat(dir_, "/shard", i));
+    // A free port can be taken by another test between FreePort and the
+    // shard's bind (varscoped refuses a port in use): then all shards
+    // start again on new ports.
+    for (int attempt = 0; attempt < 5 && !ready(); ++attempt) {
+      shards_.clear();
+      ports_.clear();
+      data_dirs_.clear();
+      std::vector<std::string> addresses;
+      for (int i = 0; i < shards; ++i) {
+        ports_.push_back(FreePort());
+        addresses.push_back(absl::StrCat("127.0.0.1:", ports_.back()));
+        if (data) {
+          data_dirs_.push_back(absl::StrCat(dir_, "/attempt", attempt, "/shard", i));
+        }
+      }
+      spec_ = absl::StrJoin(addresses, ",");
+      for (int i = 0; i < shards; ++i) shards_.push_back(Start(i));
     }
-    spec_ = absl::StrJoin(addresses, ",");
-    for (int i = 0; i < shards; ++i) shards_.push_back(Start(i));
   }
   ~LocalCluster() {
     shards_.clear();
@@ -65,6 +75,7 @@ class LocalCluster {
   std::string data_dir(int i) const { return data_dirs_.empty() ? "" : data_dirs_[i]; }
   Daemon& shard(int i) { return *shards_[i]; }
   bool ready() const {
+    if (shards_.empty()) return false;
     for (const auto& d : shards_) {
       if (d == nullptr || d->port() == 0) return false;
     }

@@ -259,6 +259,9 @@ absl::Status Server::Listen() {
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.listen, credentials, &port_);
+  // gRPC sets SO_REUSEPORT by default: a second daemon started on the same
+  // port would silently take half its connections. Refuse to start instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   // Let clients send large tensors in 1 MiB HTTP/2 frames (the default is
