@@ -5,6 +5,7 @@ VARSCOPE_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   grpc-proto libabsl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev clang-14 openssl yamllint
+  libcpp-httplib-dev libcli11-dev
 )
 
 varscope_install_deps() {

@@ -22,6 +22,10 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "host:port to listen on; port 0 picks a free port");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port for Prometheus metrics over HTTP (GET /metrics), e.g. "
+          "127.0.0.1:9464; empty = off. No authentication: keep it on loopback "
+          "or a private network");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error or off (debug logs each failed RPC)");
 ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(30),
@@ -156,6 +160,7 @@ int main(int argc, char** argv) {
   }
   varscope::service::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.max_message_bytes = static_cast<int>(max_message);
   options.store.max_variable_bytes = absl::GetFlag(FLAGS_max_variable_bytes);
   options.store.max_memory_bytes = absl::GetFlag(FLAGS_max_memory_bytes);

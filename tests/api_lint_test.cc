@@ -137,7 +137,7 @@ TEST_F(ApiLintTest, EveryListRpcPages) {
       }
     }
   }
-  EXPECT_EQ(lists, 3);  // ListVariables, ListScopes, ListCheckpoints
+  EXPECT_EQ(lists, 4);  // ListVariables, ListScopes, ListCheckpoints, ListSessions
 }
 
 // Every `grpcurl -d '<json>' ... <service>/<Method>` command in the README

@@ -14,6 +14,7 @@
 #include "tests/test_server.h"
 #include "tests/test_util.h"
 #include "varscope/client.h"
+#include "varscope/v1/admin.grpc.pb.h"
 
 namespace varscope::testing {
 namespace {
@@ -32,6 +33,46 @@ TEST(Client, GuardsNestPerThread) {
   EXPECT_EQ(from_thread, "worker/w:0");
   ASSERT_OK_AND_ASSIGN(Variable v, client->GetVariable("w", {2}));
   EXPECT_EQ(v.name(), "main_thread/w:0");
+}
+
+TEST(Client, OperatorsSeeSessionsAndHealth) {
+  auto server = StartTestServer();
+  ClientOptions options;
+  options.client_name = "trainer-7";
+  auto client = *Client::Connect(server->address(), options);
+  VariableScope scope(*client, "layer");
+  Connection& connection = client->connection();
+  ASSERT_OK_AND_ASSIGN(std::vector<SessionSummary> sessions, connection.ListSessions({}));
+  ASSERT_EQ(sessions.size(), 1u);
+  EXPECT_EQ(sessions[0].id, client->session_id());
+  EXPECT_EQ(sessions[0].client_name, "trainer-7");
+  EXPECT_EQ(sessions[0].open_scopes, 1);
+  EXPECT_GT(sessions[0].expires_in, absl::ZeroDuration());
+  EXPECT_LE(sessions[0].expires_in, sessions[0].lease);
+  ASSERT_OK_AND_ASSIGN(HealthStatus health, connection.CheckHealth({}));
+  EXPECT_EQ(health, HealthStatus::kServing);
+
+  // Pages of one, in id order.
+  auto second = *Client::Connect(server->address());
+  auto admin = varscope::v1::Admin::NewStub(
+      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+  varscope::v1::ListSessionsRequest request;
+  request.set_page_size(1);
+  std::vector<uint64_t> ids;
+  do {
+    grpc::ClientContext ctx;
+    varscope::v1::ListSessionsResponse page;
+    ASSERT_TRUE(admin->ListSessions(&ctx, request, &page).ok());
+    ASSERT_EQ(page.sessions_size(), 1);
+    ids.push_back(page.sessions(0).id());
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  EXPECT_THAT(ids, ::testing::ElementsAre(client->session_id(), second->session_id()));
+  request.set_page_token("not-a-token");
+  grpc::ClientContext ctx;
+  varscope::v1::ListSessionsResponse page;
+  EXPECT_EQ(admin->ListSessions(&ctx, request, &page).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST(Client, ClosingOutOfOrderFails) {

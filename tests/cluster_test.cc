@@ -419,6 +419,42 @@ TEST_F(ClusterTest, SessionCallsReachTheirHomeFromAnyShard) {
   EXPECT_TRUE(other->KeepAlive(&ctx, keep, &kept).ok());
 }
 
+TEST_F(ClusterTest, ListSessionsCoversEveryShardAndPagesAcrossThem) {
+  std::vector<uint64_t> opened;  // one session homed on each shard
+  for (int shard = 0; shard < 3; ++shard) {
+    auto store = pb::VariableStore::NewStub(Channel(shard));
+    grpc::ClientContext ctx;
+    pb::OpenSessionRequest open;
+    open.set_client_name(absl::StrCat("worker-", shard));
+    pb::OpenSessionResponse session;
+    ASSERT_TRUE(store->OpenSession(&ctx, open, &session).ok());
+    opened.push_back(session.session_id());
+  }
+  auto admin = pb::Admin::NewStub(Channel(1));
+  std::vector<std::pair<int, uint64_t>> listed;
+  pb::ListSessionsRequest request;
+  request.set_page_size(2);
+  int pages = 0;
+  do {
+    grpc::ClientContext ctx;
+    pb::ListSessionsResponse page;
+    grpc::Status status = admin->ListSessions(&ctx, request, &page);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_LE(page.sessions_size(), 2);
+    for (const pb::SessionSummary& s : page.sessions()) {
+      listed.emplace_back(s.shard(), s.id());
+      EXPECT_EQ(s.client_name(), absl::StrCat("worker-", s.shard()));
+    }
+    request.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty());
+  EXPECT_EQ(pages, 2);
+  ASSERT_EQ(listed.size(), 3u);
+  for (int shard = 0; shard < 3; ++shard) {
+    EXPECT_EQ(listed[shard], std::make_pair(shard, opened[shard]));
+  }
+}
+
 TEST_F(ClusterTest, AStaleSlotTableIsRefusedWithTheCurrentVersion) {
   const std::string name = NameOn("stale/w", 1, 3);
   auto client = Connect(0);

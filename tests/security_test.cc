@@ -228,6 +228,7 @@ const std::map<std::string, Expected>& ExpectedTable() {
       {"varscope.v1.Admin.Restore", {3, true}},
       {"varscope.v1.Admin.Import", {3, false}},
       {"varscope.v1.Admin.GetStats", {1, true}},
+      {"varscope.v1.Admin.ListSessions", {3, true}},
       {"varscope.v1.Cluster.GetTopology", {1, false}},
   };
   return *table;

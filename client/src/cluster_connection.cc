@@ -138,6 +138,12 @@ class ClusterConnection final : public Connection {
   absl::StatusOr<ServerStats> GetStats(const CallOptions& call) override {
     return entry_->GetStats(call);
   }
+  absl::StatusOr<std::vector<SessionSummary>> ListSessions(const CallOptions& call) override {
+    return entry_->ListSessions(call);  // the shard lists every shard's
+  }
+  absl::StatusOr<HealthStatus> CheckHealth(const CallOptions& call) override {
+    return entry_->CheckHealth(call);
+  }
 
   // ---- Calls about one variable: its shard. ----
   absl::StatusOr<VariableInfo> DescribeVariable(const std::string& name,

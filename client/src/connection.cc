@@ -151,4 +151,12 @@ absl::StatusOr<ServerStats> Connection::GetStats(const CallOptions& call) {
   return Unimplemented("GetStats");
 }
 
+absl::StatusOr<std::vector<SessionSummary>> Connection::ListSessions(const CallOptions& call) {
+  return Unimplemented("ListSessions");
+}
+
+absl::StatusOr<HealthStatus> Connection::CheckHealth(const CallOptions& call) {
+  return Unimplemented("CheckHealth");
+}
+
 }  // namespace varscope

@@ -430,6 +430,18 @@ ServerStats FromProto(const v1::ServerStats& s) {
   return out;
 }
 
+SessionSummary FromProto(const v1::SessionSummary& s) {
+  SessionSummary out;
+  out.id = s.id();
+  out.client_name = s.client_name();
+  out.owner = s.owner();
+  out.lease = absl::Seconds(s.lease_seconds());
+  out.expires_in = absl::Seconds(s.expires_in_seconds());
+  out.open_scopes = s.open_scopes();
+  out.shard = s.shard();
+  return out;
+}
+
 Tensor FromProto(const v1::Tensor& t) {
   Tensor out;
   out.dtype = FromProto(t.dtype());

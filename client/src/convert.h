@@ -36,6 +36,7 @@ TrainingState FromProto(const v1::TrainingState& state);
 WatchEvent FromProto(const v1::WatchEvent& event);
 CheckpointInfo FromProto(const v1::CheckpointInfo& info);
 ServerStats FromProto(const v1::ServerStats& stats);
+SessionSummary FromProto(const v1::SessionSummary& session);
 Tensor FromProto(const v1::Tensor& tensor);
 
 }  // namespace varscope::internal

@@ -641,6 +641,50 @@ class GrpcConnection final : public internal::ShardConnection {
     return FromProto(response);
   }
 
+  absl::StatusOr<std::vector<SessionSummary>> ListSessions(const CallOptions& call) override {
+    // Every page: operators want all of them, and there are at most
+    // --max_sessions per shard.
+    std::vector<SessionSummary> out;
+    v1::ListSessionsRequest request;
+    do {
+      v1::ListSessionsResponse response;
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, call);
+      if (grpc::Status s = admin_->ListSessions(&ctx, request, &response); !s.ok()) {
+        return FromGrpc(s);
+      }
+      for (const v1::SessionSummary& s : response.sessions()) out.push_back(FromProto(s));
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    return out;
+  }
+
+  absl::StatusOr<HealthStatus> CheckHealth(const CallOptions& call) override {
+    // grpc.health.v1 is not among the client's generated types: the
+    // request (service "") is the empty message, and the response is one
+    // field, `ServingStatus status = 1`.
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, call);
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), response;
+    std::promise<grpc::Status> done;
+    generic_.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                       &response, [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    if (grpc::Status s = done.get_future().get(); !s.ok()) return FromGrpc(s);
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (response.Dump(&slices).ok()) {
+      for (const grpc::Slice& slice : slices) {
+        bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+      }
+    }
+    // Field 1, varint (tag 0x08); absent = UNKNOWN (0).
+    int status = 0;
+    if (bytes.size() >= 2 && bytes[0] == 0x08 && (bytes[1] & 0x80) == 0) status = bytes[1];
+    if (status < 0 || status > 3) status = 0;
+    return static_cast<HealthStatus>(status);
+  }
+
   // Large transfers get extra time: a second per 64 MiB on top of the
   // call's timeout (a 1 GiB pull is not cut off at 30 s on a slow link).
   // Also applies wait_for_ready (see ConnectionOptions).

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/core/base/status_macros.h"
 #include "server/service/handle.h"
+#include "server/service/page_token.h"
 #include "server/service/proto_convert.h"
 
 namespace varscope::cluster {
@@ -222,24 +223,25 @@ grpc::ServerUnaryReactor* ClusterAdminService::Import(Context* ctx, const v1::Im
   });
 }
 
-grpc::ServerUnaryReactor* ClusterAdminService::GetStats(Context* ctx,
-                                                        const v1::GetStatsRequest* request,
-                                                        v1::ServerStats* response) {
-  if (routing_->FromPeer(*ctx)) return local_->GetStats(ctx, request, response);
-  absl::StatusOr<service::Admission> admitted =
-      routing_->gate().Admit(*ctx, "varscope.v1.Admin.GetStats");
+template <typename Request, typename Response, typename Merge>
+grpc::ServerUnaryReactor* ClusterAdminService::FromEveryShard(Context* ctx, const char* method,
+                                                              const Request& request,
+                                                              Response* response, Merge merge) {
+  absl::StatusOr<service::Admission> admitted = routing_->gate().Admit(*ctx, method);
   if (!admitted.ok()) return FinishNow(ctx, admitted.status());
-  std::vector<std::pair<int, v1::GetStatsRequest>> calls;
-  for (int shard = 0; shard < routing_->spec().size(); ++shard) calls.emplace_back(shard, *request);
+  std::vector<std::pair<int, Request>> calls;
+  for (int shard = 0; shard < routing_->spec().size(); ++shard) calls.emplace_back(shard, request);
+  // "varscope.v1.Admin.GetStats" -> "/varscope.v1.Admin/GetStats"
+  std::string path = absl::StrCat("/", method);
+  path[path.rfind('.')] = '/';
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto call = std::make_shared<service::Admission>(*std::move(admitted));
   const Routing* routing = routing_;
-  FanOut<v1::ServerStats>(
-      &routing_->peers(), "/varscope.v1.Admin/GetStats", std::move(calls),
-      Routing::DeadlineOf(*ctx),
-      [reactor, response, call, routing](std::vector<std::pair<grpc::Status, v1::ServerStats>> all) {
+  FanOut<Response>(
+      &routing_->peers(), path, std::move(calls), Routing::DeadlineOf(*ctx),
+      [reactor, response, call, routing, merge](std::vector<std::pair<grpc::Status, Response>> all) {
         for (size_t shard = 0; shard < all.size(); ++shard) {
-          const auto& [status, stats] = all[shard];
+          const auto& [status, answer] = all[shard];
           if (!status.ok()) {
             reactor->Finish(grpc::Status(status.error_code(),
                                          absl::StrCat(routing->peers().Describe(shard), ": ",
@@ -248,20 +250,54 @@ grpc::ServerUnaryReactor* ClusterAdminService::GetStats(Context* ctx,
             return;
           }
           if (shard == 0) {
-            *response = stats;
-            continue;
+            *response = answer;
+          } else {
+            merge(answer, response);
           }
-          response->set_sessions(response->sessions() + stats.sessions());
-          response->set_variables(response->variables() + stats.variables());
-          response->set_tensor_bytes(response->tensor_bytes() + stats.tensor_bytes());
-          response->set_max_memory_bytes(response->max_memory_bytes() + stats.max_memory_bytes());
-          response->set_calls_in_flight(response->calls_in_flight() + stats.calls_in_flight());
-          response->set_uptime_seconds(std::min(response->uptime_seconds(), stats.uptime_seconds()));
         }
         reactor->Finish(grpc::Status::OK);
       },
       call.get());
   return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterAdminService::GetStats(Context* ctx,
+                                                        const v1::GetStatsRequest* request,
+                                                        v1::ServerStats* response) {
+  if (routing_->FromPeer(*ctx)) return local_->GetStats(ctx, request, response);
+  return FromEveryShard(ctx, "varscope.v1.Admin.GetStats", *request, response,
+                        [](const v1::ServerStats& stats, v1::ServerStats* sum) {
+    sum->set_sessions(sum->sessions() + stats.sessions());
+    sum->set_variables(sum->variables() + stats.variables());
+    sum->set_tensor_bytes(sum->tensor_bytes() + stats.tensor_bytes());
+    sum->set_max_memory_bytes(sum->max_memory_bytes() + stats.max_memory_bytes());
+    sum->set_calls_in_flight(sum->calls_in_flight() + stats.calls_in_flight());
+    sum->set_uptime_seconds(std::min(sum->uptime_seconds(), stats.uptime_seconds()));
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterAdminService::ListSessions(
+    Context* ctx, const v1::ListSessionsRequest* request, v1::ListSessionsResponse* response) {
+  if (routing_->FromPeer(*ctx)) return local_->ListSessions(ctx, request, response);
+  // Every shard lists its own after the cursor, at most a page each; in
+  // shard order the first page_size of them are the cluster's next page.
+  const int page_size = request->page_size() > 0 ? request->page_size() : 1000;
+  return FromEveryShard(ctx, "varscope.v1.Admin.ListSessions", *request, response,
+                        [page_size](const v1::ListSessionsResponse& shard,
+                                    v1::ListSessionsResponse* all) {
+    bool more = !shard.next_page_token().empty();
+    for (const v1::SessionSummary& s : shard.sessions()) {
+      if (all->sessions_size() == page_size) {
+        more = true;
+        break;
+      }
+      *all->add_sessions() = s;
+    }
+    if (more && all->sessions_size() > 0) {
+      const v1::SessionSummary& last = all->sessions(all->sessions_size() - 1);
+      all->set_next_page_token(service::EncodeSessionToken({last.shard(), last.id()}));
+    }
+  });
 }
 
 }  // namespace varscope::cluster

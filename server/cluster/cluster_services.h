@@ -73,7 +73,8 @@ class PeerService final : public v1::Peer::CallbackService {
 
 // Admin of a shard in a cluster: Save, Restore and ListCheckpoints act on
 // cluster checkpoints (cluster_checkpoints.h), run on `worker`; GetStats
-// adds up every shard; Import is refused (it would place every tensor on
+// adds up every shard and ListSessions lists every shard's; Import is
+// refused (it would place every tensor on
 // this shard).
 class ClusterAdminService final : public v1::Admin::CallbackService {
  public:
@@ -93,8 +94,16 @@ class ClusterAdminService final : public v1::Admin::CallbackService {
                                    v1::ImportResponse* response) override;
   grpc::ServerUnaryReactor* GetStats(Context* ctx, const v1::GetStatsRequest* request,
                                      v1::ServerStats* response) override;
+  grpc::ServerUnaryReactor* ListSessions(Context* ctx, const v1::ListSessionsRequest* request,
+                                         v1::ListSessionsResponse* response) override;
 
  private:
+  // Admits the call, asks every shard (this one included) and merges the
+  // answers in shard order; a shard that fails fails the call, named.
+  template <typename Request, typename Response, typename Merge>
+  grpc::ServerUnaryReactor* FromEveryShard(Context* ctx, const char* method,
+                                           const Request& request, Response* response,
+                                           Merge merge);
   // Admits the call and runs `body` on the coordinator's worker.
   grpc::ServerUnaryReactor* OnWorker(Context* ctx, const char* method,
                                      std::function<absl::Status()> body);

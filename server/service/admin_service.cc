@@ -180,4 +180,35 @@ grpc::ServerUnaryReactor* AdminService::GetStats(Context* ctx,
   });
 }
 
+grpc::ServerUnaryReactor* AdminService::ListSessions(Context* ctx,
+                                                     const v1::ListSessionsRequest* request,
+                                                     v1::ListSessionsResponse* response) {
+  return Handle(ctx, gate_, "varscope.v1.Admin.ListSessions",
+                [&](const Admission&) -> absl::Status {
+    VARSCOPE_ASSIGN_OR_RETURN(const size_t page_size, PageSize(request->page_size()));
+    SessionCursor after;
+    if (!request->page_token().empty()) {
+      VARSCOPE_ASSIGN_OR_RETURN(after, DecodeSessionToken(request->page_token()));
+    }
+    for (const core::SessionSummary& s : sessions_->ListSessions()) {
+      const SessionCursor here{facts_.shard, s.id};
+      if (!(after < here)) continue;
+      if (static_cast<size_t>(response->sessions_size()) == page_size) {
+        const v1::SessionSummary& last = response->sessions(response->sessions_size() - 1);
+        response->set_next_page_token(EncodeSessionToken({last.shard(), last.id()}));
+        break;
+      }
+      v1::SessionSummary* out = response->add_sessions();
+      out->set_id(s.id);
+      out->set_client_name(s.client_name);
+      out->set_owner(s.owner);
+      out->set_lease_seconds(absl::ToDoubleSeconds(s.lease));
+      out->set_expires_in_seconds(absl::ToDoubleSeconds(s.expires_in));
+      out->set_open_scopes(s.open_scopes);
+      out->set_shard(facts_.shard);
+    }
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace varscope::service

@@ -49,6 +49,7 @@ class AdminService final : public ::varscope::v1::Admin::CallbackService {
     std::string version;
     absl::Time started;
     bool tls_enabled = false;
+    int shard = 0;  // index in the cluster; 0 for a single server
   };
   AdminService(core::Checkpointer* checkpointer, core::VariableStore* store,
                core::SessionManager* sessions, core::Env* env, Worker* worker,
@@ -76,6 +77,9 @@ class AdminService final : public ::varscope::v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* GetStats(Context* ctx,
                                      const v1::GetStatsRequest* request,
                                      v1::ServerStats* response) override;
+  grpc::ServerUnaryReactor* ListSessions(Context* ctx,
+                                         const v1::ListSessionsRequest* request,
+                                         v1::ListSessionsResponse* response) override;
 
  private:
   template <typename Body>

@@ -77,4 +77,20 @@ absl::StatusOr<std::string> DecodeNameToken(absl::string_view query,
   return parts[2];
 }
 
+std::string EncodeSessionToken(const SessionCursor& last) {
+  return EncodeNameToken("sessions", absl::StrCat(last.shard, "/", last.id));
+}
+
+absl::StatusOr<SessionCursor> DecodeSessionToken(const std::string& token) {
+  SessionCursor cursor;
+  absl::StatusOr<std::string> text = DecodeNameToken("sessions", token);
+  const std::vector<std::string> parts =
+      text.ok() ? absl::StrSplit(*text, '/') : std::vector<std::string>{};
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &cursor.shard) ||
+      !absl::SimpleAtoi(parts[1], &cursor.id)) {
+    return absl::InvalidArgumentError("page_token is not a sessions page token");
+  }
+  return cursor;
+}
+
 }  // namespace varscope::service

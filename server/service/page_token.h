@@ -25,6 +25,18 @@ std::string EncodeCursor(const core::ListCursor& cursor, absl::string_view query
 absl::StatusOr<core::ListCursor> DecodeCursor(const std::string& token,
                                               absl::string_view query);
 
+// Where a sessions page ended: the last session's shard and id
+// (ListSessions, ordered by shard, then id).
+struct SessionCursor {
+  int shard = -1;
+  uint64_t id = 0;
+  bool operator<(const SessionCursor& o) const {
+    return shard != o.shard ? shard < o.shard : id < o.id;
+  }
+};
+std::string EncodeSessionToken(const SessionCursor& last);
+absl::StatusOr<SessionCursor> DecodeSessionToken(const std::string& token);
+
 // A cursor that is just the last name returned (ListScopes,
 // ListCheckpoints); `query` names the list and its arguments.
 std::string EncodeNameToken(absl::string_view query, const std::string& name);

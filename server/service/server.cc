@@ -22,6 +22,9 @@
 #include "server/cluster/routing.h"
 #include "server/service/call_gate.h"
 #include "server/service/admin_service.h"
+#include "server/metrics/metrics_endpoint.h"
+#include "server/metrics/rpc_metrics.h"
+#include "server/metrics/server_metrics.h"
 #include "server/service/variable_data_service.h"
 #include "server/service/variable_store_service.h"
 
@@ -106,6 +109,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   VARSCOPE_RETURN_IF_ERROR(server->BuildCore(clock));
   VARSCOPE_RETURN_IF_ERROR(server->OpenDurable());
   VARSCOPE_RETURN_IF_ERROR(server->Listen());
+  VARSCOPE_RETURN_IF_ERROR(server->ServeMetrics());
   server->StartBackground();
   return server;
 }
@@ -246,8 +250,8 @@ absl::Status Server::Listen() {
       store_.get(), data_.get(), gate_.get(), options_.max_message_bytes);
   admin_service_ = std::make_unique<AdminService>(
       checkpointer(), store_.get(), sessions_.get(), env_.get(), worker_.get(),
-      gate_.get(), AdminService::ServerFacts{kVersion, absl::Now(),
-                                             options_.tls.enabled()});
+      gate_.get(), AdminService::ServerFacts{kVersion, absl::Now(), options_.tls.enabled(),
+                                             spec_ != nullptr ? options_.cluster.shard : 0});
 
   // Both are gRPC's own registration hooks for standard services.
   grpc::EnableDefaultHealthCheckService(true);
@@ -267,6 +271,14 @@ absl::Status Server::Listen() {
   // Let clients send large tensors in 1 MiB HTTP/2 frames (the default is
   // 16 KiB): fewer frames and flow-control updates per chunk.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
+  if (!options_.metrics_listen.empty()) {
+    // Counted only when asked for: no per-call cost otherwise.
+    rpc_metrics_ = std::make_unique<metrics::RpcMetrics>(std::vector<std::string>{
+        "varscope.v1.VariableStore", "varscope.v1.VariableData", "varscope.v1.Admin",
+        "varscope.v1.Cluster", "varscope.v1.Peer", "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection"});
+    builder.experimental().SetInterceptorCreators(rpc_metrics_->InterceptorFactories());
+  }
   if (spec_ == nullptr) {
     builder.RegisterService(service_.get());
     builder.RegisterService(data_service_.get());
@@ -306,6 +318,39 @@ absl::Status Server::Listen() {
   }
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return absl::OkStatus();
+}
+
+absl::Status Server::ServeMetrics() {
+  if (options_.metrics_listen.empty()) return absl::OkStatus();
+  metrics::MetricSources sources;
+  sources.rpcs = rpc_metrics_.get();
+  sources.store = store_.get();
+  sources.sessions = sessions_.get();
+  sources.data = data_.get();
+  sources.checkpointer = checkpointer();
+  sources.journal = durable_ != nullptr ? durable_->journal() : nullptr;
+  sources.version = kVersion;
+  sources.started = absl::Now();
+  sources.shard = spec_ != nullptr ? options_.cluster.shard : -1;
+  VARSCOPE_ASSIGN_OR_RETURN(
+      metrics_endpoint_,
+      metrics::MetricsEndpoint::Start(options_.metrics_listen,
+                                      [sources] { return metrics::RenderServerMetrics(sources); }));
+  spdlog::info("metrics on http://{}:{}/metrics",
+               options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')),
+               metrics_endpoint_->port());
+  if (!IsLoopback(options_.metrics_listen)) {
+    spdlog::warn(
+        "metrics on {} are open to the network without authentication: they "
+        "show call counts, latencies and sizes (never variable names, values "
+        "or tokens)",
+        options_.metrics_listen);
+  }
+  return absl::OkStatus();
+}
+
+int Server::metrics_port() const {
+  return metrics_endpoint_ != nullptr ? metrics_endpoint_->port() : 0;
 }
 
 void Server::StartBackground() {
@@ -399,6 +444,7 @@ void Server::Shutdown(absl::Duration grace) {
     stopping_ = true;
   }
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  metrics_endpoint_.reset();  // it reads the objects shut down below
   // Calls a cluster cut kept run now (and fail fast as the server stops).
   if (cut_gate_ != nullptr) cut_gate_->ReopenAll();
   grpc_server_->Shutdown(

@@ -52,6 +52,8 @@ struct ClusterOptions {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
+  // Prometheus metrics over HTTP (GET /metrics) on this host:port; "" = off.
+  std::string metrics_listen;
   ClusterOptions cluster;
   TlsFiles tls;
   // Bearer tokens with roles (see core/access.h); "" = no authentication.
@@ -87,6 +89,10 @@ class CutParticipant;
 class Peers;
 class Routing;
 }  // namespace varscope::cluster
+namespace varscope::metrics {
+class MetricsEndpoint;
+class RpcMetrics;
+}  // namespace varscope::metrics
 namespace varscope::service {
 
 class CallGate;
@@ -115,6 +121,8 @@ class Server {
 
   // The bound port (useful with port 0).
   int port() const { return port_; }
+  // The metrics endpoint's bound port; 0 when metrics are off.
+  int metrics_port() const;
   std::string address() const;
 
   // Stops accepting calls, lets in-flight calls finish within `grace`, then
@@ -136,6 +144,7 @@ class Server {
   absl::Status JoinCluster();
   absl::Status OpenDurable();
   absl::Status Listen();
+  absl::Status ServeMetrics();
   void StartBackground();
   void ReapLoop();
   void CheckpointLoop();
@@ -163,9 +172,14 @@ class Server {
   std::unique_ptr<cluster::CutGate> cut_gate_;
   std::unique_ptr<cluster::CutParticipant> cut_participant_;
   std::unique_ptr<cluster::CutCoordinator> cut_coordinator_;
+  // Per-RPC counts kept by an interceptor (null when metrics are off);
+  // outlives the gRPC server that calls it.
+  std::unique_ptr<metrics::RpcMetrics> rpc_metrics_;
   std::vector<std::unique_ptr<grpc::Service>> front_services_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
+  // The HTTP endpoint (null when metrics are off); stopped first.
+  std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint_;
   std::thread reaper_;
   std::thread checkpointer_thread_;
   // Declared last: destroyed first, finishing queued admin calls while the

@@ -279,6 +279,10 @@ class Connection {
       const std::string& path, const std::string& scope,
       std::optional<bool> trainable, const CallOptions& call);
   virtual absl::StatusOr<ServerStats> GetStats(const CallOptions& call);
+  virtual absl::StatusOr<std::vector<SessionSummary>> ListSessions(const CallOptions& call);
+  /// The standard health check (grpc.health.v1.Health/Check) of the whole
+  /// server (service ""); needs no token.
+  virtual absl::StatusOr<HealthStatus> CheckHealth(const CallOptions& call);
 };
 
 /// The gRPC connection to `target` ("host:port", "unix:/path").

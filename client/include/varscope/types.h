@@ -314,6 +314,20 @@ struct ServerStats {
   int64_t calls_in_flight = 0;
 };
 
+/// \brief A live session on the server (Admin.ListSessions).
+struct SessionSummary {
+  uint64_t id = 0;
+  std::string client_name;
+  std::string owner;         ///< the token's name; "" without tokens
+  absl::Duration lease;
+  absl::Duration expires_in; ///< until the lease runs out unless renewed
+  int open_scopes = 0;       ///< scope handles open (the root not counted)
+  int shard = 0;             ///< the shard it lives on (0: single server)
+};
+
+/// \brief The standard gRPC health status of a server (grpc.health.v1).
+enum class HealthStatus { kUnknown = 0, kServing = 1, kNotServing = 2, kServiceUnknown = 3 };
+
 /// \brief Per-call options beside the client-wide defaults.
 struct CallOptions {
   /// Deadline of this call; unset = ConnectionOptions::rpc_timeout.

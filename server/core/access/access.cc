@@ -53,6 +53,7 @@ constexpr MethodRule kRules[] = {
     {"varscope.v1.Admin.Restore", {Role::kAdmin, /*global=*/true}},
     {"varscope.v1.Admin.Import", {Role::kAdmin}},
     {"varscope.v1.Admin.GetStats", {Role::kReader, /*global=*/true}},
+    {"varscope.v1.Admin.ListSessions", {Role::kAdmin, /*global=*/true}},
     // The cluster's shape is what clients route by.
     {"varscope.v1.Cluster.GetTopology", {Role::kReader}},
     // Shard-to-shard calls: the cluster token only.

@@ -170,6 +170,7 @@ absl::StatusOr<ReadResult> DataPlane::Read(const ReadRequest& request) const {
     out.length = rows.count * row_bytes;
     out.data_shape[0] = rows.count;
   }
+  counters_.bytes_read.fetch_add(out.length, std::memory_order_relaxed);
   return out;
 }
 
@@ -214,6 +215,8 @@ absl::StatusOr<GatherResult> DataPlane::Gather(
                 row_bytes);
   }
   out.buffer = std::move(rows);
+  counters_.bytes_read.fetch_add(static_cast<int64_t>(indices.size()) * row_bytes,
+                                 std::memory_order_relaxed);
   return out;
 }
 

@@ -27,6 +27,7 @@
 #ifndef VARSCOPE_SERVER_CORE_DATA_DATA_PLANE_H_
 #define VARSCOPE_SERVER_CORE_DATA_DATA_PLANE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,6 +45,13 @@ namespace varscope::core {
 // The state of a push in progress (defined in push_internal.h).
 struct PushTarget;
 struct PushPlan;
+
+// What the data plane has moved since the process started (for metrics).
+struct DataCounters {
+  std::atomic<int64_t> bytes_pushed{0};   // update data of applied pushes
+  std::atomic<int64_t> bytes_read{0};     // values and rows returned
+  std::atomic<int64_t> stale_dropped{0};  // gradients too stale to apply
+};
 
 class DataPlane {
  public:
@@ -85,6 +93,7 @@ class DataPlane {
   std::shared_ptr<TensorBuffer> NewBuffer(size_t size) const {
     return TensorBuffer::Allocate(size, store_->buffers());
   }
+  const DataCounters& counters() const { return counters_; }
 
  private:
   // Checks one update against its variable's constant metadata.
@@ -111,6 +120,7 @@ class DataPlane {
   VariableStore* const store_;  // Not owned.
   UpdateLog* log_ = nullptr;    // Not owned; set before serving.
   bool log_pushes_ = false;
+  mutable DataCounters counters_;  // atomics: counted from const reads
 };
 
 }  // namespace varscope::core

@@ -42,7 +42,14 @@ std::vector<VariableCell*> GroupCells(const PushTarget& t) {
 
 absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
     std::vector<Update> updates) {
-  return RunPush(std::move(updates), std::nullopt);
+  int64_t bytes = 0;
+  for (const Update& u : updates) {
+    bytes += static_cast<int64_t>(u.owned_value ? u.owned_value->size() : u.data.size());
+  }
+  absl::StatusOr<std::vector<UpdateResult>> results =
+      RunPush(std::move(updates), std::nullopt);
+  if (results.ok()) counters_.bytes_pushed.fetch_add(bytes, std::memory_order_relaxed);
+  return results;
 }
 
 absl::StatusOr<std::vector<UpdateResult>> DataPlane::ReplayPush(
@@ -326,6 +333,7 @@ void DataPlane::ApplyPush(PushPlan& plan) {
     TrainingState& train = cell.training;
     if (t.action == PushTarget::Action::kStale) {
       ++train.stale_dropped;
+      counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
       t.result.applied = false;
       t.result.stale = true;
     } else if (t.action == PushTarget::Action::kAccumulate) {

@@ -816,4 +816,24 @@ size_t SessionManager::num_sessions() const {
   return sessions_.size();
 }
 
+std::vector<SessionSummary> SessionManager::ListSessions() const {
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, session] : sessions_) live.push_back(session);
+  }
+  // Each session's lock alone, after the manager's is released.
+  const absl::Time now = clock_->Now();
+  std::vector<SessionSummary> out;
+  for (const std::shared_ptr<Session>& s : live) {
+    absl::MutexLock lock(&s->mu);
+    if (s->closed || s->deadline <= now) continue;
+    out.push_back(SessionSummary{s->id, s->client_name, s->owner, s->lease,
+                                 s->deadline - now, s->open_scopes});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SessionSummary& a, const SessionSummary& b) { return a.id < b.id; });
+  return out;
+}
+
 }  // namespace varscope::core

@@ -84,6 +84,16 @@ struct SessionInfo {
   uint64_t root_scope = 0;  // the root's handle
 };
 
+// What an operator sees of a live session (Admin.ListSessions).
+struct SessionSummary {
+  uint64_t id = 0;
+  std::string client_name;
+  std::string owner;            // the token's name; "" without tokens
+  absl::Duration lease;
+  absl::Duration expires_in;    // until the lease runs out unless renewed
+  int open_scopes = 0;          // handles opened and not closed (root not counted)
+};
+
 // What a re-entry copies of a captured variable scope (TF_SEMANTICS §2.3).
 struct CapturedScope {
   bool root = false;
@@ -206,6 +216,8 @@ class SessionManager {
   // Drops sessions whose lease has run out; returns how many.
   int ReapExpired();
   size_t num_sessions() const;
+  // The live sessions, by id.
+  std::vector<SessionSummary> ListSessions() const;
 
  private:
   struct Scope;

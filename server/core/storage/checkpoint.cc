@@ -138,15 +138,19 @@ absl::StatusOr<CheckpointInfo> Checkpointer::Save(absl::string_view name,
 
 absl::StatusOr<CheckpointInfo> Checkpointer::SaveLocked(
     absl::string_view name, const std::function<void()>& after_cut) {
+  const absl::Time start = absl::Now();
   VARSCOPE_ASSIGN_OR_RETURN(CheckpointInfo info, NameNext(name));
   // Changes counted before the snapshot: anything later may be missing.
   const uint64_t changes = store_->feed().published();
+  const absl::Time cut_start = absl::Now();
   VARSCOPE_ASSIGN_OR_RETURN(StoreSnapshot snapshot, SnapshotAtCut(&info));
+  pause_seconds_.Observe(absl::ToDoubleSeconds(absl::Now() - cut_start));
   if (after_cut) after_cut();
   VARSCOPE_RETURN_IF_ERROR(WriteFiles(snapshot, &info));
   saved_at_.store(changes, std::memory_order_relaxed);
   (void)Prune();  // best effort: a failed prune leaves an extra checkpoint
   DropCoveredLog(info.wal_segment);
+  save_seconds_.Observe(absl::ToDoubleSeconds(absl::Now() - start));
   return info;
 }
 

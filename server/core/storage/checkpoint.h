@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/core/base/histogram.h"
 #include "server/core/storage/env.h"
 #include "server/core/storage/journal_log.h"
 #include "server/core/namespace/variable_store.h"
@@ -150,6 +151,10 @@ class Checkpointer {
   // The store's change count (ChangeFeed::published) covered by the last
   // save or restore: equal to the current count means nothing to save.
   uint64_t saved_at() const { return saved_at_.load(std::memory_order_relaxed); }
+  // Successful saves: how long each took, and how long each paused changes
+  // (the snapshot under the update barrier).
+  const Histogram& save_seconds() const { return save_seconds_; }
+  const Histogram& pause_seconds() const { return pause_seconds_; }
 
   // Called during restores, at most every `every`, with tensor bytes read
   // so far, the total, and the variables done (for progress logs).
@@ -193,6 +198,8 @@ class Checkpointer {
   const int keep_;
   JournalLog* log_ = nullptr;  // Not owned.
   std::atomic<uint64_t> saved_at_{0};
+  Histogram save_seconds_{Histogram::DurationBounds()};
+  Histogram pause_seconds_{Histogram::DurationBounds()};
   absl::Mutex mu_;
   Progress progress_ ABSL_GUARDED_BY(mu_);
   absl::Duration progress_every_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);

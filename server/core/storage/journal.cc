@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "server/core/storage/crc32.h"
 #include "server/core/base/status_macros.h"
 
@@ -124,8 +125,10 @@ absl::Status Journal::Append(absl::string_view header,
     const uint64_t upto = appended_;
     AppendableFile* file = file_.get();
     mu_.Unlock();
+    const absl::Time start = absl::Now();
     absl::Status s = file->Append(batch);
     if (s.ok()) s = file->Sync();
+    sync_seconds_.Observe(absl::ToDoubleSeconds(absl::Now() - start));
     mu_.Lock();
     syncing_ = false;
     if (!s.ok()) {

@@ -33,6 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/core/base/histogram.h"
 #include "server/core/storage/env.h"
 
 namespace varscope::core {
@@ -76,6 +77,8 @@ class Journal {
   // Deletes segments numbered below `segment`.
   absl::Status DropBefore(int64_t segment) ABSL_LOCKS_EXCLUDED(mu_);
   int64_t segment() const ABSL_LOCKS_EXCLUDED(mu_);
+  // How long each write-and-sync of a batch of records took.
+  const Histogram& sync_seconds() const { return sync_seconds_; }
 
   // Reads the segments numbered >= `from` in order, calling `apply` for
   // each record. A torn record at the end of the newest segment is cut
@@ -94,6 +97,7 @@ class Journal {
 
   Env* const env_;  // Not owned.
   const std::string dir_;
+  Histogram sync_seconds_{Histogram::DurationBounds()};
 
   mutable absl::Mutex mu_;
   std::unique_ptr<AppendableFile> file_ ABSL_GUARDED_BY(mu_);
