@@ -889,6 +889,7 @@ VariableInfo VariableStore::InfoOf(const Partitioned& p) const {
     if (it == vars_.end()) continue;
     info.parts.push_back(InfoOf(*it->second));
     info.version = std::max(info.version, info.parts.back().version);
+    info.num_bytes += info.parts.back().num_bytes;  // the whole's bytes
   }
   return info;
 }
