@@ -6,6 +6,7 @@ VARSCOPE_PACKAGES=(
   grpc-proto libabsl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev clang-14 openssl yamllint
   libcpp-httplib-dev libcli11-dev
+  systemd procps docker-compose  # deploy/check.sh: systemd-analyze, /bin/kill, compose config
 )
 
 varscope_install_deps() {
