@@ -16,8 +16,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
+#include "absl/strings/str_cat.h"
 #include "server/core/namespace/names.h"
 #include "server/cluster/cluster_spec.h"
+#include "server/logging/log_format.h"
 #include "server/service/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -26,6 +28,8 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "host:port for Prometheus metrics over HTTP (GET /metrics), e.g. "
           "127.0.0.1:9464; empty = off. No authentication: keep it on loopback "
           "or a private network");
+ABSL_FLAG(std::string, log_format, "text",
+          "text (for people) or json (one object per line: time, level, msg)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error or off (debug logs each failed RPC)");
 ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(30),
@@ -142,6 +146,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(level);
+  if (absl::Status s = varscope::logging::SetLogFormat(absl::GetFlag(FLAGS_log_format)); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   RouteProtobufLogs();
   const std::string detection = absl::GetFlag(FLAGS_deadlock_detection);
   if (detection != "abort" && detection != "off") {
@@ -232,10 +240,16 @@ int main(int argc, char** argv) {
     spdlog::error("{}", std::string(server.status().message()));
     return 1;
   }
-  spdlog::info("varscoped {} listening on {} (lease {}, max message {} bytes)",
+  spdlog::info("varscoped {} listening on {} (lease {}, max message {} bytes); data {}; metrics {}",
                varscope::service::kVersion, (*server)->address(),
                absl::FormatDuration(options.sessions.default_lease).c_str(),
-               options.max_message_bytes);
+               options.max_message_bytes,
+               options.data_dir.empty()
+                   ? std::string("in memory only")
+                   : absl::StrCat("in ", options.data_dir, " (", durability, " durability)"),
+               (*server)->metrics_port() > 0
+                   ? absl::StrCat("on port ", (*server)->metrics_port(), " (GET /metrics)")
+                   : std::string("off"));
   spdlog::info("security: TLS {}, bearer tokens {}",
                options.tls.enabled()
                    ? (options.tls.client_ca_file.empty() ? "on" : "on with client certificates")

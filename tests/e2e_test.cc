@@ -21,6 +21,9 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "varscope_testing/reflection.pb.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "server/logging/log_format.h"
 #include "tests/daemon.h"
 #include "tests/test_util.h"
 #include "varscope/v1/admin.grpc.pb.h"
@@ -155,6 +158,34 @@ TEST(EndToEnd, RestartRestoresTheDataDirectory) {
   EXPECT_EQ(state.optimizer_steps, 1);
   EXPECT_EQ(client->ListVariables("persist")->size(), 4u);  // w, 2 slots, ids
   std::system(("rm -rf " + data).c_str());
+}
+
+TEST(EndToEnd, JsonLogsAreOneObjectPerLine) {
+  // Escaping first: quotes, backslashes, newlines and control bytes.
+  EXPECT_EQ(logging::JsonLogLine("warning", "a \"b\"\\c\nd\x01", 1796121361618),
+            "{\"time\":\"2026-12-01T10:36:01.618Z\",\"level\":\"warning\","
+            "\"msg\":\"a \\\"b\\\"\\\\c\\nd\\u0001\"}\n");
+
+  Daemon daemon({"--log_format=json"});
+  ASSERT_NE(daemon.port(), 0);
+  EXPECT_EQ(daemon.Terminate(), 0);
+  const std::string log = daemon.log();
+  int lines = 0;
+  bool listening = false;
+  for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+    ++lines;
+    nlohmann::json entry = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(entry.is_object()) << line;
+    EXPECT_TRUE(entry["time"].is_string() && entry["level"].is_string() &&
+                entry["msg"].is_string())
+        << line;
+    if (entry["msg"].get<std::string>().find("listening on " + daemon.address()) !=
+        std::string::npos) {
+      listening = true;
+    }
+  }
+  EXPECT_GE(lines, 3);
+  EXPECT_TRUE(listening) << log;
 }
 
 TEST(EndToEnd, DamagedCheckpointStopsStartUnlessRecover) {

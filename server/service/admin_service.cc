@@ -82,10 +82,12 @@ grpc::ServerUnaryReactor* AdminService::Save(Context* ctx,
                                              const v1::SaveRequest* request,
                                              v1::CheckpointInfo* response) {
   return Queue(ctx, "varscope.v1.Admin.Save", true, [=](const Admission&) -> absl::Status {
+    const absl::Time start = absl::Now();
     VARSCOPE_ASSIGN_OR_RETURN(core::CheckpointInfo info,
                               checkpointer_->Save(request->name()));
-    spdlog::info("saved checkpoint {} ({} variables, {} bytes) on request",
-                 info.name, info.variables, info.bytes);
+    spdlog::info("saved checkpoint {} on request: {} variables, {} bytes in {:.2f} s",
+                 info.name, info.variables, info.bytes,
+                 absl::ToDoubleSeconds(absl::Now() - start));
     ToProto(info, response);
     return absl::OkStatus();
   });
