@@ -7,6 +7,7 @@ VARSCOPE_PACKAGES=(
   libgtest-dev libgmock-dev clang-14 openssl yamllint
   libcpp-httplib-dev libcli11-dev
   systemd procps docker-compose  # deploy/check.sh: systemd-analyze, /bin/kill, compose config
+  curl                           # the README walkthrough scrapes metrics
 )
 
 varscope_install_deps() {
