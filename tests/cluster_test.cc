@@ -455,6 +455,34 @@ TEST_F(ClusterTest, ListSessionsCoversEveryShardAndPagesAcrossThem) {
   }
 }
 
+// The operators' CLI against one shard shows the whole cluster.
+TEST_F(ClusterTest, TheCliOnAnyShardShowsTheWholeCluster) {
+  auto client = Connect(0);
+  for (int i = 0; i < 6; ++i) {  // names owned by every shard
+    ASSERT_OK(client->GetVariable(absl::StrCat("cli/v", i), {2}).status());
+  }
+  auto cli = [&](const std::string& args) {
+    const std::string command = absl::StrCat(VARSCOPE_CLI_PATH, " --addr ",
+                                             cluster_.address(1), " --json ", args);
+    std::string out;
+    FILE* pipe = popen(command.c_str(), "r");
+    char buffer[4096];
+    size_t n;
+    while (pipe != nullptr && (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+      out.append(buffer, n);
+    }
+    EXPECT_EQ(pipe != nullptr ? pclose(pipe) : -1, 0) << command;
+    return out;
+  };
+  const std::string listed = cli("ls cli");
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_NE(listed.find(absl::StrCat("\"name\": \"cli/v", i, "\"")), std::string::npos)
+        << listed;
+  }
+  EXPECT_NE(cli("stats").find("\"variables\": 6"), std::string::npos);
+  EXPECT_NE(cli("describe cli/v5").find("\"bytes\": 8"), std::string::npos);
+}
+
 TEST_F(ClusterTest, AStaleSlotTableIsRefusedWithTheCurrentVersion) {
   const std::string name = NameOn("stale/w", 1, 3);
   auto client = Connect(0);

@@ -135,7 +135,9 @@ class MetricsTest : public ::testing::Test {
     server_ = StartTestServer(options);
     ASSERT_NE(server_, nullptr);
     ASSERT_GT(server_->metrics_port(), 0);
-    client_ = *Client::Connect(server_->address());
+    ClientOptions quiet;
+    quiet.keep_alive = false;  // no background call in flight during a scrape
+    client_ = *Client::Connect(server_->address(), quiet);
   }
   void TearDown() override {
     client_.reset();

@@ -20,9 +20,10 @@ constexpr const char* kCodeNames[] = {
     "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",      "DATA_LOSS",
     "UNAUTHENTICATED"};
 
-// One per call: counts it from its start until gRPC destroys it (the call
-// is done), with the status it sent. A call that ends without sending one
-// (the client went away) counts as CANCELLED.
+// One per call: counts it from its start until its status is about to be
+// sent, so a client that has its answer also sees it counted. A call that
+// ends without sending a status (the client went away) counts as CANCELLED
+// when gRPC destroys it.
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
   CallInterceptor(RpcMetrics* metrics, int method)
@@ -30,20 +31,26 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
     metrics_->Started();
   }
   ~CallInterceptor() override {
-    metrics_->Finished(method_, code_, absl::ToDoubleSeconds(absl::Now() - start_));
+    if (!counted_) Count(grpc::StatusCode::CANCELLED);
   }
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      code_ = methods->GetSendStatus().error_code();
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
+        !counted_) {
+      Count(methods->GetSendStatus().error_code());
     }
     methods->Proceed();
   }
 
  private:
+  void Count(grpc::StatusCode code) {
+    counted_ = true;
+    metrics_->Finished(method_, code, absl::ToDoubleSeconds(absl::Now() - start_));
+  }
+
   RpcMetrics* const metrics_;
   const int method_;
   const absl::Time start_;
-  grpc::StatusCode code_ = grpc::StatusCode::CANCELLED;
+  bool counted_ = false;  // gRPC runs one call's hooks one at a time
 };
 
 class CallInterceptorFactory final
@@ -113,12 +120,12 @@ void RpcMetrics::Write(PrometheusText* out) const {
     }
   }
   out->Family("varscope_rpc_duration_seconds", "histogram",
-              "Time from an RPC's start until it is done, by method (streams: their whole life).");
+              "Time from an RPC's start until its status is sent, by method (streams: their whole life).");
   for (const auto& m : methods_) {
     core::Histogram::Reading r = m->seconds.Read();
     if (r.count > 0) out->Histogram("varscope_rpc_duration_seconds", {{"method", m->name}}, r);
   }
-  out->Family("varscope_rpc_in_flight", "gauge", "RPCs started and not yet done.");
+  out->Family("varscope_rpc_in_flight", "gauge", "RPCs started whose status is not yet sent.");
   out->Sample("varscope_rpc_in_flight", {},
               static_cast<double>(in_flight_.load(std::memory_order_relaxed)));
   out->Family("varscope_quota_refusals_total", "counter",
