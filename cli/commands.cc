@@ -157,13 +157,17 @@ bool IsLocalFileError(const absl::Status& status) {
   return status.GetPayload(kLocalFilePayload).has_value();
 }
 
+static void PrintJson(const Context& c, const std::vector<VariableInfo>& all) {
+  json list = json::array();
+  for (const VariableInfo& v : all) list.push_back(ToJson(v));
+  *c.out << list.dump(2) << "\n";
+}
+
 absl::Status Tree(const Context& c, const std::string& prefix) {
   absl::StatusOr<std::vector<VariableInfo>> all = ListAll(c, prefix);
   if (!all.ok()) return all.status();
   if (c.json) {
-    json list = json::array();
-    for (const VariableInfo& v : *all) list.push_back(ToJson(v));
-    *c.out << list.dump(2) << "\n";
+    PrintJson(c, *all);  // the same list as ls: a tree is for people
     return absl::OkStatus();
   }
   Node root;
@@ -182,9 +186,7 @@ absl::Status Ls(const Context& c, const std::string& prefix) {
   absl::StatusOr<std::vector<VariableInfo>> all = ListAll(c, prefix);
   if (!all.ok()) return all.status();
   if (c.json) {
-    json list = json::array();
-    for (const VariableInfo& v : *all) list.push_back(ToJson(v));
-    *c.out << list.dump(2) << "\n";
+    PrintJson(c, *all);
     return absl::OkStatus();
   }
   for (const VariableInfo& v : *all) *c.out << v.name << "  " << Columns(v) << "\n";
@@ -305,8 +307,9 @@ absl::Status Push(const Context& c, const std::string& name, const std::string& 
   if (array->dtype != v->dtype) {
     return absl::InvalidArgumentError(absl::StrCat(
         from_file, " holds ", DataTypeName(array->dtype), " but ", v->name, " is ",
-        DataTypeName(v->dtype), "; convert it first (a.astype(np.", DataTypeName(v->dtype),
-        "))"));
+        DataTypeName(v->dtype), "; convert it first (a.astype(np.",
+        // NumPy has no bfloat16: such variables take float32 files.
+        v->dtype == DataType::kBFloat16 ? "float32" : DataTypeName(v->dtype), "))"));
   }
   if (array->shape != v->shape) {
     return absl::InvalidArgumentError(absl::StrCat(from_file, " has shape ",
@@ -404,7 +407,9 @@ absl::Status Sessions(const Context& c) {
   if (c.json) {
     json j = json::array();
     for (const SessionSummary& s : *sessions) {
-      j.push_back({{"id", s.id},
+      // A string, as the proto3 JSON mapping (and grpcurl) writes a uint64:
+      // ids are random 63-bit numbers that jq's doubles would round.
+      j.push_back({{"id", std::to_string(s.id)},
                    {"client_name", s.client_name},
                    {"owner", s.owner},
                    {"lease_seconds", absl::ToDoubleSeconds(s.lease)},

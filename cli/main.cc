@@ -144,6 +144,8 @@ int main(int argc, char** argv) {
   if (!token.ok()) return Report(token.status(), false) == kNotFound ? kFileError : kFailed;
   options.auth_token = *token;
   options.rpc_timeout = absl::Seconds(g.timeout_seconds);
+  // A health check needs no token: skip the topology call (which does).
+  options.use_topology = !health->parsed();
   absl::StatusOr<std::shared_ptr<varscope::Connection>> connection =
       varscope::MakeConnection(g.addr, options);
   if (!connection.ok()) return Report(connection.status(), health->parsed());

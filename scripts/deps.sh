@@ -6,13 +6,18 @@ VARSCOPE_PACKAGES=(
   grpc-proto libabsl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev clang-14 openssl yamllint
   libcpp-httplib-dev libcli11-dev
+)
+# Only for the test suite (`varscope_install_deps test`).
+VARSCOPE_TEST_PACKAGES=(
   systemd procps docker-compose  # deploy/check.sh: systemd-analyze, /bin/kill, compose config
   curl                           # the README walkthrough scrapes metrics
 )
 
+# Usage: varscope_install_deps [test]
 varscope_install_deps() {
-  local missing=()
-  for p in "${VARSCOPE_PACKAGES[@]}"; do
+  local missing=() wanted=("${VARSCOPE_PACKAGES[@]}")
+  [ "${1:-}" = test ] && wanted+=("${VARSCOPE_TEST_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
       || missing+=("$p")
   done

@@ -2,6 +2,7 @@
 // with health checking and server reflection; stops gracefully on SIGINT or
 // SIGTERM (in-flight calls finish, exit code 0).
 #include <google/protobuf/stubs/logging.h>
+#include <grpc/support/log.h>
 #include <signal.h>
 #include <unistd.h>
 #include <spdlog/spdlog.h>
@@ -129,6 +130,23 @@ void RouteProtobufLogs() {
   });
 }
 
+// gRPC's own messages (gpr_log) go through spdlog too, so that every line
+// has the chosen format (--log_format=json stays one object per line).
+void RouteGrpcLogs() {
+  gpr_set_log_function([](gpr_log_func_args* args) {
+    switch (args->severity) {
+      case GPR_LOG_SEVERITY_DEBUG:
+        spdlog::debug("grpc {}:{}: {}", args->file, args->line, args->message);
+        break;
+      case GPR_LOG_SEVERITY_INFO:
+        spdlog::info("grpc {}:{}: {}", args->file, args->line, args->message);
+        break;
+      default:
+        spdlog::error("grpc {}:{}: {}", args->file, args->line, args->message);
+    }
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,6 +169,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   RouteProtobufLogs();
+  RouteGrpcLogs();
   const std::string detection = absl::GetFlag(FLAGS_deadlock_detection);
   if (detection != "abort" && detection != "off") {
     spdlog::error("--deadlock_detection must be abort or off");

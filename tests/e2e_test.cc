@@ -166,6 +166,11 @@ TEST(EndToEnd, JsonLogsAreOneObjectPerLine) {
             "{\"time\":\"2026-12-01T10:36:01.618Z\",\"level\":\"warning\","
             "\"msg\":\"a \\\"b\\\"\\\\c\\nd\\u0001\"}\n");
 
+  // Bytes that are not UTF-8 (a client's name, say) become U+FFFD.
+  EXPECT_EQ(logging::JsonLogLine("info", "bad \xff\xc3 ok \xc3\xa9", 0),
+            "{\"time\":\"1970-01-01T00:00:00.000Z\",\"level\":\"info\","
+            "\"msg\":\"bad \\ufffd\\ufffd ok \xc3\xa9\"}\n");
+
   Daemon daemon({"--log_format=json"});
   ASSERT_NE(daemon.port(), 0);
   EXPECT_EQ(daemon.Terminate(), 0);

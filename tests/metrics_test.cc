@@ -15,6 +15,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/core/base/histogram.h"
+#include "server/metrics/prometheus_text.h"
 #include "tests/test_server.h"
 #include "tests/test_util.h"
 #include "varscope/client.h"
@@ -102,6 +104,24 @@ std::map<std::string, double> ParseStrict(const std::string& text) {
     EXPECT_EQ(counts.back(), samples[key]) << series;
   }
   return samples;
+}
+
+TEST(PrometheusText, EscapesAndFormatsAsTheFormatSays) {
+  metrics::PrometheusText out;
+  out.Family("m_total", "counter", "back\\slash and\nnewline");
+  out.Sample("m_total", {{"l", "q\"b\\n\nx"}, {"k", "v"}}, 3);
+  core::Histogram h({0.5, 1});
+  h.Observe(0.25);
+  h.Observe(2);
+  out.Family("h", "histogram", "h");
+  out.Histogram("h", {}, h.Read());
+  EXPECT_EQ(out.Take(),
+            "# HELP m_total back\\\\slash and\\nnewline\n"
+            "# TYPE m_total counter\n"
+            "m_total{l=\"q\\\"b\\\\n\\nx\",k=\"v\"} 3\n"
+            "# HELP h h\n# TYPE h histogram\n"
+            "h_bucket{le=\"0.5\"} 1\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
+            "h_sum 2.25\nh_count 2\n");
 }
 
 // The checker itself fails on what Prometheus would reject.

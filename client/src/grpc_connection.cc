@@ -1006,6 +1006,7 @@ absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(
   absl::StatusOr<std::shared_ptr<internal::ShardConnection>> entry =
       internal::MakeShardConnection(target, options, {});
   if (!entry.ok()) return entry.status();
+  if (!options.use_topology) return std::shared_ptr<Connection>(*entry);
   // A cluster routes data-plane calls to each variable's shard; a single
   // server (or one too old to know the Cluster service) is used directly.
   // Any other failure (unreachable, refused token) is the caller's: never

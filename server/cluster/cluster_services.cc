@@ -279,15 +279,21 @@ grpc::ServerUnaryReactor* ClusterAdminService::GetStats(Context* ctx,
 grpc::ServerUnaryReactor* ClusterAdminService::ListSessions(
     Context* ctx, const v1::ListSessionsRequest* request, v1::ListSessionsResponse* response) {
   if (routing_->FromPeer(*ctx)) return local_->ListSessions(ctx, request, response);
-  // Every shard lists its own after the cursor, at most a page each; in
-  // shard order the first page_size of them are the cluster's next page.
-  const int page_size = request->page_size() > 0 ? request->page_size() : 1000;
-  return FromEveryShard(ctx, "varscope.v1.Admin.ListSessions", *request, response,
-                        [page_size](const v1::ListSessionsResponse& shard,
-                                    v1::ListSessionsResponse* all) {
+  // Every shard lists its own after the cursor, at most a page each (the
+  // size clamped here as each shard clamps it). In shard order, the page
+  // ends at the first shard that had more, or after page_size sessions.
+  absl::StatusOr<size_t> page_size = service::PageSize(request->page_size());
+  if (!page_size.ok()) return FinishNow(ctx, page_size.status());
+  v1::ListSessionsRequest each = *request;
+  each.set_page_size(static_cast<int>(*page_size));
+  const int limit = static_cast<int>(*page_size);
+  return FromEveryShard(ctx, "varscope.v1.Admin.ListSessions", each, response,
+                        [limit](const v1::ListSessionsResponse& shard,
+                                v1::ListSessionsResponse* all) {
+    if (!all->next_page_token().empty()) return;  // an earlier shard had more
     bool more = !shard.next_page_token().empty();
     for (const v1::SessionSummary& s : shard.sessions()) {
-      if (all->sessions_size() == page_size) {
+      if (all->sessions_size() == limit) {
         more = true;
         break;
       }

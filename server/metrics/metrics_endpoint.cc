@@ -39,8 +39,8 @@ absl::StatusOr<HostPort> ParseListen(absl::string_view listen) {
 
 MetricsEndpoint::MetricsEndpoint() : http_(std::make_unique<httplib::Server>()) {}
 
-absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
-    const std::string& listen, std::function<std::string()> render) {
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Bind(
+    const std::string& listen) {
   absl::StatusOr<HostPort> where = ParseListen(listen);
   if (!where.ok()) return where.status();
   std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
@@ -56,13 +56,6 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  http.Get("/metrics", [render = std::move(render)](const httplib::Request&,
-                                                    httplib::Response& response) {
-    response.set_content(render(), kPrometheusContentType);
-  });
-  http.Get("/", [](const httplib::Request&, httplib::Response& response) {
-    response.set_content("varscoped metrics: GET /metrics\n", "text/plain");
-  });
   endpoint->port_ = where->port == 0 ? http.bind_to_any_port(where->host)
                                      : (http.bind_to_port(where->host, where->port)
                                             ? where->port
@@ -72,17 +65,34 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
         "could not listen for metrics on ", listen,
         " (address in use or not valid; use host:port, e.g. 127.0.0.1:9464)"));
   }
+  return endpoint;
+}
+
+absl::Status MetricsEndpoint::Serve(std::function<std::string()> render) {
+  httplib::Server& http = *http_;
+  http.Get("/metrics", [render = std::move(render)](const httplib::Request&,
+                                                    httplib::Response& response) {
+    response.set_content(render(), kPrometheusContentType);
+  });
+  http.Get("/", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content("varscoped metrics: GET /metrics\n", "text/plain");
+  });
   auto returned = std::make_shared<std::atomic<bool>>(false);
-  endpoint->thread_ = std::thread([&http, returned] {
+  thread_ = std::thread([&http, returned] {
     http.listen_after_bind();
     *returned = true;
   });
-  // httplib's stop() does nothing until the loop runs: wait for it, so a
-  // quick shutdown cannot leave the thread serving forever.
+  // httplib's stop() does nothing until its loop runs, and it offers no
+  // event to wait for: poll until the loop runs (or has already ended), so
+  // a quick shutdown cannot leave the thread serving forever.
   while (!http.is_running() && !*returned) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  return endpoint;
+  if (*returned) {
+    return absl::UnavailableError(absl::StrCat("the metrics endpoint on port ", port_,
+                                               " stopped as it started"));
+  }
+  return absl::OkStatus();
 }
 
 MetricsEndpoint::~MetricsEndpoint() {

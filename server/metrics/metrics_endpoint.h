@@ -4,7 +4,8 @@
 // Served by cpp-httplib on one thread of its own; it has no
 // authentication, so it binds loopback unless told otherwise.
 //
-//   auto endpoint = MetricsEndpoint::Start("127.0.0.1:9464", [&] { ... });
+//   auto endpoint = MetricsEndpoint::Bind("127.0.0.1:9464");  // fails early
+//   (*endpoint)->Serve([&] { ... });
 //   (*endpoint)->port();  // the bound port (useful with port 0)
 //
 // Thread-safety: Start and destruction from one thread; `render` runs on
@@ -27,9 +28,11 @@ namespace varscope::metrics {
 
 class MetricsEndpoint {
  public:
-  // Listens on `listen` ("host:port", "[v6]:port"; port 0 = any free).
-  static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(
-      const std::string& listen, std::function<std::string()> render);
+  // Binds `listen` ("host:port", "[v6]:port"; port 0 = any free), so that
+  // a bad or taken address fails before anything else starts.
+  static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Bind(const std::string& listen);
+  // Serves GET /metrics with what `render` returns, on its own thread.
+  absl::Status Serve(std::function<std::string()> render);
   MetricsEndpoint(const MetricsEndpoint&) = delete;
   MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;
   // Stops serving and joins the thread.

@@ -130,7 +130,7 @@ void RpcMetrics::Write(PrometheusText* out) const {
               static_cast<double>(in_flight_.load(std::memory_order_relaxed)));
   out->Family("varscope_quota_refusals_total", "counter",
               "RPCs refused with RESOURCE_EXHAUSTED (calls in flight per client, "
-              "--max_memory_bytes, --max_sessions, scopes per session, message size), by method.");
+              "--max_memory_bytes, --max_sessions, scopes per session), by method.");
   for (const auto& m : methods_) {
     const uint64_t n = m->by_code[kExhausted].load(std::memory_order_relaxed);
     if (n > 0) {

@@ -118,6 +118,11 @@ absl::Status Server::BuildCore(const core::Clock* clock) {
   const core::Clock* effective_clock = clock != nullptr ? clock : &real_clock_;
   env_ = core::NewPosixEnv();
   gate_ = std::make_unique<CallGate>(options_.max_in_flight_per_client);
+  if (!options_.metrics_listen.empty()) {
+    // Bound first: a taken metrics port fails the start before recovery.
+    VARSCOPE_ASSIGN_OR_RETURN(metrics_endpoint_,
+                              metrics::MetricsEndpoint::Bind(options_.metrics_listen));
+  }
   VARSCOPE_RETURN_IF_ERROR(JoinCluster());
   store_ = std::make_unique<core::VariableStore>(options_.store);
   sessions_ = std::make_unique<core::SessionManager>(
@@ -332,10 +337,8 @@ absl::Status Server::ServeMetrics() {
   sources.version = kVersion;
   sources.started = absl::Now();
   sources.shard = spec_ != nullptr ? options_.cluster.shard : -1;
-  VARSCOPE_ASSIGN_OR_RETURN(
-      metrics_endpoint_,
-      metrics::MetricsEndpoint::Start(options_.metrics_listen,
-                                      [sources] { return metrics::RenderServerMetrics(sources); }));
+  VARSCOPE_RETURN_IF_ERROR(
+      metrics_endpoint_->Serve([sources] { return metrics::RenderServerMetrics(sources); }));
   spdlog::info("metrics on http://{}:{}/metrics",
                options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')),
                metrics_endpoint_->port());

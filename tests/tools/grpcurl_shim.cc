@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
       if (colon == std::string::npos) return Usage("-H wants 'name: value'");
       std::string name = header.substr(0, colon);
       std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-      headers.emplace_back(name, header.substr(header.find_first_not_of(' ', colon + 1)));
+      const size_t value = header.find_first_not_of(' ', colon + 1);
+      headers.emplace_back(name, value == std::string::npos ? "" : header.substr(value));
     } else if (!arg.empty() && arg[0] == '-') {
       return Usage("flag " + arg + " is not supported by this shim");
     } else {

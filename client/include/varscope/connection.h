@@ -71,6 +71,12 @@ struct ConnectionOptions {
   /// instead of failing at once with UNAVAILABLE while it is down or
   /// restarting (gRPC's wait_for_ready).
   bool wait_for_ready = false;
+  /// Ask the server for its cluster topology first (MakeConnection) and
+  /// send each variable's calls straight to its shard. false: talk to the
+  /// target only, with no call before the first one (a shard still answers
+  /// for the whole cluster, one forwarding hop away); what a health check
+  /// wants, since it needs no token.
+  bool use_topology = true;
 };
 
 // ---- Requests (the library's own shapes of the RPCs' requests). ----

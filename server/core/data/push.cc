@@ -48,7 +48,14 @@ absl::StatusOr<std::vector<UpdateResult>> DataPlane::Push(
   }
   absl::StatusOr<std::vector<UpdateResult>> results =
       RunPush(std::move(updates), std::nullopt);
-  if (results.ok()) counters_.bytes_pushed.fetch_add(bytes, std::memory_order_relaxed);
+  if (results.ok()) {
+    // Counted here, not while applying, so that log replay after a restart
+    // does not count old drops again.
+    counters_.bytes_pushed.fetch_add(bytes, std::memory_order_relaxed);
+    for (const UpdateResult& r : *results) {
+      if (r.stale) counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   return results;
 }
 
@@ -333,7 +340,6 @@ void DataPlane::ApplyPush(PushPlan& plan) {
     TrainingState& train = cell.training;
     if (t.action == PushTarget::Action::kStale) {
       ++train.stale_dropped;
-      counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
       t.result.applied = false;
       t.result.stale = true;
     } else if (t.action == PushTarget::Action::kAccumulate) {
