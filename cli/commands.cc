@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -339,36 +340,34 @@ absl::Status Push(const Context& c, const std::string& name, const std::string& 
   return absl::OkStatus();
 }
 
-absl::Status Save(const Context& c, const std::string& name) {
-  absl::StatusOr<CheckpointInfo> saved;
+// Save and Restore: one call that reports nothing until it ends (elapsed
+// time on a terminal), then the checkpoint it wrote or read.
+static absl::Status CheckpointCall(
+    const Context& c, const std::string& label, const char* done,
+    const std::function<absl::StatusOr<CheckpointInfo>()>& call) {
+  absl::StatusOr<CheckpointInfo> info;
   {
-    Progress ticker(name.empty() ? "save" : absl::StrCat("save ", name), 0);
-    saved = c.connection->Save(name, c.call);
+    Progress ticker(label, 0);
+    info = call();
   }
-  if (!saved.ok()) return saved.status();
+  if (!info.ok()) return info.status();
   if (c.json) {
-    *c.out << ToJson(*saved).dump(2) << "\n";
+    *c.out << ToJson(*info).dump(2) << "\n";
   } else {
-    *c.out << "saved " << saved->name << ": " << saved->variables << " variables, "
-           << Bytes(saved->bytes) << "\n";
+    *c.out << done << " " << info->name << ": " << info->variables << " variables, "
+           << Bytes(info->bytes) << "\n";
   }
   return absl::OkStatus();
 }
 
+absl::Status Save(const Context& c, const std::string& name) {
+  return CheckpointCall(c, name.empty() ? "save" : absl::StrCat("save ", name), "saved",
+                        [&] { return c.connection->Save(name, c.call); });
+}
+
 absl::Status Restore(const Context& c, const std::string& name) {
-  absl::StatusOr<CheckpointInfo> restored;
-  {
-    Progress ticker(absl::StrCat("restore ", name), 0);
-    restored = c.connection->Restore(name, c.call);
-  }
-  if (!restored.ok()) return restored.status();
-  if (c.json) {
-    *c.out << ToJson(*restored).dump(2) << "\n";
-  } else {
-    *c.out << "restored " << restored->name << ": " << restored->variables << " variables, "
-           << Bytes(restored->bytes) << "\n";
-  }
-  return absl::OkStatus();
+  return CheckpointCall(c, absl::StrCat("restore ", name), "restored",
+                        [&] { return c.connection->Restore(name, c.call); });
 }
 
 absl::Status Checkpoints(const Context& c) {
