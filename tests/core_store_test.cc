@@ -317,6 +317,91 @@ TEST(Delete, PartitionedWithPartsAndPartAlone) {
   EXPECT_CODE(store.Delete("v"), kNotFound);
 }
 
+// A cluster places each part by its own name: the owner of "v" keeps the
+// record and part 0, another shard part 1, created through Stage/Publish
+// (cluster/spread_parts.h drives the steps over gRPC).
+TEST(SpreadParts, StagePublishIdempotentRecreatedExpiredAndTaken) {
+  auto not_part1 = [](absl::string_view name) { return name != "v/part_1"; };
+  auto part1_only = [](absl::string_view name) { return name == "v/part_1"; };
+  VariableStore owner({});
+  owner.set_placement(not_part1);
+  VariableStore other({});
+  other.set_placement(part1_only);
+  InitializerSpec value;
+  value.kind = InitializerSpec::Kind::kValue;
+  value.value.dtype = DType::kFloat;
+  value.value.shape = {5, 2};
+  std::vector<float> data(10);
+  for (int i = 0; i < 10; ++i) data[i] = static_cast<float>(i);
+  value.value.buffer = TensorBuffer::CopyOf(data.data(), 40);
+  GetVariableRequest r;
+  r.name = "v";
+  r.initializer = value;
+  r.partitioner = Fixed(2);
+  // Only the cluster service can create it; nothing is left behind.
+  EXPECT_CODE(owner.GetVariable(Scope(""), r), kInternal);
+  EXPECT_FALSE(owner.NameInUse("v"));
+
+  ASSERT_OK_AND_ASSIGN(VariableStore::Begun begun, owner.BeginGetVariable(Scope(""), r));
+  ASSERT_NE(begun.creation, nullptr);
+  EXPECT_EQ(begun.creation->remote_parts(), std::vector<int>{1});
+  const PartitionedState whole = begun.creation->whole();
+  ASSERT_OK(other.StagePart(whole, 1, 7));
+  ASSERT_OK(other.StagePart(whole, 1, 7));  // idempotent
+  EXPECT_CODE(other.Find("v/part_1"), kNotFound);  // staged: invisible
+  ASSERT_OK_AND_ASSIGN(VariableInfo info, owner.FinishCreation(std::move(begun.creation)));
+  ASSERT_EQ(info.parts.size(), 2u);
+  EXPECT_EQ(info.parts[1].name, "v/part_1");
+  EXPECT_EQ(info.parts[1].shape, (Shape{2, 2}));
+  EXPECT_EQ(info.parts[1].slice->offset, (Shape{3, 0}));
+  ASSERT_OK(other.PublishPart(whole, 1, 7));
+  ASSERT_OK(other.PublishPart(whole, 1, 8));  // published already
+  float part1[4];
+  std::memcpy(part1, (*other.ReadValue("v/part_1"))->data(), sizeof(part1));
+  EXPECT_EQ(part1[0], 6.0f);  // rows 3..4, as on one server
+  EXPECT_EQ(part1[3], 9.0f);
+  // A part is not deleted on its own, except as its owner's follow-up.
+  EXPECT_CODE(other.Delete("v/part_1"), kFailedPrecondition);
+  ASSERT_EQ(other.ForeignParts().size(), 1u);
+  EXPECT_EQ(other.ForeignParts()[0].slice.full_name, "v");
+
+  // A shard that lost the staged part (a restart) creates it on publish.
+  VariableStore restarted({});
+  restarted.set_placement(part1_only);
+  ASSERT_OK(restarted.PublishPart(whole, 1, 9));
+  std::memcpy(part1, (*restarted.ReadValue("v/part_1"))->data(), sizeof(part1));
+  EXPECT_EQ(part1[0], 6.0f);
+  // A stage whose creator never came back expires.
+  VariableStore stale({});
+  stale.set_placement(part1_only);
+  ASSERT_OK(stale.StagePart(whole, 1, 10));
+  EXPECT_TRUE(stale.DropStagedBefore(absl::Now() - absl::Minutes(1)).empty());
+  EXPECT_EQ(stale.DropStagedBefore(absl::Now() + absl::Seconds(1)),
+            std::vector<std::string>{"v/part_1"});
+  EXPECT_EQ(stale.total_bytes(), 0);
+  // A plain variable by the part's name refuses it, as on one server.
+  ASSERT_OK(stale.GetVariable(Scope(""), Req("v/part_1", {2})));
+  EXPECT_CODE(stale.StagePart(whole, 1, 11), kAlreadyExists);
+  // A bad record from a peer is refused.
+  PartitionedState bad = whole;
+  bad.partitions = {9, 1};
+  EXPECT_CODE(other.StagePart(bad, 1, 12), kInvalidArgument);
+  EXPECT_CODE(other.StagePart(whole, 2, 12), kInvalidArgument);
+
+  // The owner deletes the record and its part; the other part's name is
+  // returned for its shard.
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> removed, owner.Delete("v"));
+  EXPECT_EQ(removed, (std::vector<std::string>{"v/part_0", "v/part_1", "v"}));
+  // The orphan on the other shard is replaced by the next creation's stage.
+  ASSERT_OK_AND_ASSIGN(begun, owner.BeginGetVariable(Scope(""), r));
+  ASSERT_OK(other.StagePart(begun.creation->whole(), 1, 13));
+  EXPECT_CODE(other.Find("v/part_1"), kNotFound);
+  owner.AbandonCreation(std::move(begun.creation));
+  other.DropPart("v/part_1", 13);
+  EXPECT_EQ(other.total_bytes(), 0);
+  EXPECT_FALSE(owner.NameInUse("v"));
+}
+
 // 16 threads x 1000 names racing under AUTO_REUSE: exactly one creator per
 // name and identical contents for everyone.
 TEST(Concurrency, AutoReuseRaceCreatesEachNameOnce) {

@@ -31,6 +31,13 @@ struct VariableStore::Entry {
   bool deleting = false;  // a deletion is being logged
   // Value and version; set once at publication.
   std::shared_ptr<VariableCell> cell;
+  // A part staged for another shard's creation (StagePart): its creation,
+  // when, its initial value once computed, and whether it is being
+  // published.
+  uint64_t staged_txn = 0;
+  absl::Time staged_at;
+  std::shared_ptr<TensorBuffer> staged_value;
+  bool publishing = false;
 };
 
 // A partitioned variable: its description (constant once inserted) plus
@@ -48,8 +55,22 @@ struct VariableStore::CreationPlan {
   std::vector<std::shared_ptr<Entry>> entries;
   std::shared_ptr<Partitioned> partitioned;  // null unless partitioned
   std::vector<PartContext> part_contexts;    // parallel to entries if set
+  std::vector<int> remote_parts;  // parts another shard owns (no entry)
   int64_t bytes = 0;
 };
+
+// One part of a partitioned variable, as PlanParts and StagePart make it.
+struct VariableStore::PartPlan {
+  std::shared_ptr<Entry> entry;  // not inserted
+  PartContext context;
+};
+
+const PartitionedState& VariableStore::RemoteCreation::whole() const {
+  return *plan_->partitioned;
+}
+const std::vector<int>& VariableStore::RemoteCreation::remote_parts() const {
+  return plan_->remote_parts;
+}
 
 struct VariableStore::Decision {
   enum class What { kDone, kWait, kCreate };
@@ -254,6 +275,40 @@ absl::StatusOr<VariableInfo> VariableStore::GetVariable(
   return Run(scope, request, full_name, /*create_only=*/false);
 }
 
+absl::StatusOr<VariableStore::Begun> VariableStore::BeginGetVariable(
+    const ScopeContext& scope, const GetVariableRequest& request) {
+  if (request.name.empty()) {
+    return absl::InvalidArgumentError("GetVariable needs a variable name");
+  }
+  const std::string full_name = JoinName(scope.name, request.name);
+  VARSCOPE_RETURN_IF_ERROR(ValidateFullName(full_name));
+  if (request.check_name) VARSCOPE_RETURN_IF_ERROR(request.check_name(full_name));
+  Begun begun;
+  VARSCOPE_ASSIGN_OR_RETURN(VariableInfo info,
+                            Run(scope, request, full_name, /*create_only=*/false, &begun));
+  if (begun.creation == nullptr) begun.result = std::move(info);
+  return begun;
+}
+
+absl::StatusOr<VariableInfo> VariableStore::FinishCreation(
+    std::unique_ptr<RemoteCreation> creation) {
+  absl::StatusOr<VariableInfo> result;
+  if (absl::Status room = MakeRoomForRevisions(); !room.ok()) {
+    AbandonPlan(*creation->plan_);
+    return room;
+  }
+  {
+    absl::ReaderMutexLock barrier(&barrier_);
+    result = Execute(std::move(*creation->plan_));
+  }
+  feed_.Deliver();
+  return result;
+}
+
+void VariableStore::AbandonCreation(std::unique_ptr<RemoteCreation> creation) {
+  AbandonPlan(*creation->plan_);
+}
+
 absl::StatusOr<VariableInfo> VariableStore::CreateVariable(
     const std::string& full_name, const GetVariableRequest& request,
     const ScopeContext& scope) {
@@ -264,7 +319,7 @@ absl::StatusOr<VariableInfo> VariableStore::CreateVariable(
 
 absl::StatusOr<VariableInfo> VariableStore::Run(
     const ScopeContext& scope, const GetVariableRequest& request,
-    const std::string& full_name, bool create_only) {
+    const std::string& full_name, bool create_only, Begun* begun) {
   VARSCOPE_RETURN_IF_ERROR(ValidateShapeSpec(request.shape, "requested shape"));
   VARSCOPE_RETURN_IF_ERROR(MakeRoomForRevisions());
   absl::StatusOr<VariableInfo> result;
@@ -285,6 +340,19 @@ absl::StatusOr<VariableInfo> VariableStore::Run(
         // again.
         mu_.Await(absl::Condition(decision.wait_until));
       }
+    }
+    if (!plan.remote_parts.empty()) {
+      // The remote parts are staged with no lock held (network waits);
+      // the reservation keeps the names taken meanwhile.
+      if (begun == nullptr) {
+        AbandonPlan(plan);
+        return absl::InternalError(absl::StrCat(
+            "partitioned variable ", full_name,
+            " has parts on other shards; only the cluster service can create it"));
+      }
+      begun->creation = std::make_unique<RemoteCreation>();
+      begun->creation->plan_ = std::make_shared<CreationPlan>(std::move(plan));
+      return VariableInfo{};
     }
     result = Execute(std::move(plan));
   }
@@ -596,7 +664,8 @@ VariableStore::Decision VariableStore::PlanParts(
     if (absl::Status s = ValidateVariableName(part_name); !s.ok()) {
       return Decision::Done(s);
     }
-    if (vars_.count(part_name) > 0) {
+    const bool here = Owns(part_name);
+    if (here && vars_.count(part_name) > 0) {
       return Decision::Done(WithReason(
           absl::AlreadyExistsError(absl::StrCat(
               "variable ", part_name, " already exists, so partitioned variable ",
@@ -617,6 +686,11 @@ VariableStore::Decision VariableStore::PlanParts(
         !s.ok()) {
       return Decision::Done(s);
     }
+    p->part_names.push_back(part_name);
+    if (!here) {  // its shard checks the name and its memory
+      plan.remote_parts.push_back(static_cast<int>(i));
+      continue;
+    }
     auto entry = std::make_shared<Entry>();
     entry->name = part_name;
     entry->dtype = dtype;
@@ -628,7 +702,6 @@ VariableStore::Decision VariableStore::PlanParts(
                              static_cast<int>(i)};
     entry->num_bytes = *bytes;
     plan.bytes += *bytes;
-    p->part_names.push_back(part_name);
     plan.part_contexts.push_back(
         PartContext{shape, layouts[i].offset, static_cast<int>(i)});
     plan.entries.push_back(std::move(entry));
@@ -884,10 +957,29 @@ VariableInfo VariableStore::InfoOf(const Partitioned& p) const {
   info.initializer = p.initializer;
   info.partitioned = true;
   info.partitions = p.partitions;
-  for (const std::string& part_name : p.part_names) {
-    auto it = vars_.find(part_name);
-    if (it == vars_.end()) continue;
-    info.parts.push_back(InfoOf(*it->second));
+  std::vector<PartLayout> layouts;
+  for (size_t i = 0; i < p.part_names.size(); ++i) {
+    const std::string& part_name = p.part_names[i];
+    if (auto it = vars_.find(part_name); it != vars_.end()) {
+      info.parts.push_back(InfoOf(*it->second));
+    } else if (!Owns(part_name)) {
+      // On its own shard: described from the layout; its version is
+      // that shard's to tell (Describe the part there).
+      if (layouts.empty()) layouts = SplitShape(p.shape, p.partitions);
+      if (i >= layouts.size()) continue;
+      VariableInfo part;
+      part.name = part_name;
+      part.dtype = p.dtype;
+      part.shape = layouts[i].shape;
+      part.trainable = p.trainable;
+      part.collections = p.collections;
+      part.initializer = p.initializer;
+      part.slice = PartSlice{p.name, p.shape, layouts[i].offset, static_cast<int>(i)};
+      part.num_bytes = NumBytes(p.dtype, part.shape).value_or(0);
+      info.parts.push_back(std::move(part));
+    } else {
+      continue;
+    }
     info.version = std::max(info.version, info.parts.back().version);
     info.num_bytes += info.parts.back().num_bytes;  // the whole's bytes
   }
@@ -1032,19 +1124,19 @@ absl::StatusOr<VariableHandle> VariableStore::Find(
 // Deletion: mark (store lock), log (no store lock), remove (store lock).
 
 absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
-    absl::string_view name) {
+    absl::string_view name, bool foreign_part) {
   name = StripTensorSuffix(name);
   std::vector<std::string> removed;
   {
     absl::ReaderMutexLock barrier(&barrier_);
     {
       absl::MutexLock lock(&mu_);
-      VARSCOPE_RETURN_IF_ERROR(MarkDeleting(name, true));
+      VARSCOPE_RETURN_IF_ERROR(MarkDeleting(name, true, foreign_part));
     }
     if (log_ != nullptr) {
       if (absl::Status logged = log_->LogDeletion(name); !logged.ok()) {
         absl::MutexLock lock(&mu_);
-        (void)MarkDeleting(name, false);
+        (void)MarkDeleting(name, false, foreign_part);
         return logged;
       }
     }
@@ -1052,7 +1144,8 @@ absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
     removed = DeleteLocked(name);
     std::vector<ChangeEvent> events;
     for (const std::string& n : removed) {
-      events.push_back({n, 0, ChangeKind::kDeleted});
+      // Parts on other shards are deleted (and announced) there.
+      if (Owns(n)) events.push_back({n, 0, ChangeKind::kDeleted});
     }
     feed_.Enqueue(std::move(events));
   }
@@ -1061,7 +1154,7 @@ absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
 }
 
 absl::Status VariableStore::MarkDeleting(absl::string_view name,
-                                         bool deleting) {
+                                         bool deleting, bool foreign_part) {
   auto busy = [&](absl::string_view what) {
     return absl::FailedPreconditionError(
         absl::StrCat(what, " ", name, " is being ",
@@ -1086,7 +1179,8 @@ absl::Status VariableStore::MarkDeleting(absl::string_view name,
   }
   Entry& entry = *it->second;
   if (deleting && (!entry.ready || entry.deleting)) return busy("variable");
-  if (entry.slice.has_value()) {
+  if (entry.slice.has_value() &&
+      !(foreign_part && partitioned_.count(entry.slice->full_name) == 0)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "variable ", name, " is part of partitioned variable ",
         entry.slice->full_name, "; delete that instead"));
@@ -1234,7 +1328,7 @@ absl::StatusOr<VariableStore::Built> VariableStore::Build(
     static_cast<PartitionedState&>(*entry) = std::move(p);
     entry->ready = entry->settled = true;
     for (const std::string& part : entry->part_names) {
-      if (built.vars.count(part) == 0) {
+      if (built.vars.count(part) == 0 && Owns(part)) {
         return absl::DataLossError(absl::StrCat(
             "partitioned variable ", entry->name, " lacks its part ", part));
       }
@@ -1284,6 +1378,12 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot,
         if (!entry->ready) {
           return absl::FailedPreconditionError(absl::StrCat(
               "variable ", name, " is being created; restore again"));
+        }
+      }
+      for (const auto& [name, p] : partitioned_) {
+        if (!p->ready) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "partitioned variable ", name, " is being created; restore again"));
         }
       }
     }
@@ -1369,6 +1469,280 @@ size_t VariableStore::num_variables() const {
 int64_t VariableStore::total_bytes() const {
   absl::ReaderMutexLock lock(&mu_);
   return total_bytes_;
+}
+
+// ---------------------------------------------------------------------------
+// A cluster: parts on other shards (cluster/spread_parts.h).
+
+void VariableStore::set_placement(std::function<bool(absl::string_view)> owns) {
+  owns_ = std::move(owns);
+}
+
+absl::StatusOr<VariableStore::PartPlan> VariableStore::PlanOfPart(
+    const PartitionedState& whole, int index) const {
+  VARSCOPE_RETURN_IF_ERROR(ValidateFullName(whole.name));
+  VARSCOPE_RETURN_IF_ERROR(NumBytes(whole.dtype, whole.shape).status());
+  if (whole.partitions.size() != whole.shape.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "partitioned variable ", whole.name, ": ", whole.partitions.size(),
+        " partition counts for a shape of rank ", whole.shape.size()));
+  }
+  constexpr int64_t kMaxParts = int64_t{1} << 20;  // a sanity bound
+  int64_t parts = 1;
+  for (size_t d = 0; d < whole.shape.size(); ++d) {
+    const int64_t p = whole.partitions[d];
+    if (p < 1 || p > std::max<int64_t>(1, whole.shape[d]) || parts > kMaxParts / p) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "partitioned variable ", whole.name, ": bad partition count ", p,
+          " for dimension ", d));
+    }
+    parts *= p;
+  }
+  if (index < 0 || index >= parts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "partitioned variable ", whole.name, " has no part ", index));
+  }
+  VARSCOPE_RETURN_IF_ERROR(
+      ValidateInitializer(whole.initializer, whole.dtype, whole.shape, whole.name));
+  const PartLayout layout = SplitShape(whole.shape, whole.partitions)[index];
+  PartPlan plan;
+  plan.entry = std::make_shared<Entry>();
+  Entry& entry = *plan.entry;
+  entry.name = absl::StrCat(whole.name, "/part_", index);
+  VARSCOPE_RETURN_IF_ERROR(ValidateFullName(entry.name));
+  entry.dtype = whole.dtype;
+  entry.shape = layout.shape;
+  entry.trainable = whole.trainable;
+  entry.collections = whole.collections;
+  entry.initializer = whole.initializer;
+  entry.slice = PartSlice{whole.name, whole.shape, layout.offset, index};
+  VARSCOPE_ASSIGN_OR_RETURN(entry.num_bytes, NumBytes(whole.dtype, layout.shape));
+  VARSCOPE_RETURN_IF_ERROR(CheckBytes(entry.num_bytes, options_.max_variable_bytes,
+                                      entry.name, whole.dtype, layout.shape));
+  plan.context = PartContext{whole.shape, layout.offset, index};
+  return plan;
+}
+
+namespace {
+
+// Whether `entry`-like metadata is exactly part `slice` of `whole`.
+bool SamePart(const std::optional<PartSlice>& have, DType dtype, const Shape& shape,
+              const PartSlice& want, DType want_dtype, const Shape& want_shape) {
+  return have.has_value() && have->full_name == want.full_name &&
+         have->full_shape == want.full_shape && have->offset == want.offset &&
+         have->index == want.index && dtype == want_dtype && shape == want_shape;
+}
+
+absl::Status PartTaken(absl::string_view part, absl::string_view whole) {
+  return WithReason(
+      absl::AlreadyExistsError(absl::StrCat(
+          "variable ", part, " already exists, so partitioned variable ", whole,
+          " cannot be created")),
+      kVariableExists, {{"variable", std::string(part)}});
+}
+
+}  // namespace
+
+absl::Status VariableStore::StagePart(const PartitionedState& whole, int index,
+                                      uint64_t txn) {
+  VARSCOPE_ASSIGN_OR_RETURN(PartPlan plan, PlanOfPart(whole, index));
+  const std::shared_ptr<Entry>& entry = plan.entry;
+  for (bool orphan = false;;) {
+    if (orphan) {
+      // A part of an earlier partitioned variable of this name that its
+      // owner no longer has (it stages only names it has no record of).
+      absl::StatusOr<std::vector<std::string>> removed =
+          Delete(entry->name, /*foreign_part=*/true);
+      if (!removed.ok() && !absl::IsNotFound(removed.status())) return removed.status();
+    }
+    absl::MutexLock lock(&mu_);
+    if (auto it = vars_.find(entry->name); it != vars_.end()) {
+      const Entry& have = *it->second;
+      const bool same = SamePart(have.slice, have.dtype, have.shape, *entry->slice,
+                                 entry->dtype, entry->shape);
+      if (!have.ready && have.staged_txn != 0 && same) return absl::OkStatus();
+      if (!orphan && have.ready && have.slice.has_value() &&
+          have.slice->full_name == whole.name && partitioned_.count(whole.name) == 0) {
+        orphan = true;
+        continue;
+      }
+      return PartTaken(entry->name, whole.name);
+    }
+    if (partitioned_.count(entry->name) > 0) return PartTaken(entry->name, whole.name);
+    VARSCOPE_RETURN_IF_ERROR(CheckMemory(entry->num_bytes, entry->name));
+    entry->staged_txn = txn;
+    entry->staged_at = absl::Now();
+    vars_.emplace(entry->name, entry);
+    total_bytes_ += entry->num_bytes;
+    break;
+  }
+  std::shared_ptr<TensorBuffer> value;
+  try {
+    // The seed of the partitioned variable's name, as on one server.
+    value = RunInitializer(entry->initializer, entry->dtype, entry->shape, &plan.context,
+                           NameSeed(whole.name));
+  } catch (const std::bad_alloc&) {
+    DropPart(entry->name, txn);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("out of memory while initializing ", entry->name));
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = vars_.find(entry->name);
+  if (it == vars_.end() || it->second != entry) {
+    return absl::AbortedError(absl::StrCat(entry->name, " was given back while staged"));
+  }
+  entry->staged_value = std::move(value);
+  return absl::OkStatus();
+}
+
+absl::Status VariableStore::PublishPart(const PartitionedState& whole, int index,
+                                        uint64_t txn) {
+  VARSCOPE_ASSIGN_OR_RETURN(PartPlan plan, PlanOfPart(whole, index));
+  const std::string& name = plan.entry->name;
+  std::shared_ptr<Entry> entry;
+  for (int attempt = 0; entry == nullptr; ++attempt) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (auto it = vars_.find(name); it != vars_.end()) {
+        Entry& have = *it->second;
+        if (have.ready && SamePart(have.slice, have.dtype, have.shape, *plan.entry->slice,
+                                   plan.entry->dtype, plan.entry->shape)) {
+          return absl::OkStatus();  // published already
+        }
+        // A part staged for this record, also by an earlier attempt (the
+        // owner restarted since): only the owner of the record stages it.
+        if (have.ready || have.staged_txn == 0 ||
+            !SamePart(have.slice, have.dtype, have.shape, *plan.entry->slice,
+                      plan.entry->dtype, plan.entry->shape)) {
+          return PartTaken(name, whole.name);
+        }
+        if (have.publishing || have.staged_value == nullptr) {
+          return absl::UnavailableError(absl::StrCat(name, " is being staged; retry"));
+        }
+        have.publishing = true;
+        entry = it->second;
+        break;
+      }
+      if (attempt > 0) {
+        return absl::AbortedError(absl::StrCat(name, " was given back while staged"));
+      }
+    }
+    // This shard lost the staged part (a restart): stage it again.
+    VARSCOPE_RETURN_IF_ERROR(StagePart(whole, index, txn));
+  }
+  auto unmark = [&] {
+    absl::MutexLock lock(&mu_);
+    entry->publishing = false;
+  };
+  if (absl::Status room = MakeRoomForRevisions(); !room.ok()) {
+    unmark();
+    return room;
+  }
+  {
+    absl::ReaderMutexLock barrier(&barrier_);
+    const uint64_t revision = clock_.Next();
+    if (log_ != nullptr) {
+      CreationRecord record;
+      record.revision = revision;
+      VariableState state;
+      state.info.name = entry->name;
+      state.info.dtype = entry->dtype;
+      state.info.shape = entry->shape;
+      state.info.version = revision;
+      state.info.trainable = entry->trainable;
+      state.info.collections = entry->collections;
+      state.info.initializer = entry->initializer;
+      state.info.initializer.value.buffer.reset();  // the value is the data
+      state.info.slice = entry->slice;
+      state.value = entry->staged_value;
+      record.variables.push_back(std::move(state));
+      if (absl::Status logged = log_->LogCreation(record); !logged.ok()) {
+        unmark();
+        return logged;
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    entry->cell = std::make_shared<VariableCell>(std::move(entry->staged_value), revision);
+    entry->ready = entry->settled = true;
+    entry->staged_txn = 0;
+    entry->publishing = false;
+    AddToCollections(entry->name, entry->collections);
+    feed_.Enqueue({{entry->name, revision, ChangeKind::kCreated}});
+  }
+  feed_.Deliver();
+  return absl::OkStatus();
+}
+
+void VariableStore::DropPart(absl::string_view name, uint64_t txn) {
+  absl::MutexLock lock(&mu_);
+  auto it = vars_.find(name);
+  if (it == vars_.end()) return;
+  Entry& entry = *it->second;
+  if (entry.ready || entry.publishing || entry.staged_txn != txn) return;
+  entry.settled = true;  // waiters decide again
+  total_bytes_ -= entry.num_bytes;
+  vars_.erase(it);
+}
+
+std::vector<std::string> VariableStore::DropStagedBefore(absl::Time cutoff) {
+  std::vector<std::string> dropped;
+  absl::MutexLock lock(&mu_);
+  for (auto it = vars_.begin(); it != vars_.end();) {
+    Entry& entry = *it->second;
+    if (entry.ready || entry.publishing || entry.staged_txn == 0 ||
+        entry.staged_at >= cutoff) {
+      ++it;
+      continue;
+    }
+    entry.settled = true;
+    total_bytes_ -= entry.num_bytes;
+    dropped.push_back(it->first);
+    it = vars_.erase(it);
+  }
+  return dropped;
+}
+
+std::vector<VariableStore::ForeignPart> VariableStore::ForeignParts() const {
+  std::vector<ForeignPart> out;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [name, entry] : vars_) {
+    if (entry->ready && entry->slice.has_value() &&
+        partitioned_.count(entry->slice->full_name) == 0) {
+      out.push_back({name, *entry->slice, entry->cell->version()});
+    }
+  }
+  return out;
+}
+
+absl::Status VariableStore::DeleteForeignPart(absl::string_view name, uint64_t version) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = vars_.find(name);
+    if (it == vars_.end() || !it->second->ready) return absl::OkStatus();
+    if (it->second->cell->version() != version) {
+      return absl::AbortedError(absl::StrCat(name, " changed since it was checked"));
+    }
+  }
+  // A change between the check and the deletion is of the same orphan:
+  // a new part of the name is created only after the orphan is deleted.
+  absl::StatusOr<std::vector<std::string>> removed = Delete(name, /*foreign_part=*/true);
+  return removed.ok() || absl::IsNotFound(removed.status()) ? absl::OkStatus()
+                                                            : removed.status();
+}
+
+std::vector<PartitionedState> VariableStore::SpreadRecords() const {
+  std::vector<PartitionedState> out;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [name, p] : partitioned_) {
+    if (!p->ready) continue;
+    for (const std::string& part : p->part_names) {
+      if (!Owns(part)) {
+        out.push_back(static_cast<const PartitionedState&>(*p));
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace varscope::core

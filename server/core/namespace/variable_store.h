@@ -45,6 +45,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/core/namespace/change_feed.h"
 #include "server/core/tensor/initializer.h"
 #include "server/core/namespace/names.h"
@@ -161,7 +162,36 @@ struct PendingSlot {
 };
 
 class VariableStore {
+ private:
+  struct CreationPlan;
+
  public:
+  // A partitioned variable being created whose parts partly live on other
+  // shards (a cluster; see BeginGetVariable): reserved here, invisible,
+  // until FinishCreation or AbandonCreation.
+  class RemoteCreation {
+   public:
+    // What the other shards need to create their parts.
+    const PartitionedState& whole() const;
+    // Indices of the parts this shard does not own.
+    const std::vector<int>& remote_parts() const;
+
+   private:
+    friend class VariableStore;
+    std::shared_ptr<CreationPlan> plan_;
+  };
+  // BeginGetVariable's answer: the result, or a creation to finish.
+  struct Begun {
+    std::optional<VariableInfo> result;
+    std::unique_ptr<RemoteCreation> creation;
+  };
+  // A visible part whose partitioned variable lives on another shard.
+  struct ForeignPart {
+    std::string name;
+    PartSlice slice;
+    uint64_t version = 0;
+  };
+
   explicit VariableStore(StoreOptions options);
   VariableStore(const VariableStore&) = delete;
   VariableStore& operator=(const VariableStore&) = delete;
@@ -198,9 +228,13 @@ class VariableStore {
   // after `limit` variables with a cursor for the next.
   ListPage List(const ListOptions& options) const ABSL_LOCKS_EXCLUDED(mu_);
   // Deletes a variable, or a partitioned variable with all its parts; a
-  // single part cannot be deleted on its own. Returns the removed names.
-  // The store's lock is not held while the deletion is logged.
-  absl::StatusOr<std::vector<std::string>> Delete(absl::string_view name)
+  // single part cannot be deleted on its own, except (`foreign_part`) a
+  // part whose partitioned variable lives on another shard. Returns the
+  // removed names, the parts on other shards included (a cluster deletes
+  // those there). The store's lock is not held while the deletion is
+  // logged.
+  absl::StatusOr<std::vector<std::string>> Delete(absl::string_view name,
+                                                  bool foreign_part = false)
       ABSL_LOCKS_EXCLUDED(barrier_, mu_);
 
   // The current value of a (non-partitioned) variable; shared read-only.
@@ -234,6 +268,53 @@ class VariableStore {
   // Makes sure a revision can be handed out (may log a new ceiling; see
   // revision_clock.h). Call with no lock held, before the change's locks.
   absl::Status MakeRoomForRevisions() ABSL_LOCKS_EXCLUDED(barrier_);
+
+  // ---- A cluster: the parts of a partitioned variable are placed by their
+  // own names, so they may live on other shards (cluster/spread_parts.h).
+  // The shard owning the partitioned variable's name keeps its record
+  // (with every part's name) and its own parts; each other shard keeps
+  // its parts as plain variables with a slice.
+  // Whether this shard owns `name`. Unset (one server): every name. Set
+  // before serving and before recovery.
+  void set_placement(std::function<bool(absl::string_view name)> owns);
+  // GetVariable for a caller that can create parts on other shards: the
+  // result, or (a partitioned variable with parts elsewhere to create) a
+  // creation reserved here, for the caller to stage the remote parts
+  // (StagePart there) and then FinishCreation (logs it and makes it
+  // visible here; then PublishPart there) or AbandonCreation. Plain
+  // GetVariable fails with INTERNAL where this would be needed.
+  absl::StatusOr<Begun> BeginGetVariable(const ScopeContext& scope,
+                                         const GetVariableRequest& request)
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  absl::StatusOr<VariableInfo> FinishCreation(
+      std::unique_ptr<RemoteCreation> creation) ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  void AbandonCreation(std::unique_ptr<RemoteCreation> creation)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The other side: part `index` of `whole`, owned here, created for the
+  // shard owning `whole`. StagePart reserves and initializes it, invisible
+  // (creation `txn`); PublishPart logs it and makes it visible (staging it
+  // first if this shard lost it, e.g. in a restart). Both are idempotent
+  // and succeed when the part already exists as described; ALREADY_EXISTS
+  // when the name is taken otherwise.
+  absl::Status StagePart(const PartitionedState& whole, int index, uint64_t txn)
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  absl::Status PublishPart(const PartitionedState& whole, int index, uint64_t txn)
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  // Gives back a part staged by `txn` (not published).
+  void DropPart(absl::string_view name, uint64_t txn) ABSL_LOCKS_EXCLUDED(mu_);
+  // Gives back every part staged before `cutoff` and not being published
+  // (its creator is gone); returns their names.
+  std::vector<std::string> DropStagedBefore(absl::Time cutoff)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Visible parts whose partitioned variable lives on another shard.
+  std::vector<ForeignPart> ForeignParts() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Deletes such a part that no record claims, unless it changed since it
+  // was listed at `version`.
+  absl::Status DeleteForeignPart(absl::string_view name, uint64_t version)
+      ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  // Records of partitioned variables with parts on other shards.
+  std::vector<PartitionedState> SpreadRecords() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Creation and deletion events (updates are published by DataPlane).
   ChangeFeed& feed() { return feed_; }
@@ -278,8 +359,8 @@ class VariableStore {
  private:
   struct Entry;
   struct Partitioned;
-  struct CreationPlan;
   struct Built;
+  struct PartPlan;
   struct Decision;
   struct Resolved;
 
@@ -304,11 +385,15 @@ class VariableStore {
                      const Shape& shape, std::vector<int64_t> partitions) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The steps of a creation.
+  // `begun` null: a creation with remote parts fails (INTERNAL).
   absl::StatusOr<VariableInfo> Run(const ScopeContext& scope,
                                    const GetVariableRequest& request,
                                    const std::string& full_name,
-                                   bool create_only)
+                                   bool create_only, Begun* begun = nullptr)
       ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  bool Owns(absl::string_view name) const { return !owns_ || owns_(name); }
+  // Part `index` of `whole`, checked (a peer sent it).
+  absl::StatusOr<PartPlan> PlanOfPart(const PartitionedState& whole, int index) const;
   void ReservePlan(const CreationPlan& plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AbandonPlan(const CreationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
   // Initializes, logs and publishes a reserved plan; on failure abandons
@@ -323,7 +408,8 @@ class VariableStore {
   VariableInfo InfoOf(const Partitioned& partitioned) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Marks `name` (and its parts) as being deleted, or says why it cannot be.
-  absl::Status MarkDeleting(absl::string_view name, bool deleting)
+  absl::Status MarkDeleting(absl::string_view name, bool deleting,
+                            bool foreign_part)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // RESOURCE_EXHAUSTED when `bytes` more would pass max_memory_bytes.
   absl::Status CheckMemory(int64_t bytes, absl::string_view name) const
@@ -342,6 +428,7 @@ class VariableStore {
   RevisionClock clock_;  // thread-safe on its own
   const std::shared_ptr<BufferPool> buffers_;  // thread-safe on its own
   StoreLog* log_ = nullptr;  // Not owned; set before serving.
+  std::function<bool(absl::string_view)> owns_;  // Set before serving.
 
   // Level 3: the update barrier (see the top).
   mutable absl::Mutex barrier_ ABSL_ACQUIRED_BEFORE(mu_);

@@ -57,7 +57,8 @@ absl::Status ApplyLogRecord(const JournalRecord& journal_record,
       return store->Insert(std::move(add));
     }
     case LogRecordKind::kDeletion: {
-      absl::StatusOr<std::vector<std::string>> removed = store->Delete(record.name);
+      absl::StatusOr<std::vector<std::string>> removed =
+          store->Delete(record.name, /*foreign_part=*/true);
       return removed.ok() || absl::IsNotFound(removed.status()) ? absl::OkStatus()
                                                                 : removed.status();
     }
