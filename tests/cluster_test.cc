@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -62,8 +63,8 @@ std::string NameOn(const std::string& prefix, int shard, int shards) {
 TEST(Placement, KeysSlotsAndTheStaticTable) {
   EXPECT_EQ(placement::PlacementKey("a/w:0"), "a/w");
   EXPECT_EQ(placement::PlacementKey("a/w/Adam_1"), "a/w");
-  EXPECT_EQ(placement::PlacementKey("emb/part_12"), "emb");
-  EXPECT_EQ(placement::PlacementKey("emb/part_1/Ftrl_1"), "emb");
+  EXPECT_EQ(placement::PlacementKey("emb/part_12"), "emb/part_12");  // parts spread
+  EXPECT_EQ(placement::PlacementKey("emb/part_1/Ftrl_1"), "emb/part_1");
   EXPECT_EQ(placement::PlacementKey("emb/part_x"), "emb/part_x");
   EXPECT_EQ(placement::PlacementKey("a/Adam/w"), "a/Adam/w");
   EXPECT_EQ(placement::PlacementKey("w"), "w");
@@ -353,32 +354,136 @@ TEST_F(ClusterTest, APushSpanningShardsReportsWhatApplied) {
       << status.error_message();
 }
 
-// A partitioned variable lives whole on its owner (its parts placed with
-// it); its parts are reachable through the client and through any shard.
-TEST_F(ClusterTest, PartitionedVariablesLiveWithTheirParts) {
+// Whether shard `shard` itself holds `name` (asked as a peer: answered from
+// its own store, never forwarded).
+bool HeldBy(const std::string& address, const std::string& name) {
+  auto store = pb::VariableStore::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext hop;
+  hop.AddMetadata("varscope-hop", "1");
+  hop.AddMetadata("authorization", "Bearer cluster-token-0123456789abcdef");
+  pb::DescribeVariableRequest describe;
+  describe.set_name(name);
+  pb::Variable described;
+  return store->DescribeVariable(&hop, describe, &described).ok();
+}
+
+// Every name under `prefix`, partitioned variables included, in one page.
+std::vector<std::string> ListedNames(Client& client, const std::string& prefix) {
+  ListVariablesArgs args;
+  args.prefix = prefix;
+  args.include_partitioned = true;
+  args.page_size = 100;
+  absl::StatusOr<VariablePage> page = client.ListVariablesPage(args);
+  EXPECT_OK(page);
+  std::vector<std::string> names;
+  if (page.ok()) {
+    for (const VariableInfo& v : page->variables) names.push_back(v.name);
+  }
+  return names;
+}
+
+// A name under `prefix` whose partitioned variable of `parts` parts has
+// parts on other shards than its own.
+std::string SpreadName(const std::string& prefix, int parts) {
+  for (int i = 0;; ++i) {
+    const std::string name = absl::StrCat(prefix, i);
+    std::set<int> owners{OwnerOf(name, 3)};
+    for (int p = 0; p < parts; ++p) owners.insert(OwnerOf(absl::StrCat(name, "/part_", p), 3));
+    if (owners.size() == 3) return name;
+  }
+}
+
+// Each part of a partitioned variable lives on the shard owning its own
+// name (the record on the owner of the whole's name), so an embedding
+// spreads; it reads back whole through any shard, lists once, and a delete
+// removes every part everywhere.
+TEST_F(ClusterTest, PartitionedVariablesSpreadOverTheShards) {
+  const std::string name = SpreadName("pt/emb", 6);
   auto client = Connect(1);
   VariableOptions options;
-  options.shape = {6, 2};
+  options.shape = {12, 2};
   options.initializer = Initializer::Zeros();
-  options.partitioner = Partitioner::FixedSize(3);
-  ASSERT_OK_AND_ASSIGN(Variable emb, client->GetVariable("pt/emb", options));
+  options.partitioner = Partitioner::FixedSize(6);
+  ASSERT_OK_AND_ASSIGN(Variable emb, client->GetVariable(name, options));
   ASSERT_TRUE(emb.partitioned());
-  const std::vector<float> ones(4, 1.0f);
-  ASSERT_OK(client->Push("pt/emb/part_1", UpdateOp::kAdd, DataType::kFloat,
-                         absl::Span<const uint8_t>(
-                             reinterpret_cast<const uint8_t*>(ones.data()), 16)));
-  ASSERT_OK_AND_ASSIGN(Variable part1, client->DescribeVariable("pt/emb/part_1"));
-  EXPECT_EQ(*part1.Pull<float>(), ones);
+  std::vector<std::string> parts;
+  for (int p = 0; p < 6; ++p) parts.push_back(absl::StrCat(name, "/part_", p));
   for (int shard = 0; shard < 3; ++shard) {
-    auto data = pb::VariableData::NewStub(Channel(shard));
-    grpc::ClientContext ctx;
-    pb::PullRequest pull;
-    pull.add_variables()->set_name("pt/emb/part_1");
-    pb::PullResponse pulled;
-    ASSERT_TRUE(data->Pull(&ctx, pull, &pulled).ok()) << shard;
-    ASSERT_EQ(pulled.tensors_size(), 1);
-    EXPECT_EQ(pulled.tensors(0).data().size(), 16u);
+    EXPECT_EQ(HeldBy(cluster_.address(shard), name), OwnerOf(name, 3) == shard);
+    for (const std::string& part : parts) {
+      EXPECT_EQ(HeldBy(cluster_.address(shard), part), OwnerOf(part, 3) == shard)
+          << part << " on shard " << shard;
+    }
   }
+  for (int p = 0; p < 6; ++p) {
+    const std::vector<float> rows(4, static_cast<float>(p + 1));
+    ASSERT_OK(client->PushMany({PushItem::Of(parts[p], UpdateOp::kAdd, rows)}));
+  }
+  // Reassembled from every shard: the record lists the six parts in order,
+  // each pulls its own rows.
+  for (int shard = 0; shard < 3; ++shard) {
+    auto store = pb::VariableStore::NewStub(Channel(shard));
+    grpc::ClientContext ctx;
+    pb::DescribeVariableRequest describe;
+    describe.set_name(name);
+    pb::Variable whole;
+    ASSERT_TRUE(store->DescribeVariable(&ctx, describe, &whole).ok()) << shard;
+    ASSERT_EQ(whole.parts_size(), 6);
+    auto data = pb::VariableData::NewStub(Channel(shard));
+    for (int p = 0; p < 6; ++p) {
+      EXPECT_EQ(whole.parts(p).name(), parts[p]);
+      // Each part's version comes from its own shard.
+      EXPECT_GT(whole.parts(p).version(), 0u) << parts[p];
+      EXPECT_GE(whole.version(), whole.parts(p).version());
+      grpc::ClientContext pull_ctx;
+      pb::PullRequest pull;
+      pull.add_variables()->set_name(parts[p]);
+      pb::PullResponse pulled;
+      ASSERT_TRUE(data->Pull(&pull_ctx, pull, &pulled).ok()) << shard;
+      std::vector<float> values(4);
+      ASSERT_EQ(pulled.tensors(0).data().size(), 16u);
+      std::memcpy(values.data(), pulled.tensors(0).data().data(), 16);
+      EXPECT_EQ(values, std::vector<float>(4, static_cast<float>(p + 1)));
+    }
+  }
+  // Listed once: the six parts and the partitioned variable.
+  std::vector<std::string> expected = parts;
+  expected.push_back(name);
+  EXPECT_EQ(ListedNames(*client, "pt"), expected);
+  // A part alone cannot be deleted; the whole goes with every part.
+  EXPECT_CODE(client->DeleteVariable(parts[1]), kFailedPrecondition);
+  ASSERT_OK(client->DeleteVariable(name));
+  for (int shard = 0; shard < 3; ++shard) {
+    for (const std::string& part : parts) EXPECT_FALSE(HeldBy(cluster_.address(shard), part));
+  }
+  // The name is free again, also on the parts' shards.
+  ASSERT_OK(client->GetVariable(name, options));
+}
+
+// Creating a partitioned variable whose part name another shard already
+// has fails as on one server, and leaves no part anywhere.
+TEST_F(ClusterTest, APartitionedCreationThatFailsOnAnotherShardChangesNothing) {
+  const std::string name = SpreadName("cf/emb", 3);
+  int taken = 0;
+  while (OwnerOf(absl::StrCat(name, "/part_", taken), 3) == OwnerOf(name, 3)) ++taken;
+  const std::string taken_name = absl::StrCat(name, "/part_", taken);
+  auto client = Connect(0);
+  ASSERT_OK(client->GetVariable(taken_name, {2}));
+  VariableOptions options;
+  options.shape = {6, 2};
+  options.partitioner = Partitioner::FixedSize(3);
+  absl::StatusOr<Variable> created = client->GetVariable(name, options);
+  EXPECT_CODE(created, kAlreadyExists);
+  EXPECT_NE(created.status().message().find(
+                absl::StrCat("variable ", taken_name, " already exists, so partitioned variable ",
+                             name, " cannot be created")),
+            std::string::npos)
+      << created.status();
+  EXPECT_EQ(ListedNames(*client, "cf"), std::vector<std::string>{taken_name});
+  // With the name freed, the creation succeeds.
+  ASSERT_OK(client->DeleteVariable(taken_name));
+  ASSERT_OK(client->GetVariable(name, options));
 }
 
 // Sessions live on the shard that opened them: their calls reach it from
@@ -649,6 +754,21 @@ TEST(ClusterCheckpoints, ARestoreChangesEveryShardOrNone) {
     ASSERT_OK_AND_ASSIGN(Variable v, (*client)->DescribeVariable(name));
     EXPECT_EQ(*v.Pull<float>(), ones) << name;
   }
+  // A manifest from before parts spread (no "placement") is refused with
+  // the way out: re-shard it.
+  for (int shard = 0; shard < 3; ++shard) {
+    const std::string path = cluster.data_dir(shard) + "/cluster/before.json";
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = text.find("\"placement\"");
+    ASSERT_NE(at, std::string::npos);
+    text.erase(at, text.find('\n', at) + 1 - at);
+    std::ofstream(path) << text;
+  }
+  auto old_layout = (*client)->connection().Restore("before", {});
+  EXPECT_CODE(old_layout, kFailedPrecondition);
+  EXPECT_NE(old_layout.status().message().find("varscope-reshard"), std::string::npos)
+      << old_layout.status();
   EXPECT_CODE((*client)->connection().Restore("never-saved", {}), kNotFound);
   // A name taken on one shard only (say, the part of a save that failed
   // elsewhere) is refused before anything pauses, naming the shard.
@@ -803,6 +923,71 @@ TEST(ClusterFailures, AShardRestartDoesNotStopTheJob) {
   // logged and is gone (README, "What survives what"); the one after is in.
   ASSERT_OK_AND_ASSIGN(Variable v2, (*client)->DescribeVariable(names[2]));
   EXPECT_EQ(*v2.Pull<float>(), ones);
+}
+
+// A partitioned variable is whole or absent when a shard is down: with a
+// part's shard down its creation fails and leaves nothing; created once
+// the shard is back, it survives kill -9 of its owner and of a part's
+// shard, values intact.
+TEST(ClusterFailures, APartitionedVariableIsWholeOrAbsentAcrossShardFailures) {
+  LocalCluster cluster(3, {"--checkpoint_interval=0", "--durability=strict"}, /*data=*/true);
+  ASSERT_TRUE(cluster.ready()) << cluster.logs();
+  const std::string name = SpreadName("down/emb", 3);
+  const int owner = OwnerOf(name, 3);
+  std::vector<std::string> parts;
+  int part_shard = -1;
+  for (int p = 0; p < 3; ++p) {
+    parts.push_back(absl::StrCat(name, "/part_", p));
+    if (OwnerOf(parts.back(), 3) != owner) part_shard = OwnerOf(parts.back(), 3);
+  }
+  ASSERT_GE(part_shard, 0);
+  ClientOptions options;
+  options.keep_alive = false;
+  options.connection.rpc_timeout = absl::Seconds(20);
+  auto client = Client::Connect(cluster.address(owner), options);
+  ASSERT_OK(client);
+  VariableOptions spec;
+  spec.shape = {6, 2};
+  spec.initializer = Initializer::Zeros();
+  spec.partitioner = Partitioner::FixedSize(3);
+
+  cluster.Kill(part_shard);
+  absl::StatusOr<Variable> failed = (*client)->GetVariable(name, spec);
+  EXPECT_CODE(failed, kUnavailable);
+  EXPECT_NE(failed.status().message().find(absl::StrCat("shard ", part_shard)), std::string::npos)
+      << failed.status();
+  for (int shard = 0; shard < 3; ++shard) {
+    if (shard == part_shard) continue;
+    EXPECT_FALSE(HeldBy(cluster.address(shard), name)) << shard;
+    for (const std::string& part : parts) EXPECT_FALSE(HeldBy(cluster.address(shard), part));
+  }
+
+  cluster.Restart(part_shard);
+  // As a trainer does: retry while the owner's channel to the restarted
+  // shard reconnects (peer calls fail fast; their backoff is at most 1 s).
+  absl::StatusOr<Variable> created = (*client)->GetVariable(name, spec);
+  for (int attempt = 0; absl::IsUnavailable(created.status()) && attempt < 100; ++attempt) {
+    absl::SleepFor(absl::Milliseconds(100));
+    created = (*client)->GetVariable(name, spec);
+  }
+  ASSERT_OK(created);
+  for (int p = 0; p < 3; ++p) {
+    ASSERT_OK((*client)->PushMany(
+        {PushItem::Of(parts[p], UpdateOp::kAdd, std::vector<float>(4, p + 1.0f))}));
+  }
+  cluster.Kill(owner);
+  cluster.Restart(owner);
+  cluster.Kill(part_shard);
+  cluster.Restart(part_shard);
+  auto again = Client::Connect(cluster.address((owner + 1) % 3), options);
+  ASSERT_OK(again);
+  ASSERT_OK_AND_ASSIGN(Variable whole, (*again)->DescribeVariable(name));
+  EXPECT_TRUE(whole.partitioned());
+  for (int p = 0; p < 3; ++p) {
+    EXPECT_TRUE(HeldBy(cluster.address(OwnerOf(parts[p], 3)), parts[p])) << parts[p];
+    ASSERT_OK_AND_ASSIGN(Variable part, (*again)->DescribeVariable(parts[p]));
+    EXPECT_EQ(*part.Pull<float>(), std::vector<float>(4, p + 1.0f)) << parts[p];
+  }
 }
 
 // Mutual TLS on every shard: the shards dial each other over TLS with

@@ -26,18 +26,6 @@ constexpr absl::string_view kSlotSuffixes[] = {
     "RMSProp_1", "RMSProp_2", "Ftrl", "Ftrl_1",
 };
 
-// "emb/part_3" -> "emb": a part lives with its partitioned variable.
-absl::string_view WithoutPartSuffix(absl::string_view name) {
-  const size_t slash = name.rfind('/');
-  if (slash == absl::string_view::npos) return name;
-  absl::string_view last = name.substr(slash + 1);
-  if (!absl::ConsumePrefix(&last, "part_") || last.empty()) return name;
-  for (char c : last) {
-    if (c < '0' || c > '9') return name;
-  }
-  return name.substr(0, slash);
-}
-
 }  // namespace
 
 absl::string_view PlacementKey(absl::string_view full_name) {
@@ -47,11 +35,10 @@ absl::string_view PlacementKey(absl::string_view full_name) {
   if (slash == absl::string_view::npos) return name;
   for (absl::string_view suffix : kSlotSuffixes) {
     if (name.substr(slash + 1) == suffix) {
-      name = name.substr(0, slash);
-      break;
+      return name.substr(0, slash);
     }
   }
-  return WithoutPartSuffix(name);
+  return name;
 }
 
 // MurmurHash3's 64-bit finalizer: FNV-1a alone maps names that differ in

@@ -4,12 +4,11 @@
 //
 //   key  = PlacementKey(name)   the full name without ":0"; an optimizer
 //                               slot ("w/Adam") is placed with its variable
-//                               ("w"), and a part of a partitioned variable
-//                               ("emb/part_1", "emb/part_1/Ftrl_1") with the
-//                               partitioned variable ("emb"): a partitioned
-//                               variable is created atomically on one shard.
-//                               (Spreading parts over shards needs a
-//                               cross-shard create; the README says so.)
+//                               ("w"). Each part of a partitioned variable
+//                               is placed by its own name ("emb/part_1"), so
+//                               parts spread over shards like TensorFlow's
+//                               replica_device_setter spreads them; its
+//                               slots go with it ("emb/part_1/Ftrl").
 //   slot = SlotOf(key)          fmix64(FNV-1a 64 of the key's bytes) mod
 //                               kSlots (fmix64: MurmurHash3's finalizer)
 //   shard = table.ShardOf(slot) a versioned slot table; the static one is

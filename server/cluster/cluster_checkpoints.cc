@@ -108,6 +108,7 @@ std::string EncodeManifest(const ClusterManifest& m) {
               {"shards", m.table.shards()},
               {"slot_count", placement::kSlots},
               {"hash", "fnv1a64+fmix64"},
+              {"placement", kPlacementPartsByName},
               {"table_version", absl::StrCat(m.table.version())},
               {"shard_of_slot", m.table.assignment()},
               {"checkpoints", parts},
@@ -130,6 +131,7 @@ absl::StatusOr<ClusterManifest> DecodeManifest(const std::string& text,
     m.created = j.value("created", "");
     if (!absl::SimpleHexAtoi(j.value("cut_id", "0"), &m.cut_id)) return bad("cut_id is not hex");
     m.pause_seconds = j.value("pause_seconds", 0.0);
+    m.placement = j.value("placement", "parts-with-variable");
     const int shards = j.value("shards", 0);
     absl::StatusOr<placement::SlotTable> table = placement::SlotTable::FromAssignment(
         j.at("shard_of_slot").get<std::vector<uint32_t>>(), shards);
@@ -485,6 +487,12 @@ absl::StatusOr<v1::RestoreResponse> CutCoordinator::Restore(const std::string& n
         "cluster checkpoint ", name, " was saved by a cluster of ", manifest.table.shards(),
         " shards placing names differently; this cluster has ", spec.size(),
         ": re-shard it with varscope-reshard"));
+  }
+  if (manifest.placement != kPlacementPartsByName) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cluster checkpoint ", name, " keeps each partitioned variable's parts with it (",
+        manifest.placement, "), but this version places each part by its own name: "
+        "re-shard it with varscope-reshard (to the same number of shards works)"));
   }
   const uint64_t cut_id = NewCutId();
   // 1. Every shard reads and checks its part; nothing changes yet.

@@ -67,7 +67,12 @@ struct ClusterManifest {
   placement::SlotTable table;
   std::vector<Part> parts;  // by shard index
   double pause_seconds = 0;
+  // How partitioned variables were placed: kPlacementPartsByName, or
+  // "parts-with-variable" (written before parts spread; such a checkpoint
+  // is restored after varscope-reshard places it anew).
+  std::string placement;
 };
+inline constexpr char kPlacementPartsByName[] = "parts-by-own-name";
 std::string EncodeManifest(const ClusterManifest& manifest);
 // DATA_LOSS naming `where` if the text is not a manifest.
 absl::StatusOr<ClusterManifest> DecodeManifest(const std::string& text, const std::string& where);

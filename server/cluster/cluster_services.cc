@@ -156,11 +156,13 @@ grpc::ServerUnaryReactor* PeerService::CommitRestore(Context* ctx,
   // Answered right after the swap; the checkpoint that follows a restore
   // is written after, on the same worker.
   disk_->Post([this, reactor, call, response, cut_id = request->cut_id()] {
-    cuts_->CommitRestore(cut_id, [reactor, response](absl::StatusOr<v1::RestoreResponse> r) {
+    cuts_->CommitRestore(cut_id, [this, reactor, response](absl::StatusOr<v1::RestoreResponse> r) {
       if (r.ok()) {
         spdlog::info("restored cluster checkpoint part {} ({} variables)",
                      r->checkpoint().name(), r->variables());
         *response = *std::move(r);
+        // The parts on other shards follow the restored records.
+        parts_->Reconcile();
       }
       reactor->Finish(service::ToGrpcStatus(r.status()));
     });
@@ -174,6 +176,30 @@ grpc::ServerUnaryReactor* PeerService::RecordClusterCheckpoint(
   return OnDisk(ctx, "varscope.v1.Peer.RecordClusterCheckpoint", [this, request] {
     return cuts_->Record(request->name(), request->manifest());
   });
+}
+
+grpc::ServerUnaryReactor* PeerService::StageParts(Context* ctx, const v1::PartsRequest* request,
+                                                  v1::PartsResponse*) {
+  return service::Handle(ctx, gate_, "varscope.v1.Peer.StageParts",
+                         [&](const service::Admission&) { return parts_->Stage(*request); });
+}
+
+grpc::ServerUnaryReactor* PeerService::PublishParts(Context* ctx, const v1::PartsRequest* request,
+                                                    v1::PartsResponse*) {
+  return service::Handle(ctx, gate_, "varscope.v1.Peer.PublishParts",
+                         [&](const service::Admission&) { return parts_->Publish(*request); });
+}
+
+grpc::ServerUnaryReactor* PeerService::DropParts(Context* ctx, const v1::PartsRequest* request,
+                                                 v1::PartsResponse*) {
+  return service::Handle(ctx, gate_, "varscope.v1.Peer.DropParts",
+                         [&](const service::Admission&) { return parts_->Drop(*request); });
+}
+
+grpc::ServerUnaryReactor* PeerService::DeleteParts(Context* ctx, const v1::PartsRequest* request,
+                                                   v1::PartsResponse*) {
+  return service::Handle(ctx, gate_, "varscope.v1.Peer.DeleteParts",
+                         [&](const service::Admission&) { return parts_->Delete(*request); });
 }
 
 grpc::ServerUnaryReactor* ClusterAdminService::OnWorker(Context* ctx, const char* method,

@@ -11,6 +11,7 @@
 
 #include "server/cluster/cluster_checkpoints.h"
 #include "server/cluster/routing.h"
+#include "server/cluster/spread_parts.h"
 #include "server/core/namespace/session_manager.h"
 #include "server/service/admin_service.h"
 #include "varscope/v1/cluster.grpc.pb.h"
@@ -38,8 +39,8 @@ class PeerService final : public v1::Peer::CallbackService {
  public:
   // Not owned; all must outlive the service.
   PeerService(core::SessionManager* sessions, service::CallGate* gate,
-              CutParticipant* cuts, service::Worker* disk)
-      : sessions_(sessions), gate_(gate), cuts_(cuts), disk_(disk) {}
+              CutParticipant* cuts, service::Worker* disk, PartSpreader* parts)
+      : sessions_(sessions), gate_(gate), cuts_(cuts), disk_(disk), parts_(parts) {}
   using Context = grpc::CallbackServerContext;
   grpc::ServerUnaryReactor* CaptureScope(Context* ctx, const v1::CaptureScopeRequest* request,
                                          v1::CapturedScope* response) override;
@@ -59,6 +60,14 @@ class PeerService final : public v1::Peer::CallbackService {
   grpc::ServerUnaryReactor* RecordClusterCheckpoint(
       Context* ctx, const v1::RecordClusterCheckpointRequest* request,
       v1::RecordClusterCheckpointResponse* response) override;
+  grpc::ServerUnaryReactor* StageParts(Context* ctx, const v1::PartsRequest* request,
+                                       v1::PartsResponse* response) override;
+  grpc::ServerUnaryReactor* PublishParts(Context* ctx, const v1::PartsRequest* request,
+                                         v1::PartsResponse* response) override;
+  grpc::ServerUnaryReactor* DropParts(Context* ctx, const v1::PartsRequest* request,
+                                      v1::PartsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteParts(Context* ctx, const v1::PartsRequest* request,
+                                        v1::PartsResponse* response) override;
 
  private:
   // Admits the call and runs `body` on the disk worker.
@@ -69,6 +78,7 @@ class PeerService final : public v1::Peer::CallbackService {
   service::CallGate* const gate_;         // Not owned.
   CutParticipant* const cuts_;            // Not owned.
   service::Worker* const disk_;           // Not owned.
+  PartSpreader* const parts_;             // Not owned.
 };
 
 // Admin of a shard in a cluster: Save, Restore and ListCheckpoints act on

@@ -12,6 +12,7 @@
 #include "server/core/base/status_macros.h"
 #include "varscope/v1/cluster.pb.h"
 #include "server/core/namespace/names.h"
+#include "server/service/handle.h"
 #include "server/service/page_token.h"
 #include "server/service/proto_convert.h"
 #include "server/service/status_convert.h"
@@ -159,13 +160,47 @@ Reactor* ClusterStoreService::ReenterForeign(Context* ctx, const v1::OpenScopeRe
   return reactor;
 }
 
+Reactor* ClusterStoreService::GetHere(Context* ctx, const v1::GetVariableRequest* request,
+                                      v1::GetVariableResponse* response) {
+  absl::StatusOr<core::ScopeContext> scope =
+      request->session_id() == 0
+          ? [&]() -> absl::StatusOr<core::ScopeContext> {
+              VARSCOPE_ASSIGN_OR_RETURN(core::Reuse reuse, service::FromProto(request->reuse()));
+              return core::ScopeContextForPath(request->scope(), reuse);
+            }()
+          : sessions_->ScopeContextFor(request->session_id(), request->scope_id());
+  // Without a partitioner, or waiting for someone else's creation, nothing
+  // is created on another shard: the local service answers (and reports
+  // bad requests).
+  if (!scope.ok() || request->name().empty() ||
+      (!request->has_partitioner() && !scope->partitioner.has_value()) ||
+      (request->wait_ms() > 0 && scope->reuse == core::Reuse::kReuse)) {
+    return local_->GetVariable(ctx, request, response);
+  }
+  constexpr char kMethod[] = "varscope.v1.VariableStore.GetVariable";
+  absl::StatusOr<service::Admission> admitted = routing_->gate().Admit(*ctx, kMethod);
+  if (admitted.ok() && request->session_id() != 0) {
+    if (absl::Status s = sessions_->CheckOwner(request->session_id(), admitted->owner());
+        !s.ok()) {
+      admitted = s;
+    }
+  }
+  absl::StatusOr<core::GetVariableRequest> get =
+      admitted.ok() ? service::FromProto(*request) : admitted.status();
+  if (!get.ok()) return service::Finish(ctx, kMethod, get.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  parts_->GetVariable(reactor, std::make_shared<service::Admission>(*std::move(admitted)),
+                      *scope, *std::move(get), response, Routing::DeadlineOf(*ctx));
+  return reactor;
+}
+
 Reactor* ClusterStoreService::GetVariable(Context* ctx, const v1::GetVariableRequest* request,
                                           v1::GetVariableResponse* response) {
-  if (routing_->FromPeer(*ctx)) return local_->GetVariable(ctx, request, response);
+  if (routing_->FromPeer(*ctx)) return GetHere(ctx, request, response);
   if (request->session_id() == 0) {  // one-shot: the path is absolute
     const std::string full_name = core::JoinName(request->scope(), request->name());
     const int owner = routing_->OwnerOf(full_name);
-    if (owner == routing_->self()) return local_->GetVariable(ctx, request, response);
+    if (owner == routing_->self()) return GetHere(ctx, request, response);
     absl::StatusOr<service::Admission> call =
         routing_->gate().Admit(*ctx, "varscope.v1.VariableStore.GetVariable");
     if (call.ok()) {
@@ -187,7 +222,7 @@ Reactor* ClusterStoreService::GetVariable(Context* ctx, const v1::GetVariableReq
   }
   const std::string full_name = core::JoinName(scope->name, request->name());
   const int owner = routing_->OwnerOf(full_name);
-  if (owner == routing_->self()) return local_->GetVariable(ctx, request, response);
+  if (owner == routing_->self()) return GetHere(ctx, request, response);
   return GetAtOwner(ctx, *request, *scope, full_name, owner, response);
 }
 
@@ -348,30 +383,91 @@ Reactor* ClusterStoreService::DescribeVariable(Context* ctx,
                                                v1::Variable* response) {
   if (routing_->FromPeer(*ctx)) return local_->DescribeVariable(ctx, request, response);
   if (absl::Status s = routing_->CheckTopology(*ctx); !s.ok()) return FinishNow(ctx, s);
-  const int owner = routing_->OwnerOf(request->name());
-  if (owner == routing_->self()) return local_->DescribeVariable(ctx, request, response);
-  absl::StatusOr<service::Admission> call =
+  absl::StatusOr<service::Admission> admitted =
       routing_->gate().Admit(*ctx, "varscope.v1.VariableStore.DescribeVariable");
-  if (call.ok()) {
-    if (absl::Status s = call->CheckName(request->name()); !s.ok()) call = s;
+  if (admitted.ok()) {
+    if (absl::Status s = admitted->CheckName(request->name()); !s.ok()) admitted = s;
   }
-  if (!call.ok()) return FinishNow(ctx, call.status());
-  return routing_->Forward(ctx, *std::move(call), owner,
-                           absl::StrCat(kStore, "DescribeVariable"), *request, response);
+  if (!admitted.ok()) return FinishNow(ctx, admitted.status());
+  auto call = std::make_shared<service::Admission>(*std::move(admitted));
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const absl::Time deadline = Routing::DeadlineOf(*ctx);
+  // A partitioned variable's parts on other shards: their versions are
+  // theirs to tell.
+  auto with_versions = [this, reactor, response, call, deadline](const grpc::Status& status) {
+    if (!status.ok() || !response->partitioned()) {
+      reactor->Finish(status);
+      return;
+    }
+    std::vector<std::pair<int, v1::DescribeVariableRequest>> calls;
+    std::vector<int> index;
+    for (int i = 0; i < response->parts_size(); ++i) {
+      const int owner = routing_->OwnerOf(response->parts(i).name());
+      if (owner == routing_->self()) {
+        absl::StatusOr<core::VariableInfo> part = store_->Describe(response->parts(i).name());
+        if (!part.ok()) {
+          reactor->Finish(service::ToGrpcStatus(part.status()));
+          return;
+        }
+        response->mutable_parts(i)->set_version(part->version);
+        response->set_version(std::max(response->version(), part->version));
+        continue;
+      }
+      v1::DescribeVariableRequest part;
+      part.set_name(response->parts(i).name());
+      calls.emplace_back(owner, std::move(part));
+      index.push_back(i);
+    }
+    FanOut<v1::Variable>(
+        &routing_->peers(), absl::StrCat(kStore, "DescribeVariable"), std::move(calls), deadline,
+        [reactor, response, call, index](std::vector<std::pair<grpc::Status, v1::Variable>> got) {
+          for (size_t k = 0; k < got.size(); ++k) {
+            if (!got[k].first.ok()) {
+              reactor->Finish(got[k].first);
+              return;
+            }
+            response->mutable_parts(index[k])->set_version(got[k].second.version());
+            response->set_version(std::max(response->version(), got[k].second.version()));
+          }
+          reactor->Finish(grpc::Status::OK);
+        },
+        call.get());
+  };
+  const int owner = routing_->OwnerOf(request->name());
+  if (owner == routing_->self()) {
+    absl::StatusOr<core::VariableInfo> info = store_->Describe(request->name());
+    if (info.ok()) service::ToProto(*info, response);
+    with_versions(service::ToGrpcStatus(info.status()));
+    return reactor;
+  }
+  routing_->peers().Call<v1::Variable>(
+      owner, absl::StrCat(kStore, "DescribeVariable"), *request, deadline,
+      [response, with_versions](const grpc::Status& status, v1::Variable described) {
+        if (status.ok()) *response = std::move(described);
+        with_versions(status);
+      },
+      call.get());
+  return reactor;
 }
 
 Reactor* ClusterStoreService::DeleteVariable(Context* ctx,
                                              const v1::DeleteVariableRequest* request,
                                              v1::DeleteVariableResponse* response) {
-  if (routing_->FromPeer(*ctx)) return local_->DeleteVariable(ctx, request, response);
-  const int owner = routing_->OwnerOf(request->name());
-  if (owner == routing_->self()) return local_->DeleteVariable(ctx, request, response);
+  const bool here =
+      routing_->FromPeer(*ctx) || routing_->OwnerOf(request->name()) == routing_->self();
   absl::StatusOr<service::Admission> call =
       routing_->gate().Admit(*ctx, "varscope.v1.VariableStore.DeleteVariable");
   if (call.ok()) {
     if (absl::Status s = call->CheckName(request->name()); !s.ok()) call = s;
   }
   if (!call.ok()) return FinishNow(ctx, call.status());
+  if (here) {  // a partitioned variable's parts elsewhere are deleted too
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    parts_->DeleteVariable(reactor, std::make_shared<service::Admission>(*std::move(call)),
+                           request->name(), response, Routing::DeadlineOf(*ctx));
+    return reactor;
+  }
+  const int owner = routing_->OwnerOf(request->name());
   return routing_->Forward(ctx, *std::move(call), owner, absl::StrCat(kStore, "DeleteVariable"),
                            *request, response);
 }

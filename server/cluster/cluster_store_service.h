@@ -16,6 +16,7 @@
 #include "server/cluster/routing.h"
 #include "server/core/namespace/session_manager.h"
 #include "server/core/namespace/variable_store.h"
+#include "server/cluster/spread_parts.h"
 #include "server/service/variable_store_service.h"
 
 namespace varscope::cluster {
@@ -24,8 +25,9 @@ class ClusterStoreService final : public v1::VariableStore::CallbackService {
  public:
   // Not owned; all must outlive the service.
   ClusterStoreService(service::VariableStoreService* local, core::VariableStore* store,
-                      core::SessionManager* sessions, const Routing* routing)
-      : local_(local), store_(store), sessions_(sessions), routing_(routing) {}
+                      core::SessionManager* sessions, const Routing* routing,
+                      PartSpreader* parts)
+      : local_(local), store_(store), sessions_(sessions), routing_(routing), parts_(parts) {}
 
   using Context = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -69,6 +71,10 @@ class ClusterStoreService final : public v1::VariableStore::CallbackService {
   Reactor* GetAtOwner(Context* ctx, const v1::GetVariableRequest& request,
                       const core::ScopeContext& scope, const std::string& full_name,
                       int owner, v1::GetVariableResponse* response);
+  // GetVariable answered by this shard, the owner of the name: with a
+  // partitioner in effect it may create parts on other shards.
+  Reactor* GetHere(Context* ctx, const v1::GetVariableRequest* request,
+                   v1::GetVariableResponse* response);
   // OpenScope re-entering a scope of a session homed on `home`.
   Reactor* ReenterForeign(Context* ctx, const v1::OpenScopeRequest& request, int home,
                           v1::Scope* response);
@@ -77,6 +83,7 @@ class ClusterStoreService final : public v1::VariableStore::CallbackService {
   core::VariableStore* const store_;            // Not owned.
   core::SessionManager* const sessions_;        // Not owned.
   const Routing* const routing_;                // Not owned.
+  PartSpreader* const parts_;                   // Not owned.
 };
 
 }  // namespace varscope::cluster

@@ -125,6 +125,12 @@ absl::Status Server::BuildCore(const core::Clock* clock) {
   }
   VARSCOPE_RETURN_IF_ERROR(JoinCluster());
   store_ = std::make_unique<core::VariableStore>(options_.store);
+  if (spec_ != nullptr) {
+    // Before recovery: a record's parts on other shards are not missing.
+    const cluster::ClusterSpec* spec = spec_.get();
+    store_->set_placement(
+        [spec](absl::string_view name) { return spec->OwnerOf(name) == spec->self(); });
+  }
   sessions_ = std::make_unique<core::SessionManager>(
       store_.get(), effective_clock, options_.sessions);
   data_ = std::make_unique<core::DataPlane>(store_.get());
@@ -299,8 +305,9 @@ absl::Status Server::Listen() {
     cut_coordinator_ = std::make_unique<cluster::CutCoordinator>(
         peers_.get(), cut_participant_.get(), kCutHold);
     cluster_worker_ = std::make_unique<Worker>();
+    part_spreader_ = std::make_unique<cluster::PartSpreader>(store_.get(), routing_.get());
     front_services_.push_back(std::make_unique<cluster::ClusterStoreService>(
-        service_.get(), store_.get(), sessions_.get(), routing_.get()));
+        service_.get(), store_.get(), sessions_.get(), routing_.get(), part_spreader_.get()));
     front_services_.push_back(std::make_unique<cluster::ClusterDataService>(
         data_service_.get(), routing_.get(), cut_gate_.get()));
     front_services_.push_back(std::make_unique<cluster::ClusterAdminService>(
@@ -308,7 +315,8 @@ absl::Status Server::Listen() {
     front_services_.push_back(
         std::make_unique<cluster::TopologyService>(routing_.get(), gate_.get(), ""));
     front_services_.push_back(std::make_unique<cluster::PeerService>(
-        sessions_.get(), gate_.get(), cut_participant_.get(), worker_.get()));
+        sessions_.get(), gate_.get(), cut_participant_.get(), worker_.get(),
+        part_spreader_.get()));
   }
   for (auto& front : front_services_) builder.RegisterService(front.get());
   grpc_server_ = builder.BuildAndStart();
@@ -358,6 +366,7 @@ int Server::metrics_port() const {
 
 void Server::StartBackground() {
   reaper_ = std::thread([this] { ReapLoop(); });
+  if (part_spreader_ != nullptr) part_spreader_->Start();
   if (durable_ != nullptr &&
       options_.checkpoint_interval > absl::ZeroDuration()) {
     checkpointer_thread_ = std::thread([this] { CheckpointLoop(); });
@@ -450,6 +459,7 @@ void Server::Shutdown(absl::Duration grace) {
   metrics_endpoint_.reset();  // it reads the objects shut down below
   // Calls a cluster cut kept run now (and fail fast as the server stops).
   if (cut_gate_ != nullptr) cut_gate_->ReopenAll();
+  if (part_spreader_ != nullptr) part_spreader_->Stop();
   grpc_server_->Shutdown(
       std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
   if (reaper_.joinable()) reaper_.join();

@@ -84,6 +84,7 @@ struct ServerOptions {
 namespace varscope::cluster {
 class ClusterSpec;
 class CutCoordinator;
+class PartSpreader;
 class CutGate;
 class CutParticipant;
 class Peers;
@@ -172,6 +173,8 @@ class Server {
   std::unique_ptr<cluster::CutGate> cut_gate_;
   std::unique_ptr<cluster::CutParticipant> cut_participant_;
   std::unique_ptr<cluster::CutCoordinator> cut_coordinator_;
+  // Partitioned variables whose parts live on other shards.
+  std::unique_ptr<cluster::PartSpreader> part_spreader_;
   // Per-RPC counts kept by an interceptor (null when metrics are off);
   // outlives the gRPC server that calls it.
   std::unique_ptr<metrics::RpcMetrics> rpc_metrics_;

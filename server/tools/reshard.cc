@@ -1,8 +1,9 @@
 // varscope-reshard: turns a cluster checkpoint of N shards into one of M
 // shards (1 <-> N included), offline, so a job can come back on a
 // different number of servers. Each variable goes to the shard the
-// M-shard slot table gives it (an optimizer slot and the parts of a
-// partitioned variable with their variable); values, versions, optimizer
+// M-shard slot table gives it (an optimizer slot with its variable; each
+// part of a partitioned variable by its own name, the record by the
+// partitioned variable's name); values, versions, optimizer
 // state and metadata are copied as they are, checked on read.
 //
 //   varscope-reshard --from=/data/s0,/data/s1,/data/s2 --name=before-lr-change

@@ -65,6 +65,10 @@ constexpr MethodRule kRules[] = {
     {"varscope.v1.Peer.PrepareRestore", {Role::kPeer, /*global=*/true}},
     {"varscope.v1.Peer.CommitRestore", {Role::kPeer, /*global=*/true}},
     {"varscope.v1.Peer.RecordClusterCheckpoint", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.StageParts", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.PublishParts", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.DropParts", {Role::kPeer, /*global=*/true}},
+    {"varscope.v1.Peer.DeleteParts", {Role::kPeer, /*global=*/true}},
 };
 
 absl::StatusOr<Role> ParseRole(absl::string_view text) {
