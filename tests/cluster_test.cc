@@ -461,6 +461,38 @@ TEST_F(ClusterTest, PartitionedVariablesSpreadOverTheShards) {
   ASSERT_OK(client->GetVariable(name, options));
 }
 
+// A worker waiting (wait_ms, REUSE) on the owner for a partitioned variable
+// whose part 0 lives on another shard is woken when the chief creates it.
+TEST_F(ClusterTest, AWaitForASpreadPartitionedVariableEndsWhenItIsCreated) {
+  std::string name;
+  for (int i = 0; name.empty(); ++i) {
+    const std::string candidate = absl::StrCat("wt/emb", i);
+    if (OwnerOf(candidate + "/part_0", 3) != OwnerOf(candidate, 3)) name = candidate;
+  }
+  pb::GetVariableRequest wait;
+  wait.set_name(name);
+  wait.set_reuse(pb::REUSE);
+  wait.set_wait_ms(60000);
+  wait.mutable_partitioner()->mutable_fixed_size()->set_num_shards(3);
+  wait.mutable_shape()->add_dims(6);
+  wait.mutable_shape()->add_dims(2);
+  grpc::Status waited;
+  pb::GetVariableResponse got;
+  std::thread waiter([&] {
+    auto store = pb::VariableStore::NewStub(Channel(OwnerOf(name, 3)));
+    grpc::ClientContext ctx;
+    waited = store->GetVariable(&ctx, wait, &got);
+  });
+  auto chief = Connect((OwnerOf(name, 3) + 1) % 3);
+  VariableOptions options;
+  options.shape = {6, 2};
+  options.partitioner = Partitioner::FixedSize(3);
+  ASSERT_OK(chief->GetVariable(name, options));
+  waiter.join();
+  EXPECT_TRUE(waited.ok()) << waited.error_message();
+  EXPECT_TRUE(got.variable().partitioned());
+}
+
 // Creating a partitioned variable whose part name another shard already
 // has fails as on one server, and leaves no part anywhere.
 TEST_F(ClusterTest, APartitionedCreationThatFailsOnAnotherShardChangesNothing) {

@@ -392,8 +392,15 @@ TEST(SpreadParts, StagePublishIdempotentRecreatedExpiredAndTaken) {
   // returned for its shard.
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> removed, owner.Delete("v"));
   EXPECT_EQ(removed, (std::vector<std::string>{"v/part_0", "v/part_1", "v"}));
-  // The orphan on the other shard is replaced by the next creation's stage.
+  // The orphan left on the other shard (say its delete never arrived)
+  // holds up the next creation (UNAVAILABLE, retry) until the keeper,
+  // having asked the owner, deletes it at the version it checked.
   ASSERT_OK_AND_ASSIGN(begun, owner.BeginGetVariable(Scope(""), r));
+  EXPECT_CODE(other.StagePart(begun.creation->whole(), 1, 13), kUnavailable);
+  ASSERT_EQ(other.ForeignParts().size(), 1u);
+  const uint64_t orphan_version = other.ForeignParts()[0].version;
+  EXPECT_CODE(other.DeleteForeignPart("v/part_1", orphan_version + 1), kAborted);
+  ASSERT_OK(other.DeleteForeignPart("v/part_1", orphan_version));
   ASSERT_OK(other.StagePart(begun.creation->whole(), 1, 13));
   EXPECT_CODE(other.Find("v/part_1"), kNotFound);
   owner.AbandonCreation(std::move(begun.creation));

@@ -405,12 +405,10 @@ Reactor* ClusterStoreService::DescribeVariable(Context* ctx,
       const int owner = routing_->OwnerOf(response->parts(i).name());
       if (owner == routing_->self()) {
         absl::StatusOr<core::VariableInfo> part = store_->Describe(response->parts(i).name());
-        if (!part.ok()) {
-          reactor->Finish(service::ToGrpcStatus(part.status()));
-          return;
+        if (part.ok()) {
+          response->mutable_parts(i)->set_version(part->version);
+          response->set_version(std::max(response->version(), part->version));
         }
-        response->mutable_parts(i)->set_version(part->version);
-        response->set_version(std::max(response->version(), part->version));
         continue;
       }
       v1::DescribeVariableRequest part;
@@ -422,6 +420,9 @@ Reactor* ClusterStoreService::DescribeVariable(Context* ctx,
         &routing_->peers(), absl::StrCat(kStore, "DescribeVariable"), std::move(calls), deadline,
         [reactor, response, call, index](std::vector<std::pair<grpc::Status, v1::Variable>> got) {
           for (size_t k = 0; k < got.size(); ++k) {
+            // NOT_FOUND: the part's publish is still being retried (its
+            // version stays 0); a shard that does not answer fails the call.
+            if (got[k].first.error_code() == grpc::StatusCode::NOT_FOUND) continue;
             if (!got[k].first.ok()) {
               reactor->Finish(got[k].first);
               return;

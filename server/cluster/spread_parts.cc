@@ -93,6 +93,9 @@ void PartSpreader::Reconcile() {
   std::vector<core::PartitionedState> records = store_->SpreadRecords();
   absl::MutexLock lock(&mu_);
   unconfirmed_.clear();
+  // Deletions queued before the store was replaced concern variables the
+  // restore may have brought back: their parts are checked anew instead.
+  deletes_.clear();
   for (core::PartitionedState& record : records) {
     std::string name = record.name;
     unconfirmed_.emplace(std::move(name), std::move(record));
@@ -193,8 +196,9 @@ void PartSpreader::Publish(std::shared_ptr<core::VariableStore::RemoteCreation> 
         if (grpc::Status failed = FirstFailure(answers); !failed.ok()) {
           spdlog::warn("publishing parts of {} failed ({}); retrying in the background",
                        whole.name, failed.error_message());
+          const bool kept = HasRecord(whole.name);  // not deleted since
           absl::MutexLock lock(&mu_);
-          unconfirmed_[whole.name] = whole;
+          if (kept) unconfirmed_[whole.name] = whole;
         }
         reactor->Finish(grpc::Status::OK);
       });
@@ -227,11 +231,13 @@ void PartSpreader::DeleteVariable(grpc::ServerUnaryReactor* reactor,
       remote.push_back(static_cast<int>(i));
     }
   }
+  auto calls = CallsFor(*whole, remote, 0);
   {
+    // Queued before they are sent: a creation of the name waits for them.
     absl::MutexLock lock(&mu_);
     unconfirmed_.erase(whole->name);
+    deletes_[whole->name] = calls;
   }
-  auto calls = CallsFor(*whole, remote, 0);
   FanOut<v1::PartsResponse>(
       &routing_->peers(), kDelete, calls, CallDeadline(deadline, kPeerCallLimit),
       [this, calls, name = whole->name, reactor,
@@ -240,11 +246,16 @@ void PartSpreader::DeleteVariable(grpc::ServerUnaryReactor* reactor,
         for (size_t i = 0; i < answers.size(); ++i) {
           if (!answers[i].first.ok()) left.push_back(calls[i]);
         }
-        if (!left.empty()) {
-          spdlog::warn("deleting parts of {} on {} shard(s) failed; retrying in the background",
-                       name, left.size());
+        {
           absl::MutexLock lock(&mu_);
-          deletes_[name] = std::move(left);
+          if (left.empty()) {
+            deletes_.erase(name);
+          } else {
+            spdlog::warn(
+                "deleting parts of {} on {} shard(s) failed; retrying in the background", name,
+                left.size());
+            deletes_[name] = std::move(left);
+          }
         }
         // The record is gone: the variable is deleted whatever the parts do.
         reactor->Finish(grpc::Status::OK);
@@ -257,6 +268,10 @@ absl::Status PartSpreader::Stage(const v1::PartsRequest& request) {
   std::vector<int> staged;
   for (int index : request.parts()) {
     if (absl::Status s = store_->StagePart(whole, index, request.txn()); !s.ok()) {
+      if (absl::IsUnavailable(s)) {  // a part of an earlier variable: ask its owner
+        absl::MutexLock lock(&mu_);
+        check_foreign_ = true;
+      }
       for (int i : staged) {
         store_->DropPart(absl::StrCat(whole.name, "/part_", i), request.txn());
       }
@@ -315,6 +330,16 @@ void PartSpreader::KeepLoop() {
   }
 }
 
+bool PartSpreader::Stopping() {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+bool PartSpreader::HasRecord(const std::string& name) const {
+  absl::StatusOr<core::VariableInfo> info = store_->Describe(name);
+  return info.ok() && info->partitioned;
+}
+
 bool PartSpreader::PublishUnconfirmed() {
   std::map<std::string, core::PartitionedState> todo;
   {
@@ -323,6 +348,12 @@ bool PartSpreader::PublishUnconfirmed() {
   }
   bool all = true;
   for (const auto& [name, whole] : todo) {
+    if (Stopping()) return false;
+    if (!HasRecord(name)) {  // deleted meanwhile: its deletion covers the parts
+      absl::MutexLock lock(&mu_);
+      unconfirmed_.erase(name);
+      continue;
+    }
     std::vector<int> remote;
     for (size_t i = 0; i < whole.part_names.size(); ++i) {
       if (routing_->OwnerOf(whole.part_names[i]) != routing_->self()) {
@@ -363,6 +394,7 @@ bool PartSpreader::RetryDeletes() {
     todo = deletes_;
   }
   for (auto& [name, calls] : todo) {
+    if (Stopping()) return false;
     std::vector<std::pair<int, v1::PartsRequest>> left;
     for (auto& [shard, request] : calls) {
       v1::PartsResponse response;
@@ -373,11 +405,13 @@ bool PartSpreader::RetryDeletes() {
       }
     }
     absl::MutexLock lock(&mu_);
+    auto it = deletes_.find(name);
+    if (it == deletes_.end()) continue;  // a restore cleared it
     if (left.empty()) {
-      deletes_.erase(name);
+      deletes_.erase(it);
       spdlog::info("parts of the deleted {} deleted on every shard", name);
     } else {
-      deletes_[name] = std::move(left);
+      it->second = std::move(left);
     }
   }
   return true;
@@ -386,6 +420,7 @@ bool PartSpreader::RetryDeletes() {
 bool PartSpreader::CheckForeignParts() {
   bool done = true;
   for (const core::VariableStore::ForeignPart& part : store_->ForeignParts()) {
+    if (Stopping()) return false;
     const std::string& whole = part.slice.full_name;
     const int owner = routing_->OwnerOf(whole);
     if (owner == routing_->self()) continue;  // its record would be here

@@ -99,6 +99,9 @@ class PartSpreader {
                v1::GetVariableResponse* response, absl::Time deadline);
 
   void KeepLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  bool Stopping() ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether this shard has the partitioned variable `name`'s record.
+  bool HasRecord(const std::string& name) const;
   // One pass of the keeper; false when something is left to retry.
   bool PublishUnconfirmed() ABSL_LOCKS_EXCLUDED(mu_);
   bool RetryDeletes() ABSL_LOCKS_EXCLUDED(mu_);

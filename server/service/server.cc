@@ -219,6 +219,19 @@ absl::Status Server::OpenDurable() {
   for (const std::string& skipped : report.restored.skipped) {
     spdlog::warn("--recover: skipped damaged checkpoint {}", skipped);
   }
+  if (spec_ != nullptr) {
+    if (std::vector<std::string> misplaced = store_->MisplacedParts(); !misplaced.empty()) {
+      // Written when parts lived with their partitioned variable: serving
+      // it would route the parts to shards that lack them.
+      return absl::FailedPreconditionError(absl::StrCat(
+          options_.data_dir, " holds ", misplaced.size(), " part(s) of partitioned variables ",
+          "this shard does not own (e.g. ", misplaced.front(), ", now placed on shard ",
+          spec_->OwnerOf(misplaced.front()),
+          "): they were placed with their partitioned variable by an earlier version. Save "
+          "a cluster checkpoint with that version, re-shard it with varscope-reshard and "
+          "restore it"));
+    }
+  }
   if (report.restored.checkpoint.name.empty()) {
     spdlog::info("no checkpoint in {}; starting empty",
                  durable_->checkpointer()->checkpoints_dir());

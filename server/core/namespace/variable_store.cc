@@ -77,6 +77,7 @@ struct VariableStore::Decision {
   What what = What::kDone;
   absl::StatusOr<VariableInfo> result = absl::UnknownError("undecided");
   const bool* wait_until = nullptr;  // kWait: an entry's `settled` flag
+  std::shared_ptr<const void> keep;  // kWait: keeps that entry alive
   CreationPlan plan;
 
   static Decision Done(absl::StatusOr<VariableInfo> result) {
@@ -84,10 +85,12 @@ struct VariableStore::Decision {
     d.result = std::move(result);
     return d;
   }
-  static Decision Wait(const bool* settled) {
+  template <typename E>
+  static Decision Wait(const std::shared_ptr<E>& entry) {
     Decision d;
     d.what = What::kWait;
-    d.wait_until = settled;
+    d.wait_until = &entry->settled;
+    d.keep = entry;
     return d;
   }
   static Decision Create(CreationPlan plan) {
@@ -323,38 +326,40 @@ absl::StatusOr<VariableInfo> VariableStore::Run(
   VARSCOPE_RETURN_IF_ERROR(ValidateShapeSpec(request.shape, "requested shape"));
   VARSCOPE_RETURN_IF_ERROR(MakeRoomForRevisions());
   absl::StatusOr<VariableInfo> result;
-  {
-    absl::ReaderMutexLock barrier(&barrier_);
-    CreationPlan plan;
+  for (;;) {
+    Decision decision;
     {
-      absl::MutexLock lock(&mu_);
-      for (;;) {
-        Decision decision = Decide(scope, request, full_name, create_only);
+      absl::ReaderMutexLock barrier(&barrier_);
+      {
+        absl::MutexLock lock(&mu_);
+        decision = Decide(scope, request, full_name, create_only);
         if (decision.what == Decision::What::kDone) return decision.result;
-        if (decision.what == Decision::What::kCreate) {
-          plan = std::move(decision.plan);
-          ReservePlan(plan);
-          break;
+        if (decision.what == Decision::What::kCreate) ReservePlan(decision.plan);
+      }
+      if (decision.what == Decision::What::kCreate) {
+        CreationPlan& plan = decision.plan;
+        if (!plan.remote_parts.empty()) {
+          // The remote parts are staged with no lock held (network waits);
+          // the reservation keeps the names taken meanwhile.
+          if (begun == nullptr) {
+            AbandonPlan(plan);
+            return absl::InternalError(absl::StrCat(
+                "partitioned variable ", full_name,
+                " has parts on other shards; only the cluster service can create it"));
+          }
+          begun->creation = std::make_unique<RemoteCreation>();
+          begun->creation->plan_ = std::make_shared<CreationPlan>(std::move(plan));
+          return VariableInfo{};
         }
-        // Another caller is creating this name: wait for it, then decide
-        // again.
-        mu_.Await(absl::Condition(decision.wait_until));
+        result = Execute(std::move(plan));
+        break;
       }
     }
-    if (!plan.remote_parts.empty()) {
-      // The remote parts are staged with no lock held (network waits);
-      // the reservation keeps the names taken meanwhile.
-      if (begun == nullptr) {
-        AbandonPlan(plan);
-        return absl::InternalError(absl::StrCat(
-            "partitioned variable ", full_name,
-            " has parts on other shards; only the cluster service can create it"));
-      }
-      begun->creation = std::make_unique<RemoteCreation>();
-      begun->creation->plan_ = std::make_shared<CreationPlan>(std::move(plan));
-      return VariableInfo{};
-    }
-    result = Execute(std::move(plan));
+    // Another caller is creating this name: wait for it with the barrier
+    // released (finishing a creation may need the barrier again, behind a
+    // checkpoint waiting for it), then decide again.
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(decision.wait_until));
   }
   feed_.Deliver();  // no lock held: listeners may call back
   return result;
@@ -369,19 +374,18 @@ absl::StatusOr<std::vector<VariableInfo>> VariableStore::CreateVariables(
   VARSCOPE_RETURN_IF_ERROR(MakeRoomForRevisions());
   std::vector<VariableInfo> out;
   absl::StatusOr<VariableInfo> created;
-  {
-    absl::ReaderMutexLock barrier(&barrier_);
-    CreationPlan plan;
+  for (;;) {
+    Decision waited;  // set when another caller holds one of the names
     {
-      absl::MutexLock lock(&mu_);
-      for (;;) {
-        plan = CreationPlan{};
-        const bool* wait_until = nullptr;
+      absl::ReaderMutexLock barrier(&barrier_);
+      CreationPlan plan;
+      {
+        absl::MutexLock lock(&mu_);
         for (const GetVariableRequest& request : requests) {
           Decision d = Decide(ScopeContext{}, request, request.name,
                               /*create_only=*/true);
           if (d.what == Decision::What::kWait) {
-            wait_until = d.wait_until;
+            waited = std::move(d);
             break;
           }
           if (d.what == Decision::What::kDone) {
@@ -402,16 +406,19 @@ absl::StatusOr<std::vector<VariableInfo>> VariableStore::CreateVariables(
           }
           plan.bytes += d.plan.bytes;
         }
-        if (wait_until != nullptr) {
-          mu_.Await(absl::Condition(wait_until));
-          continue;
+        if (waited.wait_until == nullptr) {
+          VARSCOPE_RETURN_IF_ERROR(CheckMemory(plan.bytes, requests.front().name));
+          ReservePlan(plan);
         }
-        VARSCOPE_RETURN_IF_ERROR(CheckMemory(plan.bytes, requests.front().name));
-        ReservePlan(plan);
+      }
+      if (waited.wait_until == nullptr) {
+        created = Execute(std::move(plan), &out);
         break;
       }
     }
-    created = Execute(std::move(plan), &out);
+    // As in Run: wait with the barrier released, then decide again.
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(waited.wait_until));
   }
   if (!created.ok()) return created.status();
   feed_.Deliver();
@@ -456,7 +463,7 @@ VariableStore::Decision VariableStore::Decide(const ScopeContext& scope,
   if (r.reuse == Reuse::kReuse) {
     if (auto it = partitioned_.find(full_name); it != partitioned_.end()) {
       const Partitioned& p = *it->second;
-      if (!p.settled) return Decision::Wait(&p.settled);
+      if (!p.settled) return Decision::Wait(it->second);
       if (p.ready) {
         absl::Status shareable =
             CheckShareable(kPartitioned, full_name, request.shape,
@@ -494,7 +501,7 @@ VariableStore::Decision VariableStore::DecideSingle(
 
   const Entry* existing = nullptr;
   if (auto it = vars_.find(full_name); it != vars_.end()) {
-    if (!it->second->settled) return Decision::Wait(&it->second->settled);
+    if (!it->second->settled) return Decision::Wait(it->second);
     if (it->second->ready) existing = it->second.get();
   }
   absl::StatusOr<ReuseAction> action =
@@ -605,7 +612,7 @@ VariableStore::Decision VariableStore::DecidePartitioned(
 
   const Partitioned* existing = nullptr;
   if (auto it = partitioned_.find(full_name); it != partitioned_.end()) {
-    if (!it->second->settled) return Decision::Wait(&it->second->settled);
+    if (!it->second->settled) return Decision::Wait(it->second);
     if (it->second->ready) existing = it->second.get();
   }
   absl::StatusOr<ReuseAction> action =
@@ -799,6 +806,11 @@ absl::StatusOr<VariableInfo> VariableStore::Execute(
       each->push_back(InfoOf(entry));
       each->back().created = true;
     }
+  }
+  if (plan.partitioned && !plan.remote_parts.empty() && plan.remote_parts.front() == 0) {
+    // Part 0's event comes from its own shard; a GetVariable waiting here
+    // for the partitioned variable (wait_ms) is woken by its own name.
+    events.push_back({plan.partitioned->name, revision, ChangeKind::kCreated});
   }
   VariableInfo info;
   if (plan.partitioned) {
@@ -1124,13 +1136,20 @@ absl::StatusOr<VariableHandle> VariableStore::Find(
 // Deletion: mark (store lock), log (no store lock), remove (store lock).
 
 absl::StatusOr<std::vector<std::string>> VariableStore::Delete(
-    absl::string_view name, bool foreign_part) {
+    absl::string_view name, bool foreign_part, std::optional<uint64_t> version) {
   name = StripTensorSuffix(name);
   std::vector<std::string> removed;
   {
     absl::ReaderMutexLock barrier(&barrier_);
     {
       absl::MutexLock lock(&mu_);
+      if (version.has_value()) {
+        auto it = vars_.find(name);
+        if (it != vars_.end() && it->second->ready &&
+            it->second->cell->version() != *version) {
+          return absl::AbortedError(absl::StrCat(name, " changed since it was checked"));
+        }
+      }
       VARSCOPE_RETURN_IF_ERROR(MarkDeleting(name, true, foreign_part));
     }
     if (log_ != nullptr) {
@@ -1375,7 +1394,10 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot,
     {
       absl::ReaderMutexLock lock(&mu_);
       for (const auto& [name, entry] : vars_) {
-        if (!entry->ready) {
+        // A staged part (another shard's creation, not yet published) is
+        // dropped by the restore; its owner stages it again if it still
+        // has the record.
+        if (!entry->ready && (entry->staged_txn == 0 || entry->publishing)) {
           return absl::FailedPreconditionError(absl::StrCat(
               "variable ", name, " is being created; restore again"));
         }
@@ -1393,6 +1415,10 @@ absl::Status VariableStore::Restore(StoreSnapshot snapshot,
     }
     absl::MutexLock lock(&mu_);
     for (const auto& [name, entry] : vars_) {
+      if (!entry->ready) {
+        entry->settled = true;  // a staged part: its waiters decide again
+        continue;
+      }
       if (built.vars.count(name) == 0) events.push_back({name, 0, ChangeKind::kDeleted});
     }
     for (const auto& [name, entry] : built.vars) {
@@ -1525,13 +1551,20 @@ absl::StatusOr<VariableStore::PartPlan> VariableStore::PlanOfPart(
 
 namespace {
 
-// Whether `entry`-like metadata is exactly part `slice` of `whole`.
-bool SamePart(const std::optional<PartSlice>& have, DType dtype, const Shape& shape,
-              const PartSlice& want, DType want_dtype, const Shape& want_shape) {
-  return have.has_value() && have->full_name == want.full_name &&
-         have->full_shape == want.full_shape && have->offset == want.offset &&
-         have->index == want.index && dtype == want_dtype && shape == want_shape;
+}  // namespace
+
+// Whether `have` is exactly the part `want` describes (same record).
+bool VariableStore::SamePart(const Entry& have, const Entry& want) {
+  return have.slice.has_value() && want.slice.has_value() &&
+         have.slice->full_name == want.slice->full_name &&
+         have.slice->full_shape == want.slice->full_shape &&
+         have.slice->offset == want.slice->offset && have.slice->index == want.slice->index &&
+         have.dtype == want.dtype && have.shape == want.shape &&
+         have.trainable == want.trainable && have.collections == want.collections &&
+         have.initializer.kind == want.initializer.kind;
 }
+
+namespace {
 
 absl::Status PartTaken(absl::string_view part, absl::string_view whole) {
   return WithReason(
@@ -1547,26 +1580,34 @@ absl::Status VariableStore::StagePart(const PartitionedState& whole, int index,
                                       uint64_t txn) {
   VARSCOPE_ASSIGN_OR_RETURN(PartPlan plan, PlanOfPart(whole, index));
   const std::shared_ptr<Entry>& entry = plan.entry;
-  for (bool orphan = false;;) {
-    if (orphan) {
-      // A part of an earlier partitioned variable of this name that its
-      // owner no longer has (it stages only names it has no record of).
-      absl::StatusOr<std::vector<std::string>> removed =
-          Delete(entry->name, /*foreign_part=*/true);
-      if (!removed.ok() && !absl::IsNotFound(removed.status())) return removed.status();
-    }
+  std::shared_ptr<Entry> replaced;  // freed after the lock (waiters read it)
+  {
     absl::MutexLock lock(&mu_);
     if (auto it = vars_.find(entry->name); it != vars_.end()) {
-      const Entry& have = *it->second;
-      const bool same = SamePart(have.slice, have.dtype, have.shape, *entry->slice,
-                                 entry->dtype, entry->shape);
-      if (!have.ready && have.staged_txn != 0 && same) return absl::OkStatus();
-      if (!orphan && have.ready && have.slice.has_value() &&
-          have.slice->full_name == whole.name && partitioned_.count(whole.name) == 0) {
-        orphan = true;
-        continue;
+      Entry& have = *it->second;
+      const bool of_whole = have.slice.has_value() && have.slice->full_name == whole.name;
+      if (!have.ready && have.staged_txn != 0 && SamePart(have, *entry)) {
+        return absl::OkStatus();  // staged already
       }
-      return PartTaken(entry->name, whole.name);
+      if (!have.ready && have.staged_txn != 0 && of_whole && !have.publishing) {
+        // Staged by an earlier attempt with another shape: only the owner
+        // stages parts of this name, and it has moved on.
+        have.settled = true;
+        total_bytes_ -= have.num_bytes;
+        replaced = it->second;
+        vars_.erase(it);
+      } else if (have.ready && of_whole) {
+        // A part of an earlier partitioned variable of this name (its
+        // owner only stages names it has no record of): the keeper asks
+        // the owner and drops it; the caller retries.
+        return WithReason(
+            absl::UnavailableError(absl::StrCat(
+                "part ", entry->name, " of an earlier ", whole.name,
+                " is still held on its shard; it is being removed, retry")),
+            kVariableExists, {{"variable", entry->name}});
+      } else {
+        return PartTaken(entry->name, whole.name);
+      }
     }
     if (partitioned_.count(entry->name) > 0) return PartTaken(entry->name, whole.name);
     VARSCOPE_RETURN_IF_ERROR(CheckMemory(entry->num_bytes, entry->name));
@@ -1574,7 +1615,6 @@ absl::Status VariableStore::StagePart(const PartitionedState& whole, int index,
     entry->staged_at = absl::Now();
     vars_.emplace(entry->name, entry);
     total_bytes_ += entry->num_bytes;
-    break;
   }
   std::shared_ptr<TensorBuffer> value;
   try {
@@ -1605,15 +1645,12 @@ absl::Status VariableStore::PublishPart(const PartitionedState& whole, int index
       absl::MutexLock lock(&mu_);
       if (auto it = vars_.find(name); it != vars_.end()) {
         Entry& have = *it->second;
-        if (have.ready && SamePart(have.slice, have.dtype, have.shape, *plan.entry->slice,
-                                   plan.entry->dtype, plan.entry->shape)) {
+        if (have.ready && SamePart(have, *plan.entry)) {
           return absl::OkStatus();  // published already
         }
         // A part staged for this record, also by an earlier attempt (the
         // owner restarted since): only the owner of the record stages it.
-        if (have.ready || have.staged_txn == 0 ||
-            !SamePart(have.slice, have.dtype, have.shape, *plan.entry->slice,
-                      plan.entry->dtype, plan.entry->shape)) {
+        if (have.ready || have.staged_txn == 0 || !SamePart(have, *plan.entry)) {
           return PartTaken(name, whole.name);
         }
         if (have.publishing || have.staged_value == nullptr) {
@@ -1640,6 +1677,15 @@ absl::Status VariableStore::PublishPart(const PartitionedState& whole, int index
   }
   {
     absl::ReaderMutexLock barrier(&barrier_);
+    {
+      // A restore (barrier held exclusively) may have replaced the store
+      // since the part was taken: then it is not this store's any more.
+      absl::MutexLock lock(&mu_);
+      auto it = vars_.find(name);
+      if (it == vars_.end() || it->second != entry) {
+        return absl::AbortedError(absl::StrCat(name, " was replaced by a restore; retry"));
+      }
+    }
     const uint64_t revision = clock_.Next();
     if (log_ != nullptr) {
       CreationRecord record;
@@ -1674,6 +1720,7 @@ absl::Status VariableStore::PublishPart(const PartitionedState& whole, int index
 }
 
 void VariableStore::DropPart(absl::string_view name, uint64_t txn) {
+  std::shared_ptr<Entry> dropped;  // freed after the lock: waiters read it
   absl::MutexLock lock(&mu_);
   auto it = vars_.find(name);
   if (it == vars_.end()) return;
@@ -1681,11 +1728,13 @@ void VariableStore::DropPart(absl::string_view name, uint64_t txn) {
   if (entry.ready || entry.publishing || entry.staged_txn != txn) return;
   entry.settled = true;  // waiters decide again
   total_bytes_ -= entry.num_bytes;
+  dropped = it->second;
   vars_.erase(it);
 }
 
 std::vector<std::string> VariableStore::DropStagedBefore(absl::Time cutoff) {
   std::vector<std::string> dropped;
+  std::vector<std::shared_ptr<Entry>> freed;  // after the lock: waiters read them
   absl::MutexLock lock(&mu_);
   for (auto it = vars_.begin(); it != vars_.end();) {
     Entry& entry = *it->second;
@@ -1697,6 +1746,7 @@ std::vector<std::string> VariableStore::DropStagedBefore(absl::Time cutoff) {
     entry.settled = true;
     total_bytes_ -= entry.num_bytes;
     dropped.push_back(it->first);
+    freed.push_back(it->second);
     it = vars_.erase(it);
   }
   return dropped;
@@ -1715,19 +1765,19 @@ std::vector<VariableStore::ForeignPart> VariableStore::ForeignParts() const {
 }
 
 absl::Status VariableStore::DeleteForeignPart(absl::string_view name, uint64_t version) {
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    auto it = vars_.find(name);
-    if (it == vars_.end() || !it->second->ready) return absl::OkStatus();
-    if (it->second->cell->version() != version) {
-      return absl::AbortedError(absl::StrCat(name, " changed since it was checked"));
-    }
-  }
-  // A change between the check and the deletion is of the same orphan:
-  // a new part of the name is created only after the orphan is deleted.
-  absl::StatusOr<std::vector<std::string>> removed = Delete(name, /*foreign_part=*/true);
+  absl::StatusOr<std::vector<std::string>> removed =
+      Delete(name, /*foreign_part=*/true, version);
   return removed.ok() || absl::IsNotFound(removed.status()) ? absl::OkStatus()
                                                             : removed.status();
+}
+
+std::vector<std::string> VariableStore::MisplacedParts() const {
+  std::vector<std::string> out;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [name, entry] : vars_) {
+    if (entry->ready && entry->slice.has_value() && !Owns(name)) out.push_back(name);
+  }
+  return out;
 }
 
 std::vector<PartitionedState> VariableStore::SpreadRecords() const {

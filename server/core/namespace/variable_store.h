@@ -233,8 +233,10 @@ class VariableStore {
   // removed names, the parts on other shards included (a cluster deletes
   // those there). The store's lock is not held while the deletion is
   // logged.
+  // `version`: ABORTED unless the variable is still at it.
   absl::StatusOr<std::vector<std::string>> Delete(absl::string_view name,
-                                                  bool foreign_part = false)
+                                                  bool foreign_part = false,
+                                                  std::optional<uint64_t> version = std::nullopt)
       ABSL_LOCKS_EXCLUDED(barrier_, mu_);
 
   // The current value of a (non-partitioned) variable; shared read-only.
@@ -281,7 +283,9 @@ class VariableStore {
   // result, or (a partitioned variable with parts elsewhere to create) a
   // creation reserved here, for the caller to stage the remote parts
   // (StagePart there) and then FinishCreation (logs it and makes it
-  // visible here; then PublishPart there) or AbandonCreation. Plain
+  // visible here; then PublishPart there) or AbandonCreation. (In a
+  // cluster, a creation whose part 0 lives elsewhere also announces the
+  // partitioned variable's own name, for GetVariable calls waiting here.) Plain
   // GetVariable fails with INTERNAL where this would be needed.
   absl::StatusOr<Begun> BeginGetVariable(const ScopeContext& scope,
                                          const GetVariableRequest& request)
@@ -296,7 +300,10 @@ class VariableStore {
   // (creation `txn`); PublishPart logs it and makes it visible (staging it
   // first if this shard lost it, e.g. in a restart). Both are idempotent
   // and succeed when the part already exists as described; ALREADY_EXISTS
-  // when the name is taken otherwise.
+  // when the name is taken otherwise. StagePart answers UNAVAILABLE when a
+  // part of an earlier partitioned variable of the name is still here
+  // (the cluster's keeper asks its owner and removes it); a part staged by
+  // an earlier attempt with another shape is replaced.
   absl::Status StagePart(const PartitionedState& whole, int index, uint64_t txn)
       ABSL_LOCKS_EXCLUDED(barrier_, mu_);
   absl::Status PublishPart(const PartitionedState& whole, int index, uint64_t txn)
@@ -313,6 +320,9 @@ class VariableStore {
   // was listed at `version`.
   absl::Status DeleteForeignPart(absl::string_view name, uint64_t version)
       ABSL_LOCKS_EXCLUDED(barrier_, mu_);
+  // Parts held here that this shard does not own (a data directory written
+  // when parts lived with their partitioned variable).
+  std::vector<std::string> MisplacedParts() const ABSL_LOCKS_EXCLUDED(mu_);
   // Records of partitioned variables with parts on other shards.
   std::vector<PartitionedState> SpreadRecords() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -392,6 +402,7 @@ class VariableStore {
                                    bool create_only, Begun* begun = nullptr)
       ABSL_LOCKS_EXCLUDED(barrier_, mu_);
   bool Owns(absl::string_view name) const { return !owns_ || owns_(name); }
+  static bool SamePart(const Entry& have, const Entry& want);
   // Part `index` of `whole`, checked (a peer sent it).
   absl::StatusOr<PartPlan> PlanOfPart(const PartitionedState& whole, int index) const;
   void ReservePlan(const CreationPlan& plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
