@@ -341,13 +341,13 @@ bool PartSpreader::HasRecord(const std::string& name) const {
 }
 
 bool PartSpreader::PublishUnconfirmed() {
-  std::map<std::string, core::PartitionedState> todo;
+  std::map<std::string, core::PartitionedState> pending;
   {
     absl::MutexLock lock(&mu_);
-    todo = unconfirmed_;
+    pending = unconfirmed_;
   }
   bool all = true;
-  for (const auto& [name, whole] : todo) {
+  for (const auto& [name, whole] : pending) {
     if (Stopping()) return false;
     if (!HasRecord(name)) {  // deleted meanwhile: its deletion covers the parts
       absl::MutexLock lock(&mu_);
@@ -388,12 +388,12 @@ bool PartSpreader::PublishUnconfirmed() {
 }
 
 bool PartSpreader::RetryDeletes() {
-  std::map<std::string, std::vector<std::pair<int, v1::PartsRequest>>> todo;
+  std::map<std::string, std::vector<std::pair<int, v1::PartsRequest>>> pending;
   {
     absl::MutexLock lock(&mu_);
-    todo = deletes_;
+    pending = deletes_;
   }
-  for (auto& [name, calls] : todo) {
+  for (auto& [name, calls] : pending) {
     if (Stopping()) return false;
     std::vector<std::pair<int, v1::PartsRequest>> left;
     for (auto& [shard, request] : calls) {
