@@ -225,12 +225,7 @@ void PartSpreader::DeleteVariable(grpc::ServerUnaryReactor* reactor,
     reactor->Finish(grpc::Status::OK);
     return;
   }
-  std::vector<int> remote;
-  for (size_t i = 0; i < whole->part_names.size(); ++i) {
-    if (routing_->OwnerOf(whole->part_names[i]) != routing_->self()) {
-      remote.push_back(static_cast<int>(i));
-    }
-  }
+  const std::vector<int> remote = RemoteParts(*whole);
   auto calls = CallsFor(*whole, remote, 0);
   {
     // Queued before they are sent: a creation of the name waits for them.
@@ -330,6 +325,16 @@ void PartSpreader::KeepLoop() {
   }
 }
 
+std::vector<int> PartSpreader::RemoteParts(const core::PartitionedState& whole) const {
+  std::vector<int> remote;
+  for (size_t i = 0; i < whole.part_names.size(); ++i) {
+    if (routing_->OwnerOf(whole.part_names[i]) != routing_->self()) {
+      remote.push_back(static_cast<int>(i));
+    }
+  }
+  return remote;
+}
+
 bool PartSpreader::Stopping() {
   absl::MutexLock lock(&mu_);
   return stopping_;
@@ -354,12 +359,7 @@ bool PartSpreader::PublishUnconfirmed() {
       unconfirmed_.erase(name);
       continue;
     }
-    std::vector<int> remote;
-    for (size_t i = 0; i < whole.part_names.size(); ++i) {
-      if (routing_->OwnerOf(whole.part_names[i]) != routing_->self()) {
-        remote.push_back(static_cast<int>(i));
-      }
-    }
+    const std::vector<int> remote = RemoteParts(whole);
     bool published = true;
     for (auto& [shard, request] : CallsFor(whole, remote, NewTxn())) {
       v1::PartsResponse response;

@@ -90,6 +90,8 @@ class PartSpreader {
   std::vector<std::pair<int, v1::PartsRequest>> CallsFor(const core::PartitionedState& whole,
                                                          const std::vector<int>& parts,
                                                          uint64_t txn) const;
+  // Indices of the parts of `whole` other shards own.
+  std::vector<int> RemoteParts(const core::PartitionedState& whole) const;
   // Drops staged parts (best effort: what fails expires on its shard).
   void DropStaged(const core::PartitionedState& whole, const std::vector<int>& parts,
                   uint64_t txn) const;

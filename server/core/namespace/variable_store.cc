@@ -267,25 +267,26 @@ absl::Status VariableStore::MakeRoomForRevisions() {
 // ---------------------------------------------------------------------------
 // GetVariable: decide, reserve, initialize, log, publish.
 
-absl::StatusOr<VariableInfo> VariableStore::GetVariable(
-    const ScopeContext& scope, const GetVariableRequest& request) {
+absl::StatusOr<std::string> VariableStore::FullNameOf(
+    const ScopeContext& scope, const GetVariableRequest& request) const {
   if (request.name.empty()) {
     return absl::InvalidArgumentError("GetVariable needs a variable name");
   }
-  const std::string full_name = JoinName(scope.name, request.name);
+  std::string full_name = JoinName(scope.name, request.name);
   VARSCOPE_RETURN_IF_ERROR(ValidateFullName(full_name));
   if (request.check_name) VARSCOPE_RETURN_IF_ERROR(request.check_name(full_name));
+  return full_name;
+}
+
+absl::StatusOr<VariableInfo> VariableStore::GetVariable(
+    const ScopeContext& scope, const GetVariableRequest& request) {
+  VARSCOPE_ASSIGN_OR_RETURN(const std::string full_name, FullNameOf(scope, request));
   return Run(scope, request, full_name, /*create_only=*/false);
 }
 
 absl::StatusOr<VariableStore::Begun> VariableStore::BeginGetVariable(
     const ScopeContext& scope, const GetVariableRequest& request) {
-  if (request.name.empty()) {
-    return absl::InvalidArgumentError("GetVariable needs a variable name");
-  }
-  const std::string full_name = JoinName(scope.name, request.name);
-  VARSCOPE_RETURN_IF_ERROR(ValidateFullName(full_name));
-  if (request.check_name) VARSCOPE_RETURN_IF_ERROR(request.check_name(full_name));
+  VARSCOPE_ASSIGN_OR_RETURN(const std::string full_name, FullNameOf(scope, request));
   Begun begun;
   VARSCOPE_ASSIGN_OR_RETURN(VariableInfo info,
                             Run(scope, request, full_name, /*create_only=*/false, &begun));

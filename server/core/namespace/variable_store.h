@@ -402,6 +402,9 @@ class VariableStore {
                                    bool create_only, Begun* begun = nullptr)
       ABSL_LOCKS_EXCLUDED(barrier_, mu_);
   bool Owns(absl::string_view name) const { return !owns_ || owns_(name); }
+  // The request's full name in `scope`, checked (and vetted by check_name).
+  absl::StatusOr<std::string> FullNameOf(const ScopeContext& scope,
+                                         const GetVariableRequest& request) const;
   static bool SamePart(const Entry& have, const Entry& want);
   // Part `index` of `whole`, checked (a peer sent it).
   absl::StatusOr<PartPlan> PlanOfPart(const PartitionedState& whole, int index) const;
