@@ -6,11 +6,13 @@ VARSCOPE_PACKAGES=(
   grpc-proto libabsl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev clang-14 openssl yamllint
   libcpp-httplib-dev libcli11-dev
+  python3-dev pybind11-dev python3-numpy  # the Python package (python/)
 )
 # Only for the test suite (`varscope_install_deps test`).
 VARSCOPE_TEST_PACKAGES=(
   systemd procps docker-compose  # deploy/check.sh: systemd-analyze, /bin/kill, compose config
   curl                           # the README walkthrough scrapes metrics
+  python3-pytest                 # python/tests
 )
 
 # Usage: varscope_install_deps [test]
