@@ -8,10 +8,11 @@ trainer="$(dirname "$0")/trainer.py"
 dir=$(mktemp -d)
 "$varscoped" --listen=127.0.0.1:0 --port_file="$dir/port" --log_level=warn &
 daemon=$!
-trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$dir"' EXIT
+pids=""
+# Workers too: a failed chief must not leave them waiting.
+trap 'kill $pids $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.1; done
 server=127.0.0.1:$(cat "$dir/port")
-pids=""
 i=0
 while [ $i -lt "$workers" ]; do
   "$python" "$trainer" --server="$server" --role=worker --task=$i --workers="$workers" &

@@ -269,12 +269,14 @@ void BindScopes(py::module_& m) {
            })
       .def("set_defaults", [](ScopeGuard& g, py::tuple initializer, py::tuple dtype,
                               py::tuple partitioner) {
-        Check(g.get().SetDefaults(DefaultsOf(initializer, dtype, partitioner)));
+        const ScopeDefaults defaults = DefaultsOf(initializer, dtype, partitioner);
+        VariableScope& scope = g.get();
+        Check(Unlocked([&] { return scope.SetDefaults(defaults); }));
       });
   py::class_<NameGuard>(m, "NameGuard")
       .def("close", [](NameGuard& g) {
         if (!g.scope) return;
-        absl::Status status = g.scope->Close();
+        absl::Status status = Unlocked([&] { return g.scope->Close(); });
         g.scope.reset();
         Check(status);
       })
@@ -284,7 +286,7 @@ void BindScopes(py::module_& m) {
 }
 
 // pull/push/gather by full name; Python's Variable keeps its client.
-void BindValues(py::class_<Client>& client) {
+void BindValues(py::class_<Client, std::shared_ptr<Client>>& client) {
   client
       .def("pull",
            [](Client& c, const std::string& name, DataType dtype, py::array out,
@@ -359,7 +361,9 @@ void BindValues(py::class_<Client>& client) {
 }
 
 void BindClient(py::module_& m) {
-  py::class_<Client> client(m, "Client");
+  // Held by a shared_ptr whose deleter lets other Python threads run while
+  // ~Client stops its keep-alive thread and closes the session.
+  py::class_<Client, std::shared_ptr<Client>> client(m, "Client");
   client
       .def_static(
           "connect",
@@ -376,12 +380,16 @@ void BindClient(py::module_& m) {
             options.connection.tls.key_file = key_file;
             options.connection.rpc_timeout = Seconds(timeout);
             options.connection.wait_for_ready = wait_for_ready;
-            absl::StatusOr<std::unique_ptr<Client>> result;
-            {
-              py::gil_scoped_release release;
-              result = Client::Connect(target, options);
-            }
-            return Value(std::move(result));
+            std::unique_ptr<Client> connected =
+                Value(Unlocked([&] { return Client::Connect(target, options); }));
+            return std::shared_ptr<Client>(connected.release(), [](Client* c) {
+              if (PyGILState_Check()) {
+                py::gil_scoped_release release;
+                delete c;
+              } else {
+                delete c;
+              }
+            });
           },
           py::arg("target"), py::arg("token") = "", py::arg("tls") = false,
           py::arg("ca_file") = "", py::arg("cert_file") = "", py::arg("key_file") = "",
@@ -440,13 +448,16 @@ void BindClient(py::module_& m) {
            })
       .def("op_name",
            [](Client& c, const std::string& name, bool preview) {
-             return Value(c.OpName(name, preview));
+             return Value(Unlocked([&] { return c.OpName(name, preview); }));
            })
-      .def("current_scope", [](Client& c) { return Value(c.CurrentScope()); })
-      .def("reuse_variables", [](Client& c) { Check(c.ReuseVariables()); })
+      .def("current_scope",
+           [](Client& c) { return Value(Unlocked([&] { return c.CurrentScope(); })); })
+      .def("reuse_variables",
+           [](Client& c) { Check(Unlocked([&] { return c.ReuseVariables(); })); })
       .def("set_scope_defaults",
            [](Client& c, py::tuple initializer, py::tuple dtype, py::tuple partitioner) {
-             Check(c.SetScopeDefaults(DefaultsOf(initializer, dtype, partitioner)));
+             const ScopeDefaults defaults = DefaultsOf(initializer, dtype, partitioner);
+             Check(Unlocked([&] { return c.SetScopeDefaults(defaults); }));
            })
       .def("root_scope", &Client::RootScope)
       .def(
@@ -476,7 +487,8 @@ void BindClient(py::module_& m) {
             auto guard = std::make_unique<ScopeGuard>();
             guard->scope.emplace(Value(std::move(scope)));
             return guard;
-          })
+          },
+          py::keep_alive<0, 1>())  // the guard uses the Client until it closes
       .def("open_name_scope",
            [](Client& c, const std::string& name) {
              absl::StatusOr<NameScope> scope;
@@ -487,15 +499,19 @@ void BindClient(py::module_& m) {
              auto guard = std::make_unique<NameGuard>();
              guard->scope.emplace(Value(std::move(scope)));
              return guard;
-           })
+           },
+           py::keep_alive<0, 1>())
       .def("set_optimizer",
            [](Client& c, const std::vector<std::string>& names, const OptimizerConfig& config,
               int replicas) {
              return Value(Unlocked([&] { return c.SetOptimizer(names, config, replicas); }));
            })
-      .def("watch", [](Client& c, const std::string& prefix, bool send_initial) {
-        return c.Watch(prefix, send_initial);
-      })
+      .def(
+          "watch",
+          [](Client& c, const std::string& prefix, bool send_initial) {
+            return Unlocked([&] { return c.Watch(prefix, send_initial); });
+          },
+          py::keep_alive<0, 1>())
       .def_property_readonly("session_id", &Client::session_id)
       .def_property_readonly("session_recoveries", &Client::session_recoveries);
   BindValues(client);

@@ -133,6 +133,7 @@ def test_collections_local_and_partitioned_variables(vs):
     assert not local.trainable and local.shape == ()
     assert w in vs.trainable_variables(scope="coll")
     assert local in vs.local_variables(scope="coll/")
+    assert w in vs.global_variables(scope="coll")
     assert local not in vs.global_variables(scope="coll")
     assert emb.partitioned and emb.name == "coll/emb"
     parts = emb.parts()
@@ -144,7 +145,7 @@ def test_collections_local_and_partitioned_variables(vs):
 
 
 def test_scope_stacks_are_per_thread(vs):
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=30)
     names = {}
 
     def worker(scope):
@@ -160,3 +161,50 @@ def test_scope_stacks_are_per_thread(vs):
         t.join()
     assert names == {"t0": "t0/w:0", "t1": "t1/w:0"}
     assert vs.get_variable_scope().name == ""
+
+
+def test_custom_getters_get_reuse_and_reentry_runs_the_kept_getter_once(vs):
+    calls = []
+
+    def counting(getter, name, *args, **kwargs):
+        calls.append((name, kwargs["reuse"]))
+        return getter(name, *args, **kwargs)
+
+    with vs.variable_scope("kept", custom_getter=counting) as kept:
+        vs.get_variable("v", [1])
+    with vs.variable_scope("elsewhere", custom_getter=counting):
+        with vs.variable_scope(kept, reuse=True):  # the kept scope's getter only
+            vs.get_variable("v", [1])
+    assert calls == [("kept/v", False), ("kept/v", True)]
+
+    def keywords_only(**kwargs):
+        return kwargs["getter"](**{k: v for k, v in kwargs.items() if k != "getter"})
+
+    with vs.variable_scope("kw", custom_getter=keywords_only):
+        assert vs.get_variable("v", [2]).shape == (2,)
+
+
+def test_initializer_values_callables_and_shapes_as_tensorflow(vs):
+    with vs.variable_scope("inits"):
+        with pytest.raises(ValueError, match="don't match"):
+            vs.get_variable("a", initializer=[1.5, 2.5], dtype=vs.int32)
+        with pytest.raises(ValueError, match="don't match"):
+            vs.get_variable("b", initializer=4, dtype=vs.float32)
+        assert vs.get_variable("c", initializer=[1, 2**40]).dtype == vs.int64
+        assert vs.get_variable("d", 5).shape == (5,)
+        made = vs.get_variable("e", [2, 2], initializer=lambda shape, dtype: np.eye(*shape))
+        np.testing.assert_array_equal(made.pull(), np.eye(2))
+    assert vs.Variable(np.float64(1.0)).dtype == vs.float64
+
+
+def test_the_root_scope_object_acts_on_the_root(vs):
+    root = vs.get_variable_scope()
+    with vs.variable_scope("not_root") as inner:
+        root.reuse_variables()  # marks the root, not the innermost scope
+        assert inner.reuse is False and root.reuse is True
+    assert vs.get_variable_scope().reuse is True
+    with vs.variable_scope("closed") as closed:
+        pass
+    closed.reuse_variables()  # a kept scope, as TensorFlow allows
+    with vs.variable_scope(closed):
+        assert vs.get_variable_scope().reuse is True

@@ -49,13 +49,17 @@ def test_updates_rows_and_atomic_multi_variable_pushes(vs):
     u = vs.get_variable("upd/u", [2], initializer=vs.zeros_initializer())
     results = vs.push_many({u: [1.0, 2.0], "upd/v": ("add", np.ones((4, 2)))})
     assert [r.name for r in results] == ["upd/u", "upd/v"]
-    # A failed push changes nothing, also for the items that were valid.
+    # A failed push changes nothing, also for the items that were valid
+    # (u has no optimizer: the server refuses the whole push).
     before = u.pull()
-    with pytest.raises(ValueError):
-        vs.push_many({u: [9.0, 9.0], v: np.ones(3)})
+    with pytest.raises(vs.errors.FailedPreconditionError):
+        vs.push_many({v: ("add", np.ones((4, 2))), u: ("apply_gradient", [1.0, 1.0])})
     np.testing.assert_array_equal(u.pull(), before)
+    np.testing.assert_array_equal(v.gather([3, 0]), [[5.5, 5.5], [4.5, 4.5]])
     with pytest.raises(vs.errors.InvalidArgumentError):
         u.assign([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="shape"):
+        v.assign(np.zeros((2, 4)))  # the right size, the wrong shape
 
 
 def test_server_side_optimizers(vs):
@@ -71,32 +75,42 @@ def test_server_side_optimizers(vs):
 
 def test_watch_and_wait(vs):
     v = vs.get_variable("watched/v", [1], initializer=vs.zeros_initializer())
-    with vs.watch("watched") as events:
-        seen = []
-
-        def consume():
-            for event in events:
-                seen.append((event.kind, event.name))
-                if event.kind == event.kind.UPDATED:
-                    break
-        t = threading.Thread(target=consume)
-        t.start()
-        waiter_versions = []
-        waiter = threading.Thread(
-            target=lambda: waiter_versions.append(v.wait_for_newer_than(timeout=20)))
-        waiter.start()
-        # The watch and the wait are registered once their calls are on the
-        # server; a second update covers an update that raced the watch.
-        for _ in range(50):
-            v.assign_add([1.0])
-            t.join(timeout=0.2)
-            if not t.is_alive():
-                break
-        waiter.join()
-    assert ("UPDATED" in str(seen[-1][0])) and seen[-1][1] == "watched/v"
-    assert waiter_versions[0] > v.version
+    with vs.watch("watched", send_initial=True) as events:
+        first = next(events)  # the stream is registered once this arrives
+        assert (first.kind.name, first.name) == ("EXISTING", "watched/v")
+        result = v.assign_add([1.0])
+        update = next(events)
+        assert (update.kind.name, update.name, update.version) == (
+            "UPDATED", "watched/v", result.version)
+    # A wait from a version already passed returns at once with the new one.
+    assert v.wait_for_newer_than(timeout=20) == result.version
     with pytest.raises(vs.errors.DeadlineExceededError):
         v.wait_for_newer_than(version=1 << 40, timeout=0.2)
+
+
+def test_blocking_calls_let_other_threads_run(vs):
+    # A wait holds no GIL: the main thread's push is what ends it (were the
+    # GIL held, the push could not run and the test would hang).
+    v = vs.get_variable("gil/v", [1], initializer=vs.zeros_initializer())
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(v.wait_for_newer_than(timeout=60)))
+    waiter.start()
+    while not waiter.is_alive():
+        pass
+    result = v.assign([1.0])
+    waiter.join()
+    assert got and got[0] >= result.version
+
+
+def test_closing_the_client_inside_a_scope_is_safe(daemon):
+    import varscope as vs
+    client = vs.connect(daemon.address)
+    with vs.variable_scope("closing", client=client):
+        with vs.name_scope("ops", client=client):
+            client.close()  # the open guards keep the C++ client until they close
+    other = vs.connect(daemon.address)
+    assert vs.get_variable_scope(client=other).name == ""
+    other.close()
 
 
 def test_unreachable_server_is_unavailable():

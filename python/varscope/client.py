@@ -30,6 +30,20 @@ class Client:
         return stack
 
     @property
+    def _root_pending(self):
+        """Changes to the root scope asked for while other scopes were open
+        on this thread; made when the last of them closes."""
+        pending = getattr(self._local, "root_pending", None)
+        if pending is None:
+            pending = self._local.root_pending = []
+        return pending
+
+    def _run_root_pending(self):
+        pending, self._local.root_pending = self._root_pending, []
+        for change in pending:
+            change()
+
+    @property
     def session_id(self):
         return self._native.session_id
 

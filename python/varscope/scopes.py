@@ -7,6 +7,7 @@ TensorFlow keeps in Python: the scope objects, custom getters, and the
 mapping of arguments.
 """
 
+import functools
 import re
 
 import numpy as np
@@ -76,15 +77,20 @@ class VariableScope:
 
     @property
     def name(self):
-        return self._info.name
+        return self._info.name if self._info is not None else ""
 
     @property
     def original_name_scope(self):
-        return self._info.original_name_scope
+        return self._current().original_name_scope
 
     @property
     def reuse(self):
+        if self._captured is None and self._guard is None and self._reuse_pending():
+            return True
         return _python_reuse(self._current().reuse)
+
+    def _reuse_pending(self):
+        return any(getattr(change, "reuse", False) for change in self._client._root_pending)
 
     @property
     def initializer(self):
@@ -102,30 +108,48 @@ class VariableScope:
     def _current(self):
         if self._guard is not None:
             self._info = self._guard.info()
-        elif self._captured is None:  # the root: ask the server
-            self._info = self._client._native.current_scope()
+        elif self._captured is None:  # the root
+            if not self._client._stack():
+                self._info = self._client._native.current_scope()
+            else:  # asked from inside other scopes: look at the root itself
+                with _Reentered(self) as guard:
+                    self._info = guard.info()
         return self._info
 
-    def _require_open(self, what):
-        if self._guard is None and self._captured is not None:
-            raise ValueError(f"{what} needs the scope '{self.name}' to be open "
-                             f"(inside its `with` block)")
+    def _act(self, action):
+        """Runs action(guard) on this scope: its open guard, or the scope
+        re-entered for the call when its block has closed, as TensorFlow
+        changes a kept scope. The root, while other scopes are open on this
+        thread, changes when they have closed (only then does its flag or a
+        default show: open scopes took theirs when they opened)."""
+        if self._guard is not None:
+            return action(self._guard)
+        if self._captured is None:
+            if self._client._stack():
+                pending = functools.partial(action, None)
+                pending.reuse = getattr(action, "reuse", False)
+                self._client._root_pending.append(pending)
+            else:
+                action(None)  # the root, innermost: the client's own calls
+            return None
+        with _Reentered(self) as guard:
+            return action(guard)
 
     def reuse_variables(self):
         """Reuse variables in this scope from now on (also on re-entry)."""
-        self._require_open("reuse_variables")
-        if self._guard is not None:
-            self._guard.reuse_variables()
-        else:
-            self._client._native.reuse_variables()
+        def reuse(guard):
+            if guard is not None:
+                guard.reuse_variables()
+            else:
+                self._client._native.reuse_variables()
+        reuse.reuse = True  # what a pending change of the root is
+        self._act(reuse)
 
     def _set_defaults(self, initializer=(), dtype=(), partitioner=()):
         # Each is () to leave that default alone or (value,) to replace it.
-        self._require_open("changing a scope's defaults")
-        if self._guard is not None:
-            self._guard.set_defaults(initializer, dtype, partitioner)
-        else:
-            self._client._native.set_scope_defaults(initializer, dtype, partitioner)
+        self._act(lambda guard: guard.set_defaults(initializer, dtype, partitioner)
+                  if guard is not None
+                  else self._client._native.set_scope_defaults(initializer, dtype, partitioner))
 
     def set_initializer(self, initializer):
         init = _initializer(initializer)
@@ -143,6 +167,26 @@ class VariableScope:
 
     def __repr__(self):
         return f"<vs.VariableScope '{self.name}'>"
+
+
+class _Reentered:
+    """The scope re-entered for one call, without an auxiliary name scope
+    (the root re-entered), closed at once; not on the Python stack."""
+
+    def __init__(self, scope):
+        self._scope = scope
+        self._guard = None
+
+    def __enter__(self):
+        client = self._scope._client
+        captured = self._scope._captured or client._native.root_scope()
+        self._guard = client._native.open_scope("", captured, _native.Reuse.INHERIT, "", None,
+                                                _native.DataType.UNSPECIFIED, None, False)
+        return self._guard
+
+    def __exit__(self, *exc):
+        self._guard.close()
+        return False
 
 
 def _wrap_custom_getter(custom_getter, old_getter):
@@ -188,19 +232,19 @@ class variable_scope:  # noqa: N801 (TensorFlow's name)
         stack = client._stack()
         reenter = None
         name = ""
-        custom_getter = self._custom_getter
         if isinstance(self._name_or_scope, VariableScope):
             reenter = self._name_or_scope._captured
             if reenter is None:  # the root of a session
                 reenter = client._native.root_scope()
-            if custom_getter is None:  # TensorFlow keeps the scope's getter
-                custom_getter = self._name_or_scope.custom_getter
         elif self._name_or_scope:
             name = self._name_or_scope
-        parent_getter = stack[-1].custom_getter if stack else None
-        if custom_getter is not None or parent_getter is not None:
-            custom_getter = (_wrap_custom_getter(custom_getter, parent_getter)
-                             if custom_getter is not None else parent_getter)
+        if isinstance(self._name_or_scope, VariableScope):
+            # Re-entered: defaults (the getter too) come from the kept scope.
+            parent_getter = self._name_or_scope.custom_getter
+        else:
+            parent_getter = get_variable_scope(client).custom_getter
+        custom_getter = (_wrap_custom_getter(self._custom_getter, parent_getter)
+                         if self._custom_getter is not None else parent_getter)
         guard = client._native.open_scope(
             name, reenter, self._reuse, self._default_name if not name else "",
             self._initializer._native if self._initializer else None, self._dtype,
@@ -210,14 +254,27 @@ class variable_scope:  # noqa: N801 (TensorFlow's name)
         stack.append(self._scope)
         return self._scope
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         stack = self._client._stack()
         if not stack or stack[-1] is not self._scope:
             raise RuntimeError("variable scopes must be closed innermost first")
         stack.pop()
         guard, self._scope._guard = self._scope._guard, None
-        guard.close()
+        _close(guard, exc)
+        if not stack:
+            self._client._run_root_pending()
         return False
+
+
+def _close(guard, body_error):
+    """Closes a guard (the C++ guard is gone either way: a close that could
+    not reach the server is retried by the client). A failure while the
+    block's own exception propagates does not replace that exception."""
+    try:
+        guard.close()
+    except Exception:
+        if body_error is None:
+            raise
 
 
 class name_scope:  # noqa: N801 (TensorFlow's name)
@@ -237,9 +294,9 @@ class name_scope:  # noqa: N801 (TensorFlow's name)
         self._guard = self._client._native.open_name_scope(self._name)
         return self._guard.name_scope
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         guard, self._guard = self._guard, None
-        guard.close()
+        _close(guard, exc)
         return False
 
 
@@ -249,7 +306,10 @@ def get_variable_scope(client=None):
     stack = client._stack()
     if stack:
         return stack[-1]
-    return VariableScope(client, client._native.current_scope(), None)
+    root = getattr(client._local, "root", None)
+    if root is None:  # one per thread, so set_custom_getter on it lasts
+        root = client._local.root = VariableScope(client, None, None)
+    return root
 
 
 def op_name(name, client=None):
@@ -258,25 +318,50 @@ def op_name(name, client=None):
     return _resolve(client)._native.op_name(name, False)
 
 
-def _true_getter(client, name, shape=None, dtype=None, initializer=None, trainable=None,
-                 collections=None, partitioner=None, local=False, wait=0.0, **unused):
+def _value_initializer(initializer, dtype):
+    """A value used as initializer (TensorFlow: a Tensor) and its dtype,
+    checked against an explicit `dtype` as TensorFlow checks (before any
+    lookup, so also on reuse)."""
+    inferred = _infer_dtype(initializer)
+    if dtype is not None and _dtypes.as_dtype(dtype) != inferred:
+        raise ValueError(f"Initializer type '{inferred.name}' and explicit dtype "
+                         f"'{_dtypes.as_dtype(dtype).name}' don't match.")
+    return inferred
+
+
+def _true_getter(client, local, wait, name, shape=None, dtype=None, initializer=None,
+                 trainable=None, collections=None, partitioner=None, **unused):
+    """The getter at the end of every custom-getter chain: one GetVariable
+    in the current scope of this thread."""
     scope_name = get_variable_scope(client).name
     if scope_name:
         if not name.startswith(scope_name + "/"):
-            raise ValueError(f"a custom getter renamed {name} outside the scope {scope_name}")
+            raise ValueError(f"a custom getter renamed {name} outside the current scope "
+                             f"'{scope_name}'; varscope resolves names in the scope")
         name = name[len(scope_name) + 1:]
+    if shape is not None:  # TensorShape-like: an int is a rank-1 shape, None an unknown dim
+        dims = [shape] if isinstance(shape, (int, np.integer)) else list(shape)
+        shape = [-1 if d is None else int(d) for d in dims]
     native_init = None
-    if initializer is not None and not isinstance(initializer, Initializer):
-        # A value (TensorFlow: a Tensor initializer): it gives the shape.
+    if isinstance(initializer, Initializer):
+        native_init = initializer._native
+    elif callable(initializer):
+        # A Python initializer, (shape, dtype) -> value, runs here as in TF.
+        if shape is None or -1 in shape:
+            raise ValueError(f"Shape of a new variable ({name}) must be fully defined, "
+                             f"but instead was {shape}.")
+        dtype = _dtypes.as_dtype(dtype) if dtype is not None else _dtypes.float32
+        value = as_array(initializer(tuple(shape), dtype=dtype.as_numpy_dtype), dtype)
+        if value.shape != tuple(shape):
+            raise ValueError(f"the initializer of {name} returned shape {value.shape}, "
+                             f"not {tuple(shape)}")
+        native_init = _native.Initializer.from_value(dtype._native, value)
+        shape = None  # the value gives it
+    elif initializer is not None:
         if shape is not None:
             raise ValueError("If initializer is a constant, do not specify shape.")
-        dtype = _dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(initializer)
+        dtype = _value_initializer(initializer, dtype)
         native_init = _native.Initializer.from_value(dtype._native, as_array(initializer, dtype))
-    elif initializer is not None:
-        native_init = initializer._native
-    if shape is not None:
-        shape = [int(d) if d is not None else -1 for d in np.atleast_1d(shape)] \
-            if np.ndim(shape) else []
     part = _partitioner(partitioner)
     info, created = client._native.get_variable(
         name, shape, _dtypes._native(dtype), native_init, trainable,
@@ -288,28 +373,41 @@ def _true_getter(client, name, shape=None, dtype=None, initializer=None, trainab
 def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None,
                  trainable=None, collections=None, caching_device=None, partitioner=None,
                  validate_shape=True, use_resource=None, custom_getter=None, constraint=None,
-                 wait=0.0, client=None, **kwargs):
+                 wait=0.0, client=None, local=False):
     """Creates or fetches ``<scope>/name`` (``tf.get_variable``).
 
     Raises ValueError (an AlreadyExistsError, NotFoundError or
     InvalidArgumentError) where TensorFlow does. `wait` (seconds): when the
     variable does not exist yet, wait that long for another worker to
-    create it instead of failing.
+    create it instead of failing. Custom getters (the scope's, chained, or
+    `custom_getter`) run here, called with keywords as TensorFlow calls them
+    (getter, name, shape, dtype, initializer, reuse, trainable, ...).
     """
-    del regularizer, caching_device, validate_shape, use_resource, constraint
     client = _resolve(client)
+    if initializer is not None and dtype is not None and not callable(initializer) \
+            and not isinstance(initializer, Initializer):
+        _value_initializer(initializer, dtype)  # TensorFlow checks before anything else
+    if custom_getter is not None and not callable(custom_getter):
+        raise ValueError(f"Passed a custom_getter which is not callable: {custom_getter}")
     scope = get_variable_scope(client)
     getter = custom_getter if custom_getter is not None else scope.custom_getter
     full_name = f"{scope.name}/{name}" if scope.name else name
 
-    def true_getter(name, *args, **kw):
-        return _true_getter(client, name, *args, **kw)
+    def true_getter(name, *args, **kwargs):
+        kwargs.pop("reuse", None)  # the scope's flag decides, on the server
+        for unused in ("regularizer", "caching_device", "validate_shape", "use_resource",
+                       "constraint"):
+            kwargs.pop(unused, None)
+        return _true_getter(client, local, wait, name, *args, **kwargs)
 
-    arguments = dict(shape=shape, dtype=dtype, initializer=initializer, trainable=trainable,
-                     collections=collections, partitioner=partitioner, wait=wait, **kwargs)
+    arguments = dict(name=full_name, shape=shape, dtype=dtype, initializer=initializer,
+                     regularizer=regularizer, trainable=trainable, collections=collections,
+                     caching_device=caching_device, partitioner=partitioner,
+                     validate_shape=validate_shape, use_resource=use_resource,
+                     constraint=constraint)
     if getter is not None:
-        return getter(true_getter, full_name, **arguments)
-    return true_getter(full_name, **arguments)
+        return getter(getter=true_getter, reuse=scope.reuse, **arguments)
+    return true_getter(**arguments)
 
 
 def get_local_variable(name, shape=None, dtype=None, initializer=None, collections=None,

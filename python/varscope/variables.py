@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from varscope import _native
+from varscope import _native, errors
 from varscope import dtypes as _dtypes
 from varscope.client import _resolve
 
@@ -21,8 +21,10 @@ def as_array(value, dtype):
     if dtype is _dtypes.bfloat16:
         array = np.asarray(value)
         if array.dtype != np.uint16:
-            bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)
-            array = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+            floats = np.ascontiguousarray(array, dtype=np.float32)
+            bits = floats.view(np.uint32).astype(np.uint64)
+            rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+            array = np.where(np.isnan(floats), np.uint16(0x7FC0), rounded)  # NaN stays NaN
         return np.ascontiguousarray(array)
     return np.ascontiguousarray(value, dtype=dtype.as_numpy_dtype)
 
@@ -36,10 +38,15 @@ class Variable:
     when they name the same variable.
     """
 
-    def __init__(self, initial_value=None, trainable=None, name=None, dtype=None, *,
+    def __init__(self, initial_value=None, trainable=None, collections=None, validate_shape=True,
+                 caching_device=None, name=None, variable_def=None, dtype=None, *,
                  client=None):
+        del validate_shape, caching_device
         if initial_value is None:
             raise ValueError("initial_value must be specified.")
+        if variable_def is not None or collections is not None:
+            raise NotImplementedError("vs.Variable takes no variable_def or collections; "
+                                      "use vs.get_variable(collections=...)")
         client = _resolve(client)
         dtype = _dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(initial_value)
         value = as_array(initial_value, dtype)
@@ -145,9 +152,19 @@ class Variable:
 
     def _push(self, op, value, indices=(), expected_version=None, optimizer=None, step=None):
         array = as_array(value, self.dtype)
+        if not indices:
+            self._check_shape(array)
         return self._client._native.push(self.full_name, _OPS[op], self._info.dtype, array,
                                          list(indices), expected_version,
                                          optimizer._native if optimizer else None, step)
+
+    def _check_shape(self, array):
+        """A dense update takes the variable's shape, as TensorFlow's assign
+        does (the server checks only the byte count)."""
+        if array.shape != self.shape:
+            raise errors.InvalidArgumentError(
+                f"{self.full_name} has shape {self.shape}; the value has shape {array.shape}",
+                "SHAPE_MISMATCH", {"variable": self.full_name})
 
     def assign(self, value, expected_version=None):
         """Replaces the value (compare-and-set with `expected_version`)."""
@@ -196,11 +213,16 @@ class Variable:
 
 
 def _infer_dtype(value):
+    """TensorFlow's convert_to_tensor dtype: Python floats are float32,
+    Python ints int32 (int64 when one does not fit), NumPy keeps its own."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _dtypes.as_dtype(value.dtype)
     array = np.asarray(value)
-    if array.dtype == np.float64 and not isinstance(value, np.ndarray):
-        return _dtypes.float32  # Python floats: TensorFlow's float32
-    if array.dtype == np.int64 and not isinstance(value, np.ndarray):
-        return _dtypes.int32    # Python ints: TensorFlow's int32
+    if array.dtype == np.float64:
+        return _dtypes.float32
+    if array.dtype == np.int64:
+        fits = array.size == 0 or (array.min() >= -2**31 and array.max() < 2**31)
+        return _dtypes.int32 if fits else _dtypes.int64
     return _dtypes.as_dtype(array.dtype)
 
 
@@ -217,8 +239,9 @@ def push_many(updates, op="assign", client=None):
             item_op, value = value
         variable = target if isinstance(target, Variable) else Variable._wrap(
             client, client._native.describe(target))
-        items.append((variable.full_name, _OPS[item_op], variable._info.dtype,
-                      as_array(value, variable.dtype), []))
+        array = as_array(value, variable.dtype)
+        variable._check_shape(array)
+        items.append((variable.full_name, _OPS[item_op], variable._info.dtype, array, []))
     return client._native.push_many(items)
 
 
