@@ -154,6 +154,8 @@ for pkg in libcpp-httplib-dev libcli11-dev; do
   grep -q " $pkg " "$tmp/build-stage" || fail "Dockerfile: the build stage lacks $pkg"
 done
 grep -q -- '-DVARSCOPE_BUILD_TESTS=OFF' "$tmp/build-stage" || fail "Dockerfile: build without tests"
+grep -q -- '-DVARSCOPE_BUILD_PYTHON=OFF' "$tmp/build-stage" \
+  || fail "Dockerfile: build without the Python package (its packages are not installed)"
 grep -q 'option(VARSCOPE_BUILD_TESTS ' "$root/CMakeLists.txt" \
   || fail "CMakeLists.txt has no VARSCOPE_BUILD_TESTS option any more"
 grep -q -- '-dev' "$tmp/runtime-stage" && fail "Dockerfile: a -dev package in the runtime stage"

@@ -6,8 +6,9 @@ VARSCOPE_PACKAGES=(
   grpc-proto libabsl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev clang-14 openssl yamllint
   libcpp-httplib-dev libcli11-dev
-  python3-dev pybind11-dev python3-numpy  # the Python package (python/)
 )
+# The Python package (python/; the container image builds without it).
+VARSCOPE_PYTHON_PACKAGES=(python3-dev pybind11-dev python3-numpy)
 # Only for the test suite (`varscope_install_deps test`).
 VARSCOPE_TEST_PACKAGES=(
   systemd procps docker-compose  # deploy/check.sh: systemd-analyze, /bin/kill, compose config
@@ -17,7 +18,7 @@ VARSCOPE_TEST_PACKAGES=(
 
 # Usage: varscope_install_deps [test]
 varscope_install_deps() {
-  local missing=() wanted=("${VARSCOPE_PACKAGES[@]}")
+  local missing=() wanted=("${VARSCOPE_PACKAGES[@]}" "${VARSCOPE_PYTHON_PACKAGES[@]}")
   [ "${1:-}" = test ] && wanted+=("${VARSCOPE_TEST_PACKAGES[@]}")
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -10,7 +10,7 @@ dir=$(mktemp -d)
 daemon=$!
 pids=""
 # Workers too: a failed chief must not leave them waiting.
-trap 'kill $pids $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pids $daemon 2>/dev/null || true; wait $daemon 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.1; done
 server=127.0.0.1:$(cat "$dir/port")
 i=0

@@ -25,8 +25,8 @@ def as_array(value, dtype):
             bits = floats.view(np.uint32).astype(np.uint64)
             rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
             array = np.where(np.isnan(floats), np.uint16(0x7FC0), rounded)  # NaN stays NaN
-        return np.ascontiguousarray(array)
-    return np.ascontiguousarray(value, dtype=dtype.as_numpy_dtype)
+        return np.asarray(array, order="C")
+    return np.asarray(value, dtype=dtype.as_numpy_dtype, order="C")  # keeps 0-d (a scalar)
 
 
 class Variable:
