@@ -11,8 +11,8 @@ from varscope._native import Initializer as _Init
 from varscope._native import Partitioner as _Part
 
 
-class Initializer:
-    """An initializer for ``get_variable(initializer=...)``."""
+class _Described:
+    """A native value (what the server is sent) with its Python spelling."""
 
     def __init__(self, native, description):
         self._native = native
@@ -20,6 +20,10 @@ class Initializer:
 
     def __repr__(self):
         return self._description
+
+
+class Initializer(_Described):
+    """An initializer for ``get_variable(initializer=...)``."""
 
 
 def _seed(seed):
@@ -103,15 +107,8 @@ def identity_initializer(gain=1.0):
     return Initializer(_Init.identity(gain), "identity_initializer()")
 
 
-class Partitioner:
+class Partitioner(_Described):
     """A partitioner for ``get_variable(partitioner=...)``."""
-
-    def __init__(self, native, description):
-        self._native = native
-        self._description = description
-
-    def __repr__(self):
-        return self._description
 
 
 def fixed_size_partitioner(num_shards, axis=0):
