@@ -69,9 +69,10 @@ def main():
             done = vs.get_variable("done", [], dtype=vs.int32,
                                    initializer=vs.zeros_initializer(), trainable=False)
         # Wait (no polling) until every worker has pushed all its steps.
-        version = done.version
-        while int(done.pull()) < args.workers:
-            version = done.wait_for_newer_than(version, timeout=60)
+        finished, version = done.pull_versioned()
+        while int(finished) < args.workers:
+            done.wait_for_newer_than(version, timeout=60)
+            finished, version = done.pull_versioned()
         loss, _, _ = loss_and_gradients(w.pull(), b.pull(), x, y)
         print(f"final loss {loss:.4f} after {STEPS} steps on each of {args.workers} workers")
         return 0 if loss <= args.max_final_loss else 1

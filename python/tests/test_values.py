@@ -84,6 +84,8 @@ def test_watch_and_wait(vs):
             "UPDATED", "watched/v", result.version)
     # A wait from a version already passed returns at once with the new one.
     assert v.wait_for_newer_than(timeout=20) == result.version
+    value, version = v.pull_versioned()
+    assert value.tolist() == [1.0] and version == result.version
     with pytest.raises(vs.errors.DeadlineExceededError):
         v.wait_for_newer_than(version=1 << 40, timeout=0.2)
 

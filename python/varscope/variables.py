@@ -139,12 +139,20 @@ class Variable:
         array = out if out is not None else np.empty(shape, dtype=self.dtype.as_numpy_dtype)
         if not array.flags.c_contiguous or array.dtype != self.dtype.as_numpy_dtype:
             raise ValueError(f"out must be a C-contiguous {self.dtype.as_numpy_dtype} array")
-        self._client._native.pull(self.full_name, self._info.dtype, array,
-                                  tuple(rows) if rows is not None else None, 0)
+        self._last_version, _ = self._client._native.pull(
+            self.full_name, self._info.dtype, array, tuple(rows) if rows is not None else None, 0)
         return array
 
     read_value = pull
     numpy = pull
+
+    def pull_versioned(self, rows=None, out=None):
+        """``(value, version)``: the value as ``pull`` returns it and the
+        version it was read at (wait from it with ``wait_for_newer_than``)."""
+        if self.partitioned:
+            raise ValueError(f"{self.full_name} is partitioned: pull its parts with versions")
+        value = self.pull(rows, out)
+        return value, self._last_version
 
     def _pull_parts(self):
         axis = next((i for i, n in enumerate(self._info.partitions) if n > 1), 0)
