@@ -46,6 +46,9 @@ T Value(absl::StatusOr<T> result) {
 
 // A C-contiguous array's bytes; `array` must outlive the span.
 absl::Span<const uint8_t> BytesOf(const py::array& array) {
+  if (!(array.flags() & py::array::c_style)) {
+    throw py::value_error("varscope needs C-contiguous arrays (np.ascontiguousarray)");
+  }
   return absl::Span<const uint8_t>(static_cast<const uint8_t*>(array.data()),
                                    static_cast<size_t>(array.nbytes()));
 }
@@ -291,11 +294,14 @@ void BindValues(py::class_<Client, std::shared_ptr<Client>>& client) {
       .def("pull",
            [](Client& c, const std::string& name, DataType dtype, py::array out,
               std::optional<std::pair<int64_t, int64_t>> rows, uint64_t if_newer_than) {
+             // (the Python side passes an ndarray, never something to convert:
+             // a converted copy would receive the bytes instead)
              // `out` is a fresh C-contiguous array of exactly the data's size:
              // the bytes land in it, no extra copy.
              PullOptions options;
              if (rows) options.rows = RowRange{rows->first, rows->second};
              options.if_newer_than = if_newer_than;
+             BytesOf(out);  // C-contiguous, and writeable (mutable_data checks)
              auto bytes = absl::Span<uint8_t>(static_cast<uint8_t*>(out.mutable_data()),
                                               static_cast<size_t>(out.nbytes()));
              absl::StatusOr<PullResult> result;
