@@ -94,7 +94,7 @@ def test_scope_defaults_custom_getters_and_tf_variable(vs):
     with vs.variable_scope("defaults", initializer=vs.constant_initializer(2.5),
                            dtype=vs.float64):
         v = vs.get_variable("v", [3])
-        assert v.dtype == vs.float64
+        assert v.dtype == vs.float64 and vs.get_variable_scope().dtype == vs.float64
         np.testing.assert_array_equal(v.pull(), np.full(3, 2.5))
         vs.get_variable_scope().set_initializer(vs.ones_initializer())
         np.testing.assert_array_equal(vs.get_variable("u", [2]).pull(), np.ones(2))
@@ -199,6 +199,7 @@ def test_initializer_values_callables_and_shapes_as_tensorflow(vs):
 
 def test_the_root_scope_object_acts_on_the_root(vs):
     root = vs.get_variable_scope()
+    assert root.dtype == vs.float32 and root.name == ""
     with vs.variable_scope("not_root") as inner:
         root.reuse_variables()  # marks the root, not the innermost scope
         assert inner.reuse is False and root.reuse is True

@@ -98,8 +98,8 @@ class VariableScope:
 
     @property
     def dtype(self):
-        dtype = self._current().dtype
-        return None if dtype == _native.DataType.UNSPECIFIED else _dtypes.as_dtype(dtype)
+        dtype = self._current().dtype  # unset: TensorFlow's default, float32
+        return _dtypes.float32 if dtype == _native.DataType.UNSPECIFIED else _dtypes.as_dtype(dtype)
 
     @property
     def custom_getter(self):
