@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -12,6 +13,8 @@
 #include "server/core/base/clock.h"
 #include "server/core/data/data_plane.h"
 #include "server/core/namespace/variable_store.h"
+#include "server/core/tensor/idle_trim.h"
+#include "server/core/tensor/tensor_memory.h"
 #include "tests/test_util.h"
 
 namespace varscope::core {
@@ -664,6 +667,64 @@ TEST(BufferPool, RecyclesWarmBuffersAndTrimsIdleOnes) {
   EXPECT_LE(pool->cached_bytes(), options.max_cached_bytes);
   { auto small = TensorBuffer::Allocate(100, pool.get()); }
   EXPECT_LE(pool->cached_bytes(), options.max_cached_bytes);
+}
+
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * 4096;
+}
+
+TEST(TensorMemory, LargeBuffersAreAlignedZeroedAndGoBackWhenFreed) {
+  const int64_t before = ResidentBytes();
+  // Through malloc, freeing the 24 MiB buffer would raise glibc's mmap
+  // threshold, and the 16 MiB ones would then stay resident in the heap
+  // after being freed.
+  for (size_t size : {size_t{24} << 20, size_t{16} << 20, size_t{16} << 20,
+                      (size_t{16} << 20) + 4096}) {
+    uint8_t* p = AllocateTensorBytes(size);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % (size_t{2} << 20), 0u);
+    EXPECT_EQ(p[0], 0);
+    EXPECT_EQ(p[size - 1], 0);
+    std::memset(p, 1, size);
+    FreeTensorBytes(p, size);
+  }
+  EXPECT_LT(ResidentBytes() - before, int64_t{4} << 20);
+  // Mid-sized (page-mapped) and small (malloc) buffers round-trip too.
+  for (size_t size : {size_t{0}, size_t{100}, kMappedBytes, kMappedBytes + 1}) {
+    uint8_t* p = AllocateTensorBytes(size);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 2, size);
+    FreeTensorBytes(p, size);
+  }
+}
+
+TEST(IdleTrim, TrimsOnceAfterTrafficStopsAndOnAPeriod) {
+  int trims = 0;
+  IdleTrimOptions options;
+  options.idle = absl::Seconds(2);
+  options.period = absl::Seconds(30);
+  options.trim = [&] { ++trims; };
+  IdleTrim trim(options);
+  absl::Time t = absl::FromUnixSeconds(1000);
+  const auto tick = [&](int64_t activity) {
+    t += absl::Seconds(1);
+    return trim.Tick(t, activity);
+  };
+  EXPECT_TRUE(tick(0));  // the first periodic trim
+  EXPECT_FALSE(tick(0));
+  // Traffic: no trim while it flows, one trim 2 s after it stops.
+  EXPECT_FALSE(tick(10));
+  EXPECT_FALSE(tick(20));
+  EXPECT_FALSE(tick(20));
+  EXPECT_TRUE(tick(20));
+  for (int i = 0; i < 20; ++i) EXPECT_FALSE(tick(20));
+  EXPECT_EQ(trims, 2);
+  // Busy for longer than the period: the periodic trim still comes.
+  int busy_trims = 0;
+  for (int i = 0; i < 30; ++i) busy_trims += tick(100 + i) ? 1 : 0;
+  EXPECT_EQ(busy_trims, 1);
 }
 
 TEST(BufferPool, BuffersOutliveTheirPool) {

@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "server/core/storage/recovery.h"
+#include "server/core/tensor/idle_trim.h"
 #include "server/core/base/status_macros.h"
 #include "absl/strings/ascii.h"
 #include "grpc/health/v1/health.pb.h"
@@ -450,6 +451,7 @@ std::string Server::address() const {
 }
 
 void Server::ReapLoop() {
+  core::IdleTrim idle_trim({});
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.reap_interval);
@@ -457,6 +459,9 @@ void Server::ReapLoop() {
     mu_.Unlock();
     const int reaped = sessions_->ReapExpired();
     store_->buffers()->Trim();  // return idle recycled buffers to the OS
+    const core::DataCounters& moved = data_->counters();
+    idle_trim.Tick(absl::Now(), moved.bytes_pushed.load(std::memory_order_relaxed) +
+                                    moved.bytes_read.load(std::memory_order_relaxed));
     if (reaped > 0) spdlog::info("released {} expired session(s)", reaped);
     mu_.Lock();
   }

@@ -1,9 +1,10 @@
 #include "server/core/tensor/buffer_pool.h"
 
-#include <cstdlib>
+#include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "server/core/tensor/tensor_memory.h"
 
 namespace varscope::core {
 
@@ -12,7 +13,7 @@ std::shared_ptr<BufferPool> BufferPool::Create(BufferPoolOptions options) {
 }
 
 BufferPool::~BufferPool() {
-  for (auto& [size, block] : blocks_) std::free(block.data);
+  for (auto& [size, block] : blocks_) FreeTensorBytes(block.data, size);
 }
 
 uint8_t* BufferPool::Take(size_t size) {
@@ -26,13 +27,13 @@ uint8_t* BufferPool::Take(size_t size) {
 }
 
 void BufferPool::Give(uint8_t* data, size_t size) {
-  std::vector<uint8_t*> to_free;
+  std::vector<std::pair<uint8_t*, size_t>> to_free;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = Now();
-    TrimLocked(now);
+    TrimLocked(now, &to_free);
     if (size < options_.min_bytes || size > options_.max_cached_bytes) {
-      to_free.push_back(data);
+      to_free.emplace_back(data, size);
     } else {
       // Make room by dropping the oldest blocks.
       while (cached_bytes_ + size > options_.max_cached_bytes) {
@@ -40,7 +41,7 @@ void BufferPool::Give(uint8_t* data, size_t size) {
         for (auto it = blocks_.begin(); it != blocks_.end(); ++it) {
           if (it->second.since < oldest->second.since) oldest = it;
         }
-        to_free.push_back(oldest->second.data);
+        to_free.emplace_back(oldest->second.data, oldest->first);
         cached_bytes_ -= oldest->first;
         blocks_.erase(oldest);
       }
@@ -48,24 +49,34 @@ void BufferPool::Give(uint8_t* data, size_t size) {
       cached_bytes_ += size;
     }
   }
-  for (uint8_t* p : to_free) std::free(p);  // outside the lock
+  FreeAll(to_free);
 }
 
 void BufferPool::Trim() {
-  absl::MutexLock lock(&mu_);
-  TrimLocked(Now());
+  std::vector<std::pair<uint8_t*, size_t>> to_free;
+  {
+    absl::MutexLock lock(&mu_);
+    TrimLocked(Now(), &to_free);
+  }
+  FreeAll(to_free);
 }
 
-void BufferPool::TrimLocked(absl::Time now) {
+void BufferPool::TrimLocked(absl::Time now,
+                            std::vector<std::pair<uint8_t*, size_t>>* to_free) {
   for (auto it = blocks_.begin(); it != blocks_.end();) {
     if (now - it->second.since >= options_.keep) {
-      std::free(it->second.data);
+      to_free->emplace_back(it->second.data, it->first);
       cached_bytes_ -= it->first;
       it = blocks_.erase(it);
     } else {
       ++it;
     }
   }
+}
+
+// Outside the lock: unmapping 256 MiB takes a while.
+void BufferPool::FreeAll(const std::vector<std::pair<uint8_t*, size_t>>& blocks) {
+  for (const auto& [data, size] : blocks) FreeTensorBytes(data, size);
 }
 
 size_t BufferPool::cached_bytes() const {

@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -46,7 +48,7 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
   // A cached block of exactly `size` bytes, or nullptr.
   uint8_t* Take(size_t size) ABSL_LOCKS_EXCLUDED(mu_);
-  // Caches `data` (from the pool's allocator, `size` bytes) or frees it.
+  // Caches `data` (from AllocateTensorBytes(size)) or frees it.
   void Give(uint8_t* data, size_t size) ABSL_LOCKS_EXCLUDED(mu_);
   // Frees blocks cached longer than `keep`.
   void Trim() ABSL_LOCKS_EXCLUDED(mu_);
@@ -58,7 +60,10 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   absl::Time Now() const {
     return options_.clock != nullptr ? options_.clock->Now() : absl::Now();
   }
-  void TrimLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves blocks cached longer than `keep` to `to_free`.
+  void TrimLocked(absl::Time now, std::vector<std::pair<uint8_t*, size_t>>* to_free)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void FreeAll(const std::vector<std::pair<uint8_t*, size_t>>& blocks);
 
   const BufferPoolOptions options_;
   mutable absl::Mutex mu_;

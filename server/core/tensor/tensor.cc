@@ -1,54 +1,31 @@
 #include "server/core/tensor/tensor.h"
 
-#include <sys/mman.h>
-
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
 
+#include "server/core/tensor/tensor_memory.h"
+
 namespace varscope::core {
-
-namespace {
-
-constexpr size_t kHugePage = size_t{2} << 20;
-
-// Large tensors live in 2 MiB-aligned memory marked for transparent huge
-// pages: a fresh 256 MiB buffer then costs 128 page faults instead of
-// 65536, which is most of the cost of receiving a pushed tensor.
-uint8_t* AllocateBytes(size_t size) {
-  if (size < kHugePage) {
-    void* p = std::malloc(size == 0 ? 1 : size);
-    if (p == nullptr) throw std::bad_alloc();
-    return static_cast<uint8_t*>(p);
-  }
-  const size_t rounded = (size + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = std::aligned_alloc(kHugePage, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  madvise(p, rounded, MADV_HUGEPAGE);  // advisory; fine if unsupported
-  return static_cast<uint8_t*>(p);
-}
-
-}  // namespace
 
 std::shared_ptr<TensorBuffer> TensorBuffer::Allocate(size_t size,
                                                      BufferPool* pool) {
   if (pool != nullptr && size >= pool->options().min_bytes) {
     uint8_t* data = pool->Take(size);
-    if (data == nullptr) data = AllocateBytes(size);
+    if (data == nullptr) data = AllocateTensorBytes(size);
     return std::shared_ptr<TensorBuffer>(
         new TensorBuffer(data, size, pool->shared_from_this()));
   }
   return std::shared_ptr<TensorBuffer>(
-      new TensorBuffer(AllocateBytes(size), size, nullptr));
+      new TensorBuffer(AllocateTensorBytes(size), size, nullptr));
 }
 
 TensorBuffer::~TensorBuffer() {
   if (pool_) {
     pool_->Give(data_, size_);
   } else {
-    std::free(data_);
+    FreeTensorBytes(data_, size_);
   }
 }
 

@@ -1,0 +1,50 @@
+// File: idle_trim.h
+// Gives the allocator's free memory back to the OS once the data plane
+// goes quiet. gRPC's receive and send buffers come from malloc, and glibc
+// keeps what they free in per-thread arenas (measured: 128 MiB of free
+// arena memory resident after four clients pushed 16 MiB tensors).
+// malloc_trim(0) releases those free pages; doing it only after `idle`
+// without traffic keeps buffers warm while a job is pushing, and a trim
+// every `period` regardless covers traffic the counter does not see
+// (calls a cluster shard only forwards).
+//
+// Example:
+//   IdleTrim trim({});
+//   every second: trim.Tick(absl::Now(), bytes_moved);
+//
+// Thread-safety: not thread-safe; call Tick from one thread.
+#ifndef VARSCOPE_SERVER_CORE_TENSOR_IDLE_TRIM_H_
+#define VARSCOPE_SERVER_CORE_TENSOR_IDLE_TRIM_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "absl/time/time.h"
+
+namespace varscope::core {
+
+struct IdleTrimOptions {
+  absl::Duration idle = absl::Seconds(2);
+  absl::Duration period = absl::Seconds(30);
+  std::function<void()> trim;  // null = malloc_trim(0)
+};
+
+class IdleTrim {
+ public:
+  explicit IdleTrim(IdleTrimOptions options);
+
+  // `activity` is any counter that grows with traffic (bytes moved).
+  // Returns whether it trimmed.
+  bool Tick(absl::Time now, int64_t activity);
+
+ private:
+  IdleTrimOptions options_;
+  int64_t last_activity_ = -1;
+  absl::Time changed_ = absl::InfinitePast();
+  absl::Time trimmed_ = absl::InfinitePast();
+  bool trimmed_since_change_ = true;  // nothing to give back at start
+};
+
+}  // namespace varscope::core
+
+#endif  // VARSCOPE_SERVER_CORE_TENSOR_IDLE_TRIM_H_
