@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/namespace/names.h"
+#include "server/core/tensor/idle_trim.h"
 #include "server/cluster/cluster_spec.h"
 #include "server/logging/log_format.h"
 #include "server/service/server.h"
@@ -155,6 +156,7 @@ int main(int argc, char** argv) {
       "varscoped: a parameter server with TensorFlow 1.x variable scopes.\n"
       "Usage: varscoped [--listen=127.0.0.1:50051] [--flagfile=FILE] ...");
   absl::ParseCommandLine(argc, argv);
+  varscope::core::KeepGrpcBuffersWarm();  // the reap loop gives memory back when idle
 
   const spdlog::level::level_enum level =
       spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));

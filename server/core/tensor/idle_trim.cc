@@ -6,6 +6,10 @@
 
 namespace varscope::core {
 
+void KeepGrpcBuffersWarm() {
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+}
+
 IdleTrim::IdleTrim(IdleTrimOptions options) : options_(std::move(options)) {
   if (!options_.trim) options_.trim = [] { malloc_trim(0); };
 }
