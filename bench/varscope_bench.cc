@@ -2,7 +2,11 @@
 // server in one run and prints one "key value" line per figure.
 //
 //   varscope_bench --varscope=127.0.0.1:P --echo=127.0.0.1:Q
-//       [--server_pid=PID] [--seconds=2] [--h2load_bodies=DIR]
+//       [--redis=127.0.0.1:R] [--server_pid=PID] [--seconds=1]
+//       [--h2load_bodies=DIR]
+//
+// One run is one round on fresh servers: "cold_*" figures are the first
+// calls, "warm_*" the rest; bench/run repeats rounds and takes medians.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/proto_buffer_reader.h>
@@ -15,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +27,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "resp_client.h"
 #include "echo.grpc.pb.h"
 #include "varscope/v1/admin.grpc.pb.h"
 #include "raw_stream.h"
@@ -32,7 +39,12 @@ ABSL_FLAG(std::string, varscope, "", "varscoped address");
 ABSL_FLAG(std::string, echo, "", "echo_server address");
 ABSL_FLAG(int, server_pid, 0, "varscoped's pid, for RSS");
 ABSL_FLAG(double, seconds, 1.0, "time per measurement");
-ABSL_FLAG(int, rounds, 5, "alternating rounds per figure (median reported)");
+ABSL_FLAG(std::string, redis, "", "redis-server address: Redis GET/SET as a peer row");
+ABSL_FLAG(std::string, sizes, "4096,65536,1048576,16777216,67108864,268435456",
+          "tensor sizes for pull and push");
+ABSL_FLAG(std::string, client_counts, "1,4", "concurrent clients (one connection each)");
+ABSL_FLAG(double, settle_seconds, 60, "rest before the at-rest RSS is read");
+ABSL_FLAG(int, rounds, 1, "alternating rounds of the in-run figures (median reported)");
 ABSL_FLAG(int, fill_mib, 0,
           "checkpoint bench: add this many MiB of random float32 variables "
           "(256 MiB each, named fill/<prefix>_<i>) and exit");
@@ -133,6 +145,7 @@ class EchoClient {
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetMaxSendMessageSize(64 << 20);
     args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
     channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
     stub_ = varscope::bench::Echo::NewStub(channel_);
     generic_ = std::make_unique<grpc::GenericStub>(channel_);
@@ -198,6 +211,128 @@ class EchoClient {
   std::unique_ptr<varscope::bench::Echo::Stub> stub_;
   std::unique_ptr<grpc::GenericStub> generic_;
 };
+
+enum class System { kVarscope, kEcho, kRedis };
+enum class Op { kPush, kPull };
+const char* Name(System s) {
+  return s == System::kVarscope ? "varscope" : s == System::kEcho ? "echo" : "redis";
+}
+const char* Name(Op op) { return op == Op::kPush ? "push" : "pull"; }
+
+template <typename T>
+std::vector<T> ParseList(const std::string& csv) {
+  std::vector<T> out;
+  for (absl::string_view part : absl::StrSplit(csv, ',')) {
+    out.push_back(static_cast<T>(std::strtoll(std::string(part).c_str(), nullptr, 10)));
+  }
+  return out;
+}
+
+// One bench client: its own connection to each system.
+class Peer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Peer>> Connect(const std::string& varscope,
+                                                        const std::string& echo,
+                                                        const std::string& redis) {
+    auto peer = std::unique_ptr<Peer>(new Peer(echo));
+    varscope::ClientOptions options;
+    options.connection.rpc_timeout = absl::Minutes(5);
+    auto client = varscope::Client::Connect(varscope, options);
+    if (!client.ok()) return client.status();
+    peer->varscope_ = std::move(*client);
+    if (!redis.empty()) {
+      peer->redis_ = std::make_unique<varscope::bench::RespClient>(redis);
+      if (!peer->redis_->ok()) return absl::UnavailableError("cannot reach redis");
+    }
+    return peer;
+  }
+
+  // Creates client `i`'s variable and Redis key of `size` bytes.
+  absl::Status Prepare(size_t size, int i) {
+    varscope::VariableOptions zeros;
+    zeros.shape = {static_cast<int64_t>(size / 4)};
+    zeros.dtype = varscope::DataType::kFloat;
+    zeros.initializer = varscope::Initializer::Zeros();
+    if (auto v = varscope_->GetVariable(VariableName(size, i), zeros); !v.ok()) {
+      return v.status();
+    }
+    return absl::OkStatus();
+  }
+
+  bool Call(System sys, Op op, size_t size, int i, uint8_t* buffer) {
+    switch (sys) {
+      case System::kVarscope:
+        return op == Op::kPush
+                   ? varscope_->Push(VariableName(size, i), varscope::UpdateOp::kAssign,
+                                     varscope::DataType::kFloat, AsBytes(buffer, size))
+                         .ok()
+                   : varscope_->Pull(VariableName(size, i), varscope::DataType::kFloat,
+                                     AsWritableBytes(buffer, size))
+                         .ok();
+      case System::kEcho:
+        return op == Op::kPush ? echo_.Send(buffer, size) : echo_.Fetch(buffer, size);
+      case System::kRedis: {
+        const std::string key = absl::StrCat("t", size, "_", i);
+        // A GET before any SET of the key would find nothing: set it first.
+        if (op == Op::kPull && redis_keys_.insert(key).second &&
+            !redis_->Set(key, buffer, size)) {
+          return false;
+        }
+        if (op == Op::kPush) redis_keys_.insert(key);
+        return op == Op::kPush ? redis_->Set(key, buffer, size)
+                               : redis_->Get(key, buffer, size);
+      }
+    }
+    return false;
+  }
+
+ private:
+  explicit Peer(const std::string& echo) : echo_(echo) {}
+  static std::string VariableName(size_t size, int i) {
+    return absl::StrCat("bench/t", size, "_", i);
+  }
+  std::unique_ptr<varscope::Client> varscope_;
+  EchoClient echo_;
+  std::unique_ptr<varscope::bench::RespClient> redis_;
+  std::set<std::string> redis_keys_;
+};
+
+// `n` threads call `call(i)` for --seconds after one untimed call each;
+// returns the MiB/s of all of them together (-1 if a call failed).
+template <typename Call>
+double Concurrently(int n, Call&& call, size_t bytes_per_call) {
+  std::atomic<bool> failed{false};
+  std::atomic<int64_t> calls{0};
+  std::vector<std::thread> pool;
+  std::atomic<int> ready{0};
+  Clock::time_point start;
+  std::atomic<bool> go{false};
+  for (int i = 0; i < n; ++i) {
+    pool.emplace_back([&, i] {
+      if (!call(i)) failed = true;  // warm-up
+      if (++ready == n) {
+        start = Clock::now();
+        go = true;
+      }
+      while (!go) std::this_thread::yield();
+      int mine = 0;
+      while (mine == 0 || Seconds(Clock::now() - start) < absl::GetFlag(FLAGS_seconds)) {
+        if (!call(i)) {
+          failed = true;
+          return;
+        }
+        ++mine;
+      }
+      calls += mine;
+    });
+  }
+  for (auto& t : pool) t.join();
+  if (failed) {
+    std::fprintf(stderr, "call failed\n");
+    return -1;
+  }
+  return calls * (bytes_per_call / 1048576.0) / Seconds(Clock::now() - start);
+}
 
 int64_t RssKiB(int pid, const char* field) {
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
@@ -316,37 +451,60 @@ int main(int argc, char** argv) {
   Report("echo_small_1_p50_us", Percentile(echo_lat, 0.5));
   Report("echo_small_1_p99_us", Percentile(echo_lat, 0.99));
 
-  // Pull and push MB/s per size.
+  // Pull and push per size and client count, varscope beside the echo and
+  // Redis. One round per run: bench/run starts fresh servers for each round
+  // and takes medians, so the first calls below meet a cold server.
   int64_t stored = 0;
-  for (size_t size : {size_t{4} << 10, size_t{1} << 20, size_t{64} << 20,
-                      size_t{256} << 20}) {
-    const std::string name = absl::StrCat("bench/t", size);
-    varscope::VariableOptions zeros;
-    zeros.shape = {static_cast<int64_t>(size / 4)};
-    zeros.dtype = varscope::DataType::kFloat;
-    zeros.initializer = varscope::Initializer::Zeros();
-    if (!(*client)->GetVariable(name, zeros).ok()) return 1;
-    stored += size;
-    std::vector<uint8_t> buffer(size, 7);
-    const double mib = size / 1048576.0;
-    // Alternate varscope and echo in rounds and report medians: the
-    // machine is shared, so only figures taken side by side compare.
-    std::vector<double> push, echo_push, pull, echo_pull;
-    for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
-      push.push_back(mib * Repeat([&] {
-        return (*client)->Push(name, varscope::UpdateOp::kAssign, varscope::DataType::kFloat,
-                               AsBytes(buffer.data(), size)).ok();
-      }));
-      echo_push.push_back(mib * Repeat([&] { return echo.Send(buffer.data(), size); }));
-      pull.push_back(mib * Repeat([&] {
-        return (*client)->Pull(name, varscope::DataType::kFloat, AsWritableBytes(buffer.data(), size)).ok();
-      }));
-      echo_pull.push_back(mib * Repeat([&] { return echo.Fetch(buffer.data(), size); }));
+  const std::vector<size_t> sizes = ParseList<size_t>(absl::GetFlag(FLAGS_sizes));
+  const std::vector<int> counts = ParseList<int>(absl::GetFlag(FLAGS_client_counts));
+  const int most = *std::max_element(counts.begin(), counts.end());
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (int i = 0; i < most; ++i) {
+    auto peer = Peer::Connect(absl::GetFlag(FLAGS_varscope), absl::GetFlag(FLAGS_echo),
+                              absl::GetFlag(FLAGS_redis));
+    if (!peer.ok()) {
+      std::fprintf(stderr, "%s\n", peer.status().ToString().c_str());
+      return 1;
     }
-    Report(absl::StrCat("push_", size, "_mib_per_s"), Percentile(push, 0.5));
-    Report(absl::StrCat("echo_push_", size, "_mib_per_s"), Percentile(echo_push, 0.5));
-    Report(absl::StrCat("pull_", size, "_mib_per_s"), Percentile(pull, 0.5));
-    Report(absl::StrCat("echo_pull_", size, "_mib_per_s"), Percentile(echo_pull, 0.5));
+    peers.push_back(std::move(*peer));
+  }
+  std::vector<System> systems = {System::kVarscope, System::kEcho};
+  if (!absl::GetFlag(FLAGS_redis).empty()) systems.push_back(System::kRedis);
+  for (size_t size : sizes) {
+    for (int i = 0; i < most; ++i) {
+      if (!peers[i]->Prepare(size, i).ok()) return 1;
+      stored += size;
+    }
+  }
+  // Cold: the first push and pull of each size on fresh servers, 1 client.
+  for (size_t size : sizes) {
+    std::vector<uint8_t> buffer(size, 7);
+    for (System sys : systems) {
+      for (Op op : {Op::kPush, Op::kPull}) {
+        const auto t0 = Clock::now();
+        if (!peers[0]->Call(sys, op, size, 0, buffer.data())) return 1;
+        Report(absl::StrCat("cold_", Name(sys), "_", Name(op), "_", size, "_mib_per_s"),
+               size / 1048576.0 / Seconds(Clock::now() - t0));
+      }
+    }
+  }
+  // Warm: each cell after one untimed call per client; the systems take
+  // turns within each cell, so their figures are side by side.
+  for (size_t size : sizes) {
+    for (int n : counts) {
+      std::vector<std::vector<uint8_t>> buffers(n, std::vector<uint8_t>(size, 7));
+      for (Op op : {Op::kPush, Op::kPull}) {
+        for (System sys : systems) {
+          const double mib_per_s = Concurrently(n, [&](int i) {
+            return peers[i]->Call(sys, op, size, i, buffers[i].data());
+          }, size);
+          if (mib_per_s < 0) return 1;
+          Report(absl::StrCat("warm_", Name(sys), "_", Name(op), "_", size, "_c", n,
+                              "_mib_per_s"),
+                 mib_per_s);
+        }
+      }
+    }
   }
 
   // Sparse gather: 1M x 64 float32, 1024 random rows per call.
@@ -395,10 +553,12 @@ int main(int argc, char** argv) {
   }
 
   // Memory: stored tensor bytes against the daemon's RSS, at rest and while
-  // four 256 MiB pulls stream at once.
+  // four pulls of the largest size stream at once.
   if (pid > 0) {
-    // Recycled buffers are returned to the OS after 2 s idle.
-    std::this_thread::sleep_for(std::chrono::seconds(4));
+    // At rest after the mixed load above (recycled buffers go back after
+    // 2 s idle; --settle_seconds gives the allocator time to follow).
+    std::this_thread::sleep_for(
+        std::chrono::duration<double>(absl::GetFlag(FLAGS_settle_seconds)));
     Report("stored_mib", stored / 1048576.0);
     Report("rss_at_rest_mib", RssKiB(pid, "VmRSS:") / 1024.0);
     std::atomic<bool> stop{false};
@@ -412,9 +572,9 @@ int main(int argc, char** argv) {
     std::vector<std::thread> pullers;
     for (int t = 0; t < 4; ++t) {
       pullers.emplace_back([&] {
-        std::vector<uint8_t> buf(size_t{256} << 20);
+        std::vector<uint8_t> buf(sizes.back());
         for (int i = 0; i < 3; ++i) {
-          (void)(*client)->Pull("bench/t268435456", varscope::DataType::kFloat,
+          (void)(*client)->Pull(absl::StrCat("bench/t", sizes.back(), "_0"), varscope::DataType::kFloat,
                                 AsWritableBytes(buf.data(), buf.size()));
         }
       });

@@ -985,6 +985,10 @@ absl::StatusOr<std::shared_ptr<ShardConnection>> MakeShardConnection(
   args.SetMaxSendMessageSize(options.max_message_bytes);
   // Let the server send pulled tensors in 1 MiB HTTP/2 frames.
   args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
+  // One TCP connection per client: gRPC would otherwise share one among
+  // all channels to the same address, so clients on several threads would
+  // queue behind each other's tensors.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   if (!options.auth_token.empty()) {
     metadata.emplace_back("authorization", "Bearer " + options.auth_token);
   }
