@@ -276,7 +276,7 @@ TEST_F(ClusterTest, StreamsThroughANonOwnerAreRelayed) {
   ASSERT_OK(owner_client->GetVariable(name, zeros));
   // A client pinned to shard 0 (not the owner) that does not route.
   ConnectionOptions plain;
-  auto through = internal::MakeShardConnection(cluster_.address(0), plain, {});
+  auto through = internal::MakeShardConnection(cluster_.address(0), plain, {}, 0);
   ASSERT_OK(through);
   std::vector<float> values(3 << 18);
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 1000);

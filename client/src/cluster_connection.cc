@@ -46,8 +46,9 @@ constexpr int kCutRetries = 20;
 
 class ClusterConnection final : public Connection {
  public:
-  ClusterConnection(std::shared_ptr<ShardConnection> entry, ConnectionOptions options)
-      : entry_(std::move(entry)), options_(std::move(options)) {}
+  ClusterConnection(std::shared_ptr<ShardConnection> entry, ConnectionOptions options,
+                    int64_t group)
+      : entry_(std::move(entry)), options_(std::move(options)), group_(group) {}
 
   // Builds the route from `topology`.
   absl::Status Adopt(const Topology& topology) {
@@ -60,7 +61,7 @@ class ClusterConnection final : public Connection {
     const std::string version = absl::StrCat(route->table.version());
     for (const std::string& address : topology.addresses) {
       absl::StatusOr<std::shared_ptr<ShardConnection>> shard =
-          MakeShardConnection(address, options_, {{kTopologyKey, version}});
+          MakeShardConnection(address, options_, {{kTopologyKey, version}}, group_);
       if (!shard.ok()) return shard.status();
       route->shards.push_back(*std::move(shard));
     }
@@ -276,6 +277,7 @@ class ClusterConnection final : public Connection {
 
   const std::shared_ptr<ShardConnection> entry_;
   const ConnectionOptions options_;
+  const int64_t group_;  // shares TCP connections with the entry's channel
   absl::Mutex mu_;
   std::shared_ptr<const Route> route_ ABSL_GUARDED_BY(mu_);
 };
@@ -283,8 +285,10 @@ class ClusterConnection final : public Connection {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Connection>> MakeClusterConnection(
-    std::shared_ptr<ShardConnection> entry, Topology topology, ConnectionOptions options) {
-  auto cluster = std::make_shared<ClusterConnection>(std::move(entry), std::move(options));
+    std::shared_ptr<ShardConnection> entry, Topology topology, ConnectionOptions options,
+    int64_t group) {
+  auto cluster =
+      std::make_shared<ClusterConnection>(std::move(entry), std::move(options), group);
   if (absl::Status s = cluster->Adopt(topology); !s.ok()) return s;
   return std::shared_ptr<Connection>(std::move(cluster));
 }

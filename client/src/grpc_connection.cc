@@ -12,6 +12,7 @@
 #include <future>
 #include <sstream>
 
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -966,7 +967,7 @@ namespace internal {
 
 absl::StatusOr<std::shared_ptr<ShardConnection>> MakeShardConnection(
     const std::string& target, const ConnectionOptions& options,
-    std::vector<std::pair<std::string, std::string>> metadata) {
+    std::vector<std::pair<std::string, std::string>> metadata, int64_t group) {
   AnchorCallbackQueue();
   if (!options.auth_token.empty() && !options.tls.enabled &&
       !options.allow_token_without_tls && !IsLocalTarget(target)) {
@@ -985,10 +986,11 @@ absl::StatusOr<std::shared_ptr<ShardConnection>> MakeShardConnection(
   args.SetMaxSendMessageSize(options.max_message_bytes);
   // Let the server send pulled tensors in 1 MiB HTTP/2 frames.
   args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
-  // One TCP connection per client: gRPC would otherwise share one among
-  // all channels to the same address, so clients on several threads would
-  // queue behind each other's tensors.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // TCP connections of their own per Client: gRPC shares one among all
+  // channels to an address whose arguments match, so clients on several
+  // threads would queue behind each other's tensors. One Client's channels
+  // (its entry, its shards, and their renewals) still share.
+  args.SetString("varscope.client_group", absl::StrCat(group));
   if (!options.auth_token.empty()) {
     metadata.emplace_back("authorization", "Bearer " + options.auth_token);
   }
@@ -1007,8 +1009,11 @@ absl::StatusOr<std::shared_ptr<ShardConnection>> MakeShardConnection(
 
 absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(
     const std::string& target, const ConnectionOptions& options) {
+  // A random group: distinct per Client without any process-wide counter.
+  absl::BitGen random;
+  const int64_t group = absl::Uniform<int64_t>(random, 0, INT64_MAX);
   absl::StatusOr<std::shared_ptr<internal::ShardConnection>> entry =
-      internal::MakeShardConnection(target, options, {});
+      internal::MakeShardConnection(target, options, {}, group);
   if (!entry.ok()) return entry.status();
   if (!options.use_topology) return std::shared_ptr<Connection>(*entry);
   // A cluster routes data-plane calls to each variable's shard; a single
@@ -1020,7 +1025,8 @@ absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(
     return topology.status();
   }
   if (!topology.ok() || !topology->clustered) return std::shared_ptr<Connection>(*entry);
-  return internal::MakeClusterConnection(*std::move(entry), *std::move(topology), options);
+  return internal::MakeClusterConnection(*std::move(entry), *std::move(topology), options,
+                                         group);
 }
 
 }  // namespace varscope

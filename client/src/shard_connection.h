@@ -42,15 +42,18 @@ class ShardConnection : public Connection {
 };
 
 // A gRPC connection to `target` that adds `metadata` to every call.
+// Connections of one `group` (one Client) share TCP connections to the
+// same address; those of different groups never do.
 absl::StatusOr<std::shared_ptr<ShardConnection>> MakeShardConnection(
     const std::string& target, const ConnectionOptions& options,
-    std::vector<std::pair<std::string, std::string>> metadata);
+    std::vector<std::pair<std::string, std::string>> metadata, int64_t group);
 
 // A connection to the cluster `entry` belongs to: namespace and admin calls
 // go to `entry` (the home of the client's session), calls about a
 // variable straight to the shard that owns it.
 absl::StatusOr<std::shared_ptr<Connection>> MakeClusterConnection(
-    std::shared_ptr<ShardConnection> entry, Topology topology, ConnectionOptions options);
+    std::shared_ptr<ShardConnection> entry, Topology topology, ConnectionOptions options,
+    int64_t group);
 
 }  // namespace varscope::internal
 
