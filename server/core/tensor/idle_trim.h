@@ -4,7 +4,8 @@
 // keeps what they free in per-thread arenas (measured: 128 MiB of free
 // arena memory resident after four clients pushed 16 MiB tensors).
 // malloc_trim(0) releases those free pages; doing it only after `idle`
-// without traffic keeps buffers warm while a job is pushing, and a trim
+// without traffic keeps buffers warm while a job is pushing (at the cost
+// of one round of page faults after each trim), and a trim
 // every `period` regardless covers traffic the counter does not see
 // (calls a cluster shard only forwards).
 //
@@ -22,6 +23,9 @@
 //   IdleTrim trim({});
 //   every second: trim.Tick(absl::Now(), bytes_moved);
 //
+// malloc_trim affects the whole process: varscope's Server runs it from its
+// reap loop, so a program embedding a Server gets it too.
+//
 // Thread-safety: not thread-safe; call Tick from one thread.
 #ifndef VARSCOPE_SERVER_CORE_TENSOR_IDLE_TRIM_H_
 #define VARSCOPE_SERVER_CORE_TENSOR_IDLE_TRIM_H_
@@ -34,7 +38,9 @@
 namespace varscope::core {
 
 struct IdleTrimOptions {
-  absl::Duration idle = absl::Seconds(2);
+  // Longer than most training steps, so a job pushing every few seconds
+  // keeps its buffers warm between steps.
+  absl::Duration idle = absl::Seconds(10);
   absl::Duration period = absl::Seconds(30);
   std::function<void()> trim;  // null = malloc_trim(0)
 };

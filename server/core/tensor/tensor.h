@@ -42,7 +42,7 @@ class TensorBuffer {
 
   uint8_t* const data_;  // owned: freed or given back to pool_
   const size_t size_;
-  const std::shared_ptr<BufferPool> pool_;  // null = plain free()
+  const std::shared_ptr<BufferPool> pool_;  // null = FreeTensorBytes()
 };
 
 // A dense value with its type and shape (used for "from value" initializers).

@@ -2,7 +2,9 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace varscope::core {
@@ -35,7 +37,22 @@ void* MapAligned(size_t length) {
 
 }  // namespace
 
+// AddressSanitizer checks only what its allocator hands out, so sanitizer
+// builds keep large tensors on it (and their memory is not returned).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kMapLargeBuffers = false;
+#else
+constexpr bool kMapLargeBuffers = true;
+#endif
+
 uint8_t* AllocateTensorBytes(size_t size) {
+  if (size > SIZE_MAX - 2 * kHugePage) throw std::bad_alloc();  // would wrap
+  if (!kMapLargeBuffers && size >= kMappedBytes) {
+    void* p = std::aligned_alloc(kHugePage, (size + kHugePage - 1) / kHugePage * kHugePage);
+    if (p == nullptr) throw std::bad_alloc();
+    std::memset(p, 0, size);  // as mapped memory is
+    return static_cast<uint8_t*>(p);
+  }
   if (size < kMappedBytes) {
     void* p = std::malloc(size == 0 ? 1 : size);
     if (p == nullptr) throw std::bad_alloc();
@@ -57,7 +74,7 @@ uint8_t* AllocateTensorBytes(size_t size) {
 
 void FreeTensorBytes(uint8_t* data, size_t size) {
   if (data == nullptr) return;
-  if (size < kMappedBytes) {
+  if (size < kMappedBytes || !kMapLargeBuffers) {
     std::free(data);
   } else {
     munmap(data, MappedLength(size));
