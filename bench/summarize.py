@@ -5,6 +5,7 @@ round (then median [min-max] of those), as Markdown tables.
 
 Usage: summarize.py round1.txt round2.txt ... [storm.txt]   (lines of "key value")
 """
+import os
 import re
 import statistics
 import sys
@@ -57,7 +58,7 @@ def storms(figures):
 
 
 def main(paths):
-    storm_paths = [p for p in paths if "storm" in p]
+    storm_paths = [p for p in paths if os.path.basename(p).startswith("storm")]
     rounds = [load(p) for p in paths if p not in storm_paths]
     keys = sorted({k for r in rounds for k in r})
     print(f"### Transfers (MiB/s; median [min-max] of {len(rounds)} rounds)\n")

@@ -357,7 +357,9 @@ int main(int argc, char** argv) {
     // The variable the GetVariable body asks for.
     auto setup = varscope::Client::Connect(absl::GetFlag(FLAGS_varscope));
     if (!setup.ok()) return 1;
-    varscope::VariableScope scope(**setup, "bench");
+    varscope::ScopeOptions auto_reuse;  // the main run may have made it
+    auto_reuse.reuse = varscope::Reuse::kAutoReuse;
+    varscope::VariableScope scope(**setup, "bench", auto_reuse);
     return (*setup)->GetVariable("w", {16}, varscope::DataType::kFloat).ok() ? 0 : 1;
   }
   if (absl::GetFlag(FLAGS_save)) {
