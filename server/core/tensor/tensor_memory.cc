@@ -37,17 +37,9 @@ void* MapAligned(size_t length) {
 
 }  // namespace
 
-// AddressSanitizer checks only what its allocator hands out, so sanitizer
-// builds keep large tensors on it (and their memory is not returned).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kMapLargeBuffers = false;
-#else
-constexpr bool kMapLargeBuffers = true;
-#endif
-
 uint8_t* AllocateTensorBytes(size_t size) {
   if (size > SIZE_MAX - 2 * kHugePage) throw std::bad_alloc();  // would wrap
-  if (!kMapLargeBuffers && size >= kMappedBytes) {
+  if (!kLargeTensorsMapped && size >= kMappedBytes) {
     void* p = std::aligned_alloc(kHugePage, (size + kHugePage - 1) / kHugePage * kHugePage);
     if (p == nullptr) throw std::bad_alloc();
     std::memset(p, 0, size);  // as mapped memory is
@@ -74,7 +66,7 @@ uint8_t* AllocateTensorBytes(size_t size) {
 
 void FreeTensorBytes(uint8_t* data, size_t size) {
   if (data == nullptr) return;
-  if (size < kMappedBytes || !kMapLargeBuffers) {
+  if (size < kMappedBytes || !kLargeTensorsMapped) {
     std::free(data);
   } else {
     munmap(data, MappedLength(size));

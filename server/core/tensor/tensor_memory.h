@@ -25,6 +25,20 @@ namespace varscope::core {
 
 inline constexpr size_t kMappedBytes = size_t{1} << 20;
 
+// AddressSanitizer checks only what its allocator hands out, so sanitizer
+// builds keep large tensors on it (and their memory is not returned).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kLargeTensorsMapped = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kLargeTensorsMapped = false;
+#else
+inline constexpr bool kLargeTensorsMapped = true;
+#endif
+#else
+inline constexpr bool kLargeTensorsMapped = true;
+#endif
+
 // `size` bytes (uninitialized below kMappedBytes, zero above); throws
 // std::bad_alloc when out of memory. Never null.
 uint8_t* AllocateTensorBytes(size_t size);
