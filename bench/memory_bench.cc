@@ -12,8 +12,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "report.h"
 #include "varscope/client.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "varscoped address");
@@ -34,20 +33,8 @@ ABSL_FLAG(double, settle_seconds, 60.0, "rest before RSS is read");
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t RssKiB(int pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
-  }
-  return -1;
-}
-
-void Report(const std::string& key, double value) {
-  std::printf("%s %.6g\n", key.c_str(), value);
-  std::fflush(stdout);
-}
+using varscope::bench::Report;
+using varscope::bench::RssKiB;
 
 }  // namespace
 

@@ -28,6 +28,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "report.h"
 #include "resp_client.h"
 #include "echo.grpc.pb.h"
 #include "varscope/v1/admin.grpc.pb.h"
@@ -68,10 +69,8 @@ absl::Span<uint8_t> AsWritableBytes(void* data, size_t bytes) {
 }
 constexpr size_t kChunk = (size_t{1} << 20) - 4096;
 
-void Report(const std::string& key, double value) {
-  std::printf("%s %.6g\n", key.c_str(), value);
-  std::fflush(stdout);
-}
+using varscope::bench::Report;
+using varscope::bench::RssKiB;
 
 double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -334,14 +333,6 @@ double Concurrently(int n, Call&& call, size_t bytes_per_call) {
   return calls * (bytes_per_call / 1048576.0) / Seconds(Clock::now() - start);
 }
 
-int64_t RssKiB(int pid, const char* field) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field, 0) == 0) return std::atoll(line.c_str() + strlen(field));
-  }
-  return -1;
-}
 
 }  // namespace
 
@@ -425,7 +416,7 @@ int main(int argc, char** argv) {
   }
   EchoClient echo(absl::GetFlag(FLAGS_echo));
   const int pid = absl::GetFlag(FLAGS_server_pid);
-  if (pid > 0) Report("rss_empty_mib", RssKiB(pid, "VmRSS:") / 1024.0);
+  if (pid > 0) Report("rss_empty_mib", RssKiB(pid) / 1024.0);
 
   // GetVariable (reuse hit) at 1 in flight, against the echo's Small call.
   {
@@ -562,12 +553,12 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(
         std::chrono::duration<double>(absl::GetFlag(FLAGS_settle_seconds)));
     Report("stored_mib", stored / 1048576.0);
-    Report("rss_at_rest_mib", RssKiB(pid, "VmRSS:") / 1024.0);
+    Report("rss_at_rest_mib", RssKiB(pid) / 1024.0);
     std::atomic<bool> stop{false};
     int64_t peak = 0;
     std::thread sampler([&] {
       while (!stop) {
-        peak = std::max(peak, RssKiB(pid, "VmRSS:"));
+        peak = std::max(peak, RssKiB(pid));
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     });
