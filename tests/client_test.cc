@@ -1,9 +1,16 @@
 // Client library behaviour beyond the semantics suite: per-thread nesting,
-// guard misuse, session recovery after a server restart (and over a mocked
+// guard misuse, a failed first connect, session recovery after a server restart (and over a mocked
 // Connection), handle lifetime, per-call deadlines, asynchronous calls
 // without a thread each, paging and scope defaults.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <vector>
 
 #include <fstream>
 #include <thread>
@@ -101,6 +108,89 @@ TEST(Client, ConnectFailsWhenNoServer) {
   options.connection.rpc_timeout = absl::Milliseconds(500);
   auto client = Client::Connect("127.0.0.1:1", options);
   EXPECT_FALSE(client.ok());
+}
+
+// A TCP front door to 127.0.0.1:`upstream` that closes the first connection
+// it accepts (a connect attempt that fails, as gRPC 1.51's can at random:
+// grpc/grpc#35064) and relays every later one.
+class FirstConnectionFails {
+ public:
+  explicit FirstConnectionFails(int upstream) : upstream_(upstream) {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr = Loopback(0);
+    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(listener_, 16), 0);
+    socklen_t len = sizeof(addr);
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~FirstConnectionFails() {
+    shutdown(listener_, SHUT_RDWR);
+    acceptor_.join();  // no relays start after this
+    for (int fd : open_) shutdown(fd, SHUT_RDWR);
+    for (std::thread& t : relays_) t.join();
+    for (int fd : open_) close(fd);
+    close(listener_);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int accepted() const { return accepted_; }
+
+ private:
+  static sockaddr_in Loopback(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    return addr;
+  }
+  void AcceptLoop() {
+    for (;;) {
+      const int client = accept(listener_, nullptr, nullptr);
+      if (client < 0) return;  // shut down
+      if (accepted_++ == 0) {
+        close(client);
+        continue;
+      }
+      const int server = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr = Loopback(upstream_);
+      if (connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        close(client);
+        close(server);
+        continue;
+      }
+      open_.insert(open_.end(), {client, server});
+      relays_.emplace_back([client, server] { Relay(client, server); });
+      relays_.emplace_back([client, server] { Relay(server, client); });
+    }
+  }
+  static void Relay(int from, int to) {
+    char buffer[1 << 16];
+    ssize_t n;
+    while ((n = read(from, buffer, sizeof(buffer))) > 0) {
+      if (write(to, buffer, n) != n) break;
+    }
+    shutdown(to, SHUT_WR);
+  }
+
+  const int upstream_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread acceptor_;
+  // Written by the acceptor only; read once it has ended.
+  std::vector<int> open_;
+  std::vector<std::thread> relays_;
+};
+
+// gRPC fails a call at once when its connect attempt fails (without
+// wait_for_ready); Connect gives the channel one quick reconnect instead.
+TEST(Client, ConnectRidesOverAFailedConnectAttempt) {
+  auto server = StartTestServer();
+  FirstConnectionFails door(server->port());
+  ASSERT_OK_AND_ASSIGN(auto client, Client::Connect(door.address()));
+  EXPECT_EQ(door.accepted(), 2);
+  EXPECT_OK(client->GetVariable("w", {3}));
 }
 
 // A client that rides out a server restart: calls wait for the channel to

@@ -298,18 +298,21 @@ TEST_P(TortureTest, InvariantsHoldUnderConcurrentLoad) {
       for (int t = 0; t < 6; ++t) {
         threads.emplace_back([&, t] {
           auto c = Connect(daemon.address(), absl::StrCat("pusher-", t));
+          if (c == nullptr) return;  // Connect reported why
           PairPusher(*c, t % kPairs, rounds, &counts[t % kPairs], &failures);
         });
       }
       for (int t = 0; t < kGradPairs; ++t) {
         threads.emplace_back([&, t] {
           auto c = Connect(daemon.address(), absl::StrCat("grad-", t));
+          if (c == nullptr) return;  // Connect reported why
           GradientPusher(*c, t, rounds / 2, &failures);
         });
       }
       for (int t = 0; t < 2; ++t) {
         threads.emplace_back([&, t] {
           auto c = Connect(daemon.address(), absl::StrCat("churn-", t));
+          if (c == nullptr) return;  // Connect reported why
           Churner(*c, *store, t, rounds / 4, &failures);
         });
       }
@@ -334,6 +337,7 @@ TEST_P(TortureTest, InvariantsHoldUnderConcurrentLoad) {
       // A waiter, a puller and a gatherer, until the pushers are done.
       threads.emplace_back([&] {
         auto c = Connect(daemon.address(), "reader");
+        if (c == nullptr) return;  // Connect reported why
         uint64_t seen = 0;
         std::vector<int64_t> rows = {0, 5, 5, 63};
         while (!pushing_done) {
@@ -350,6 +354,7 @@ TEST_P(TortureTest, InvariantsHoldUnderConcurrentLoad) {
       // SetOptimizer again and again (idempotent on the gradient pairs).
       threads.emplace_back([&] {
         auto c = Connect(daemon.address(), "optimizer");
+        if (c == nullptr) return;  // Connect reported why
         const OptimizerConfig adam = OptimizerConfig::Adam(0.01);
         for (int r = 0; r < rounds / 10; ++r) {
           failures.Check("set optimizer",
@@ -404,6 +409,7 @@ TEST_P(TortureTest, InvariantsHoldUnderConcurrentLoad) {
       for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&, t] {
           auto c = Connect(daemon.address(), absl::StrCat("phase2-", t));
+          if (c == nullptr) return;  // Connect reported why
           PairPusher(*c, t % kPairs, rounds / 3, &ignored[t % kPairs], &failures);
         });
       }
@@ -433,6 +439,7 @@ TEST_P(TortureTest, InvariantsHoldUnderConcurrentLoad) {
   Daemon again(DaemonArgs());
   ASSERT_NE(again.port(), 0) << again.log();
   auto client = Connect(again.address(), "after-restart");
+  ASSERT_NE(client, nullptr);
   std::vector<float> recovered;
   ExpectPairsEqual(*client, "after kill -9 and restart", &recovered);
   if (strict()) {

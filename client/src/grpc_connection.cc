@@ -7,6 +7,7 @@
 #include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <future>
@@ -691,7 +692,7 @@ class GrpcConnection final : public internal::ShardConnection {
   // Also applies wait_for_ready (see ConnectionOptions).
   void SetDeadline(grpc::ClientContext* ctx, const CallOptions& call, size_t bytes = 0,
                    absl::Duration extra = absl::ZeroDuration()) const {
-    ctx->set_wait_for_ready(options_.wait_for_ready);
+    ctx->set_wait_for_ready(call.wait_for_ready.value_or(options_.wait_for_ready));
     const absl::Duration base = call.timeout.value_or(options_.rpc_timeout);
     const absl::Duration transfer = absl::Seconds(bytes / (size_t{64} << 20));
     const absl::Duration total = base + transfer + extra;
@@ -924,6 +925,10 @@ class GrpcConnection final : public internal::ShardConnection {
 
 namespace {
 
+// How long MakeConnection waits for a reconnect when its first call could
+// not connect: a few of the channel's 100 ms reconnect attempts.
+constexpr absl::Duration kConnectGrace = absl::Seconds(1);
+
 // gRPC 1.51 (Debian 12) runs callback-API calls on one process-wide
 // "callback alternative" completion queue, shared by reference count among
 // the channels that made such calls. When the last of those channels is
@@ -991,6 +996,11 @@ absl::StatusOr<std::shared_ptr<ShardConnection>> MakeShardConnection(
   // threads would queue behind each other's tensors. One Client's channels
   // (its entry, its shards, and their renewals) still share.
   args.SetString("varscope.client_group", absl::StrCat(group));
+  // Reconnect 100 ms after a failed attempt, backing off to 10 s at most
+  // (gRPC's defaults are 1 s and 120 s): a restarted shard is used again
+  // within seconds, and MakeConnection's grace relies on a quick retry.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 10000);
   if (!options.auth_token.empty()) {
     metadata.emplace_back("authorization", "Bearer " + options.auth_token);
   }
@@ -1021,6 +1031,16 @@ absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(
   // Any other failure (unreachable, refused token) is the caller's: never
   // a cluster silently used without routing.
   absl::StatusOr<internal::Topology> topology = (*entry)->GetTopology({});
+  if (topology.status().code() == absl::StatusCode::kUnavailable && !options.wait_for_ready) {
+    // gRPC 1.51 (Debian's) can fail a TCP connect that was going to succeed:
+    // it reads errno after other calls that may change it (grpc/grpc#35064).
+    // Give the channel one quick reconnect before calling the server down.
+    CallOptions grace;
+    grace.timeout = std::min(kConnectGrace, options.rpc_timeout);
+    grace.wait_for_ready = true;
+    absl::StatusOr<internal::Topology> again = (*entry)->GetTopology(grace);
+    if (again.status().code() != absl::StatusCode::kDeadlineExceeded) topology = again;
+  }
   if (!topology.ok() && topology.status().code() != absl::StatusCode::kUnimplemented) {
     return topology.status();
   }

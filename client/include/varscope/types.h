@@ -332,6 +332,9 @@ enum class HealthStatus { kUnknown = 0, kServing = 1, kNotServing = 2, kServiceU
 struct CallOptions {
   /// Deadline of this call; unset = ConnectionOptions::rpc_timeout.
   std::optional<absl::Duration> timeout;
+  /// Wait (within the deadline) for an unreachable server instead of
+  /// failing at once; unset = ConnectionOptions::wait_for_ready.
+  std::optional<bool> wait_for_ready;
 };
 
 /// \brief The machine-readable reason of a failed call (the server's
