@@ -44,6 +44,12 @@ ABSL_FLAG(int64_t, max_memory_bytes, 0,
           "limit on all stored tensors together (variables, parts, optimizer "
           "slots), in bytes; a create beyond it fails with RESOURCE_EXHAUSTED. "
           "0 = no limit");
+ABSL_FLAG(bool, shared_memory, true,
+          "let clients on this machine move tensor bytes through shared memory "
+          "they attach (a memfd handed over an abstract Unix socket) instead "
+          "of gRPC; false = everything over gRPC");
+ABSL_FLAG(int64_t, max_shared_segment_bytes, int64_t{1} << 30,
+          "largest shared-memory segment a client may attach, in bytes");
 ABSL_FLAG(int, max_sessions, 10000,
           "live sessions at most (0 = no limit)");
 ABSL_FLAG(int, max_open_scopes_per_session, 10000,
@@ -236,6 +242,14 @@ int main(int argc, char** argv) {
     spdlog::error("--lease_ttl must be positive");
     return 2;
   }
+
+  options.shared_memory = absl::GetFlag(FLAGS_shared_memory);
+  const int64_t max_segment = absl::GetFlag(FLAGS_max_shared_segment_bytes);
+  if (max_segment <= 0) {
+    spdlog::error("--max_shared_segment_bytes must be positive");
+    return 2;
+  }
+  options.shared_memory_limits.max_segment_bytes = static_cast<size_t>(max_segment);
 
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);

@@ -22,6 +22,7 @@
 #include "common/placement/placement.h"
 #include "server/cluster/cut_gate.h"
 #include "shard_connection.h"
+#include "shared_memory.h"
 #include "tests/client_driver.h"
 #include "tests/local_cluster.h"
 #include "tests/semantics_suite.h"
@@ -29,6 +30,7 @@
 #include "varscope/client.h"
 #include "varscope/v1/admin.grpc.pb.h"
 #include "varscope/v1/cluster.grpc.pb.h"
+#include "varscope/v1/shared_memory.grpc.pb.h"
 #include "varscope/v1/variable_data.grpc.pb.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
 
@@ -274,8 +276,10 @@ TEST_F(ClusterTest, StreamsThroughANonOwnerAreRelayed) {
   zeros.shape = {3 << 18};  // 3 MiB of float32: several chunks
   zeros.initializer = Initializer::Zeros();
   ASSERT_OK(owner_client->GetVariable(name, zeros));
-  // A client pinned to shard 0 (not the owner) that does not route.
+  // A client pinned to shard 0 (not the owner) that does not route, and
+  // moves the bytes over gRPC.
   ConnectionOptions plain;
+  plain.shared_memory = false;
   auto through = internal::MakeShardConnection(cluster_.address(0), plain, {}, 0);
   ASSERT_OK(through);
   std::vector<float> values(3 << 18);
@@ -287,6 +291,56 @@ TEST_F(ClusterTest, StreamsThroughANonOwnerAreRelayed) {
   ASSERT_OK((*through)->Pull(pull, DataType::kFloat, AsWritableBytes(back.data(), back.size() * 4),
                              {}));
   EXPECT_EQ(back, values);
+}
+
+// Same-host shared memory in a cluster: a shard serves its own variables
+// that way; for another's it answers USE_GRPC_TRANSFER and the client
+// repeats the call over gRPC, which relays it.
+TEST_F(ClusterTest, SharedMemoryServesOnlyTheShardsOwnVariables) {
+  const std::string name = NameOn("shm/t", 1, 3);
+  auto client = Connect(0);  // routes each call to its owner
+  VariableOptions zeros;
+  zeros.shape = {1 << 18};  // 1 MiB of float32
+  zeros.initializer = Initializer::Zeros();
+  ASSERT_OK_AND_ASSIGN(Variable t, client->GetVariable(name, zeros));
+  std::vector<float> values(1 << 18);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 977);
+  ASSERT_OK(t.Push(UpdateOp::kAssign, values));
+  EXPECT_EQ(*t.Pull<float>(), values);
+  // Pinned to shard 0, which does not own it: the same calls still work.
+  auto through = internal::MakeShardConnection(cluster_.address(0), ConnectionOptions(), {}, 0);
+  ASSERT_OK(through);
+  ASSERT_OK((*through)->Push({PushItem::Of(name, UpdateOp::kAdd, values)}, {}));
+  std::vector<float> back(values.size());
+  PullArgs pull;
+  pull.name = name;
+  ASSERT_OK((*through)->Pull(pull, DataType::kFloat, AsWritableBytes(back.data(), back.size() * 4),
+                             {}));
+  for (float& v : values) v *= 2;
+  EXPECT_EQ(back, values);
+
+  // What shard 0 answered, by hand.
+  std::shared_ptr<pb::SharedMemory::Stub> stub = pb::SharedMemory::NewStub(Channel(0));
+  auto pool = internal::SharedMemoryPool::Create([stub](bool) -> absl::StatusOr<internal::AttachTicket> {
+    grpc::ClientContext ctx;
+    pb::AttachResponse response;
+    grpc::Status s = stub->Attach(&ctx, pb::AttachRequest(), &response);
+    if (!s.ok()) return absl::UnavailableError(s.error_message());
+    return internal::AttachTicket{response.socket_name(), response.ticket(),
+                                  response.max_segment_bytes()};
+  });
+  std::optional<internal::SegmentLease> lease = pool->Acquire(1 << 20);
+  ASSERT_TRUE(lease.has_value());
+  pb::SharedPullRequest request;
+  request.mutable_variable()->set_name(name);
+  request.mutable_into()->set_segment(lease->id());
+  request.mutable_into()->set_length(lease->size());
+  grpc::ClientContext ctx;
+  pb::SharedPullResponse response;
+  const grpc::Status refused = stub->Pull(&ctx, request, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("lives on shard 1"), std::string::npos)
+      << refused.error_message();
 }
 
 TEST_F(ClusterTest, ListingsCoverEveryShardAndPageAcrossThem) {

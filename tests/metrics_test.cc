@@ -206,6 +206,23 @@ TEST_F(MetricsTest, ExpositionIsValidAndCountersMoveWithCalls) {
             4);
   // The scrape itself is not an RPC; nothing is left running.
   EXPECT_EQ(after["varscope_rpc_in_flight"], 0);
+
+  // A large tensor goes through a shared-memory segment the client attaches.
+  EXPECT_EQ(after["varscope_shared_memory_segments"], 0);
+  ASSERT_OK_AND_ASSIGN(Variable big, client_->GetVariable("big", {1 << 18}));
+  ASSERT_OK(big.Push(UpdateOp::kAssign, std::vector<float>(1 << 18, 1.0f)).status());
+  std::map<std::string, double> attached = Metrics();
+  EXPECT_EQ(attached["varscope_shared_memory_segments"], 1);
+  EXPECT_EQ(attached["varscope_shared_memory_bytes"], 1 << 20);
+  EXPECT_EQ(attached[R"(varscope_rpc_handled_total{method="varscope.v1.SharedMemory/Push",code="OK"})"],
+            1);
+  ASSERT_OK(big.Pull<float>().status());
+  std::map<std::string, double> pulled = Metrics();
+  EXPECT_EQ(pulled[R"(varscope_rpc_handled_total{method="varscope.v1.SharedMemory/Pull",code="OK"})"],
+            1);
+  EXPECT_EQ(pulled["varscope_pulled_bytes_total"] - attached["varscope_pulled_bytes_total"],
+            1 << 20);
+  EXPECT_EQ(pulled["varscope_shared_memory_segments"], 1);  // the same one again
 }
 
 TEST_F(MetricsTest, NeverShowsVariableNames) {

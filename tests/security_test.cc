@@ -13,6 +13,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "client/src/shared_memory.h"
 #include "google/protobuf/descriptor.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/core/access/access.h"
@@ -22,6 +23,7 @@
 #include "tests/test_util.h"
 #include "varscope/client.h"
 #include "varscope/v1/admin.grpc.pb.h"
+#include "varscope/v1/shared_memory.grpc.pb.h"
 #include "varscope/v1/variable_data.grpc.pb.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
 
@@ -230,6 +232,9 @@ const std::map<std::string, Expected>& ExpectedTable() {
       {"varscope.v1.Admin.GetStats", {1, true}},
       {"varscope.v1.Admin.ListSessions", {3, true}},
       {"varscope.v1.Cluster.GetTopology", {1, false}},
+      {"varscope.v1.SharedMemory.Attach", {1, false}},
+      {"varscope.v1.SharedMemory.Pull", {1, false}},
+      {"varscope.v1.SharedMemory.Push", {2, false}},
   };
   return *table;
 }
@@ -239,7 +244,7 @@ TEST_F(TokenTest, EveryRoleAgainstEveryRpc) {
   std::vector<std::string> methods;
   for (const char* service :
        {"varscope.v1.VariableStore", "varscope.v1.VariableData",
-        "varscope.v1.Admin", "varscope.v1.Cluster"}) {
+        "varscope.v1.Admin", "varscope.v1.Cluster", "varscope.v1.SharedMemory"}) {
     const google::protobuf::ServiceDescriptor* d =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
             service);
@@ -302,6 +307,46 @@ TEST_F(TokenTest, EveryRoleAgainstEveryRpc) {
     }
   }
   EXPECT_EQ(server_->store().num_variables(), 0u);
+}
+
+TEST_F(TokenTest, ASharedMemorySegmentServesOnlyTheTokenThatAttachedIt) {
+  ASSERT_OK_AND_ASSIGN(auto worker,
+                       Client::Connect(server_->address(), WithToken(kTrainerToken)));
+  ASSERT_OK(worker->GetVariable("w", {1024}, DataType::kFloat));
+  auto stub = std::shared_ptr<v1::SharedMemory::Stub>(v1::SharedMemory::NewStub(channel_));
+  auto as = [](const std::string& token, grpc::ClientContext* ctx) {
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  };
+  auto pool = internal::SharedMemoryPool::Create([&](bool) -> absl::StatusOr<internal::AttachTicket> {
+    grpc::ClientContext ctx;
+    as(kTrainerToken, &ctx);
+    v1::AttachResponse response;
+    grpc::Status s = stub->Attach(&ctx, v1::AttachRequest(), &response);
+    if (!s.ok()) return absl::UnavailableError(s.error_message());
+    return internal::AttachTicket{response.socket_name(), response.ticket(),
+                                  response.max_segment_bytes()};
+  });
+  std::optional<internal::SegmentLease> lease = pool->Acquire(4096);
+  ASSERT_TRUE(lease.has_value());
+  auto pull_as = [&](const std::string& token) {
+    v1::SharedPullRequest request;
+    request.mutable_variable()->set_name("w");
+    request.mutable_into()->set_segment(lease->id());
+    request.mutable_into()->set_length(lease->size());
+    grpc::ClientContext ctx;
+    as(token, &ctx);
+    v1::SharedPullResponse response;
+    return stub->Pull(&ctx, request, &response);
+  };
+  EXPECT_TRUE(pull_as(kTrainerToken).ok());
+  // Any other token, even one that may read w, gets no use of the memory.
+  for (const char* other : {kReaderToken, kAdminToken}) {
+    const grpc::Status denied = pull_as(other);
+    EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_NE(denied.error_message().find("another token"), std::string::npos)
+        << denied.error_message();
+  }
+  EXPECT_EQ(pull_as("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST(ClientTokenTest, ATokenIsNotSentInPlaintextOffTheMachine) {

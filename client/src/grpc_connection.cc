@@ -20,10 +20,12 @@
 #include "convert.h"
 #include "raw_stream.h"
 #include "shard_connection.h"
+#include "shared_memory.h"
 #include "status_util.h"
 #include "varscope/connection.h"
 #include "varscope/v1/admin.grpc.pb.h"
 #include "varscope/v1/cluster.grpc.pb.h"
+#include "varscope/v1/shared_memory.grpc.pb.h"
 #include "varscope/v1/variable_data.grpc.pb.h"
 #include "varscope/v1/variable_store.grpc.pb.h"
 
@@ -39,6 +41,35 @@ constexpr size_t kStreamBytes = size_t{1} << 20;
 // Chunk payload: 1 MiB less room for the message header, so a stream also
 // fits a server whose message limit is 1 MiB.
 constexpr size_t kChunkBytes = (size_t{1} << 20) - 4096;
+// Tensors of at least this many bytes go through shared memory when the
+// daemon shares this host (see ConnectionOptions::shared_memory).
+constexpr size_t kSharedMemoryBytes = size_t{64} << 10;
+
+// What a shared-memory call's status means for its segment and the call.
+// Returns true when the daemon did not serve it that way and nothing
+// changed, so it is repeated over gRPC: USE_GRPC_TRANSFER (an unknown
+// segment means the daemon restarted: the pool's segments are dropped), or
+// UNIMPLEMENTED (a daemon now without shared memory). A failure without
+// the daemon's answer (deadline, cancel, a broken connection) may leave
+// its handler still using the segment, so the segment is never lent again.
+bool UseGrpcInstead(const absl::Status& status, internal::SegmentLease* lease,
+                    internal::SharedMemoryPool* pool) {
+  if (status.ok()) return false;
+  if (status.code() == absl::StatusCode::kUnimplemented) {
+    pool->Disable();
+    return true;
+  }
+  const std::string reason = ErrorReason(status);
+  if (reason.empty()) {
+    lease->Discard();  // every error of varscoped's own carries a reason
+    return false;
+  }
+  if (status.code() != absl::StatusCode::kFailedPrecondition || reason != "USE_GRPC_TRANSFER") {
+    return false;
+  }
+  if (ErrorMetadata(status)["segment"] == "unknown") pool->Forget();
+  return true;
+}
 
 // ---- Channel: credentials and the bearer token ----
 
@@ -179,16 +210,37 @@ T Wait(Start start) {
   return result.get();
 }
 
-class GrpcConnection final : public internal::ShardConnection {
+class GrpcConnection final : public internal::ShardConnection,
+                             public std::enable_shared_from_this<GrpcConnection> {
  public:
-  GrpcConnection(std::shared_ptr<grpc::Channel> channel, ConnectionOptions options)
+  // `same_host`: the target is a loopback or unix: address.
+  GrpcConnection(std::shared_ptr<grpc::Channel> channel, ConnectionOptions options,
+                 bool same_host)
       : channel_(channel),
         store_(v1::VariableStore::NewStub(channel)),
         data_(v1::VariableData::NewStub(channel)),
         admin_(v1::Admin::NewStub(channel)),
         cluster_(v1::Cluster::NewStub(channel)),
+        shared_(v1::SharedMemory::NewStub(channel)),
         generic_(channel),
-        options_(std::move(options)) {}
+        options_(std::move(options)) {
+    if (same_host && options_.shared_memory) {
+      shared_pool_ = internal::SharedMemoryPool::Create(
+          [stub = shared_, timeout = options_.rpc_timeout](bool wait_for_ready)
+              -> absl::StatusOr<internal::AttachTicket> {
+            grpc::ClientContext ctx;
+            ctx.set_wait_for_ready(wait_for_ready);
+            ctx.set_deadline(std::chrono::system_clock::now() +
+                             absl::ToChronoNanoseconds(std::min(timeout, absl::Seconds(10))));
+            v1::AttachResponse response;
+            if (grpc::Status s = stub->Attach(&ctx, v1::AttachRequest(), &response); !s.ok()) {
+              return FromGrpc(s);
+            }
+            return internal::AttachTicket{response.socket_name(), response.ticket(),
+                                          static_cast<size_t>(response.max_segment_bytes())};
+          });
+    }
+  }
 
   absl::StatusOr<internal::Topology> GetTopology(const CallOptions& call) override {
     v1::GetTopologyRequest request;
@@ -424,9 +476,17 @@ class GrpcConnection final : public internal::ShardConnection {
   absl::StatusOr<PullResult> Pull(const PullArgs& args, DataType dtype,
                                   absl::Span<uint8_t> out,
                                   const CallOptions& call) override {
+    if (std::optional<internal::SegmentLease> lease = LeaseFor(out.size(), call)) {
+      SharedPullCall p(args, dtype, out, std::move(*lease));
+      SetDeadline(&p.ctx, call, out.size());
+      const grpc::Status s = shared_->Pull(&p.ctx, p.request, &p.response);
+      if (!UseGrpcInstead(FromGrpc(s), &p.lease, shared_pool_.get())) {
+        return FinishSharedPull(&p, s);
+      }
+    }
     if (out.size() >= kStreamBytes) {  // the stream's own thread does the work
       return Wait<absl::StatusOr<PullResult>>(
-          [&](auto done) { StartPull(args, dtype, out, call, std::move(done)); });
+          [&](auto done) { StartGrpcPull(args, dtype, out, call, std::move(done)); });
     }
     // Small: the sync stub, with no hop to another thread.
     PullCall p;
@@ -466,9 +526,18 @@ class GrpcConnection final : public internal::ShardConnection {
 
   absl::StatusOr<std::vector<UpdateResult>> Push(const std::vector<PushItem>& items,
                                                  const CallOptions& call) override {
+    if (std::optional<internal::SegmentLease> lease = LeaseFor(items, call)) {
+      SharedPushCall p(items[0], std::move(*lease));
+      SetDeadline(&p.ctx, call, items[0].data.size());
+      const grpc::Status s = shared_->Push(&p.ctx, p.request, &p.response);
+      if (!UseGrpcInstead(FromGrpc(s), &p.lease, shared_pool_.get())) {
+        if (!s.ok()) return FromGrpc(s);
+        return Results(p.response);
+      }
+    }
     if (items.size() == 1 && items[0].data.size() >= kStreamBytes) {
       return Wait<absl::StatusOr<std::vector<UpdateResult>>>(
-          [&](auto done) { StartPush(items, call, std::move(done)); });
+          [&](auto done) { StartGrpcPush(items, call, std::move(done)); });
     }
     // Unary: the sync stub, with no hop to another thread.
     PushCall p;
@@ -722,6 +791,72 @@ class GrpcConnection final : public internal::ShardConnection {
     return selector;
   }
 
+  // ---- Same-host shared memory ----
+
+  // A segment for a pull of `bytes`, or nothing (gRPC then).
+  std::optional<internal::SegmentLease> LeaseFor(size_t bytes, const CallOptions& call) {
+    if (shared_pool_ == nullptr || bytes < kSharedMemoryBytes) return std::nullopt;
+    return shared_pool_->Acquire(bytes, call.wait_for_ready.value_or(options_.wait_for_ready));
+  }
+  // A segment for a push of one item (several go over gRPC, atomically).
+  std::optional<internal::SegmentLease> LeaseFor(const std::vector<PushItem>& items,
+                                                 const CallOptions& call) {
+    if (items.size() != 1) return std::nullopt;
+    return LeaseFor(items[0].data.size(), call);
+  }
+
+  // A pull into a segment; the lease goes back to the pool with it.
+  struct SharedPullCall {
+    SharedPullCall(const PullArgs& a, DataType d, absl::Span<uint8_t> o,
+                   internal::SegmentLease l)
+        : args(a), dtype(d), out(o), lease(std::move(l)) {
+      *request.mutable_variable() = SelectorOf(args);
+      v1::Region* into = request.mutable_into();
+      into->set_segment(lease.id());
+      into->set_length(lease.size());
+    }
+    grpc::ClientContext ctx;
+    PullArgs args;
+    DataType dtype;
+    absl::Span<uint8_t> out;
+    internal::SegmentLease lease;
+    v1::SharedPullRequest request;
+    v1::SharedPullResponse response;
+  };
+
+  static absl::StatusOr<PullResult> FinishSharedPull(SharedPullCall* p, const grpc::Status& s) {
+    if (!s.ok()) return FromGrpc(s);
+    const v1::Tensor& t = p->response.tensor();
+    if (p->dtype != DataType::kUnspecified && FromProto(t.dtype()) != p->dtype) {
+      return DTypeMismatch(t.name(), t.dtype(), p->dtype);
+    }
+    PullResult result;
+    result.version = t.version();
+    result.unchanged = t.unchanged();
+    result.shape.assign(t.shape().begin(), t.shape().end());
+    if (t.unchanged()) return result;
+    if (static_cast<size_t>(t.total_bytes()) != p->out.size()) {
+      return SizeMismatch(t.name(), t.total_bytes(), p->out.size());
+    }
+    std::memcpy(p->out.data(), p->lease.data(), p->out.size());
+    return result;
+  }
+
+  // A push whose data was copied into a segment.
+  struct SharedPushCall {
+    SharedPushCall(const PushItem& item, internal::SegmentLease l) : lease(std::move(l)) {
+      std::memcpy(lease.data(), item.data.data(), item.data.size());
+      ToProto(item, request.mutable_update());
+      v1::Region* data = request.mutable_data();
+      data->set_segment(lease.id());
+      data->set_length(item.data.size());
+    }
+    grpc::ClientContext ctx;
+    internal::SegmentLease lease;
+    v1::SharedPushRequest request;
+    v1::PushResponse response;
+  };
+
   // One pull in flight: unary below 1 MiB, else a raw stream decoded
   // straight into `out`. Deletes itself after calling `done`.
   struct PullCall {
@@ -739,6 +874,31 @@ class GrpcConnection final : public internal::ShardConnection {
 
   void StartPull(const PullArgs& args, DataType dtype, absl::Span<uint8_t> out,
                  const CallOptions& call, PullDone done) override {
+    std::optional<internal::SegmentLease> lease = LeaseFor(out.size(), call);
+    if (!lease.has_value()) {
+      StartGrpcPull(args, dtype, out, call, std::move(done));
+      return;
+    }
+    auto* p = new SharedPullCall(args, dtype, out, std::move(*lease));
+    SetDeadline(&p->ctx, call, out.size());
+    // Weak: the connection may be dropped (a topology refresh) while the
+    // call is in flight; the repeat over gRPC then has nowhere to go.
+    shared_->async()->Pull(
+        &p->ctx, &p->request, &p->response,
+        [self = weak_from_this(), pool = shared_pool_, p, call,
+         done = std::move(done)](grpc::Status status) mutable {
+          std::shared_ptr<GrpcConnection> connection = self.lock();
+          if (UseGrpcInstead(FromGrpc(status), &p->lease, pool.get()) && connection != nullptr) {
+            connection->StartGrpcPull(p->args, p->dtype, p->out, call, std::move(done));
+          } else {
+            done(FinishSharedPull(p, status));
+          }
+          delete p;
+        });
+  }
+
+  void StartGrpcPull(const PullArgs& args, DataType dtype, absl::Span<uint8_t> out,
+                     const CallOptions& call, PullDone done) {
     auto* p = new PullCall();
     p->dtype = dtype;
     p->out = out;
@@ -846,6 +1006,31 @@ class GrpcConnection final : public internal::ShardConnection {
 
   void StartPush(const std::vector<PushItem>& items, const CallOptions& call,
                  PushDone done) override {
+    std::optional<internal::SegmentLease> lease = LeaseFor(items, call);
+    if (!lease.has_value()) {
+      StartGrpcPush(items, call, std::move(done));
+      return;
+    }
+    auto* p = new SharedPushCall(items[0], std::move(*lease));
+    SetDeadline(&p->ctx, call, items[0].data.size());
+    shared_->async()->Push(
+        &p->ctx, &p->request, &p->response,
+        [self = weak_from_this(), pool = shared_pool_, p, items, call,
+         done = std::move(done)](grpc::Status status) mutable {
+          std::shared_ptr<GrpcConnection> connection = self.lock();
+          if (UseGrpcInstead(FromGrpc(status), &p->lease, pool.get()) && connection != nullptr) {
+            connection->StartGrpcPush(items, call, std::move(done));
+          } else if (status.ok()) {
+            done(Results(p->response));
+          } else {
+            done(FromGrpc(status));
+          }
+          delete p;
+        });
+  }
+
+  void StartGrpcPush(const std::vector<PushItem>& items, const CallOptions& call,
+                     PushDone done) {
     auto* p = new PushCall();
     p->done = std::move(done);
     size_t total = 0;
@@ -917,8 +1102,12 @@ class GrpcConnection final : public internal::ShardConnection {
   std::unique_ptr<v1::VariableData::Stub> data_;
   std::unique_ptr<v1::Admin::Stub> admin_;
   std::unique_ptr<v1::Cluster::Stub> cluster_;
+  std::shared_ptr<v1::SharedMemory::Stub> shared_;  // also held by the pool's attach
   grpc::GenericStub generic_;  // raw streams for large tensors
   const ConnectionOptions options_;
+  // Same-host bulk transfer; null when the daemon is on another host or
+  // shared_memory is off.
+  std::shared_ptr<internal::SharedMemoryPool> shared_pool_;
 };
 
 }  // namespace
@@ -1012,7 +1201,7 @@ absl::StatusOr<std::shared_ptr<ShardConnection>> MakeShardConnection(
   auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
       target, *credentials, args, std::move(interceptors));
   return std::shared_ptr<ShardConnection>(
-      std::make_shared<GrpcConnection>(std::move(channel), options));
+      std::make_shared<GrpcConnection>(std::move(channel), options, IsLocalTarget(target)));
 }
 
 }  // namespace internal

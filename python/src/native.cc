@@ -376,7 +376,7 @@ void BindClient(py::module_& m) {
           [](const std::string& target, const std::string& token, bool tls,
              const std::string& ca_file, const std::string& cert_file,
              const std::string& key_file, double timeout, bool wait_for_ready,
-             const std::string& client_name) {
+             const std::string& client_name, bool shared_memory) {
             ClientOptions options;
             options.client_name = client_name;
             options.connection.auth_token = token;
@@ -386,6 +386,7 @@ void BindClient(py::module_& m) {
             options.connection.tls.key_file = key_file;
             options.connection.rpc_timeout = Seconds(timeout);
             options.connection.wait_for_ready = wait_for_ready;
+            options.connection.shared_memory = shared_memory;
             std::unique_ptr<Client> connected =
                 Value(Unlocked([&] { return Client::Connect(target, options); }));
             return std::shared_ptr<Client>(connected.release(), [](Client* c) {
@@ -400,7 +401,7 @@ void BindClient(py::module_& m) {
           py::arg("target"), py::arg("token") = "", py::arg("tls") = false,
           py::arg("ca_file") = "", py::arg("cert_file") = "", py::arg("key_file") = "",
           py::arg("timeout") = 30.0, py::arg("wait_for_ready") = false,
-          py::arg("client_name") = "varscope-python")
+          py::arg("client_name") = "varscope-python", py::arg("shared_memory") = true)
       .def(
           "get_variable",
           [](Client& c, const std::string& name, std::optional<std::vector<int64_t>> shape,

@@ -85,18 +85,22 @@ class _DefaultClient:
 
 
 def connect(target="127.0.0.1:50051", token=None, tls=False, ca_file="", cert_file="",
-            key_file="", timeout=30.0, wait_for_ready=False, client_name="varscope-python"):
+            key_file="", timeout=30.0, wait_for_ready=False, client_name="varscope-python",
+            shared_memory=True):
     """Connects to `target`, opens a session, and makes it the default client.
 
     `token`: sent as a bearer token (over TLS, or to a loopback target).
     `tls`, `ca_file`, `cert_file`, `key_file`: TLS and mutual TLS (PEM files).
     `timeout`: the deadline of each call, in seconds. `wait_for_ready`:
     calls wait (within it) for a restarting server instead of failing
-    UNAVAILABLE at once.
+    UNAVAILABLE at once. `shared_memory`: with a daemon on this machine,
+    tensors of 64 KiB and more move through shared memory instead of gRPC
+    (falls back to gRPC on its own where that is not possible).
     """
     global _default
     native = _native.Client.connect(target, token or "", tls, ca_file, cert_file, key_file,
-                                    float(timeout), wait_for_ready, client_name)
+                                    float(timeout), wait_for_ready, client_name,
+                                    bool(shared_memory))
     client = Client(native, target)
     with _default_lock:
         _default = client

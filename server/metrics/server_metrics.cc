@@ -52,6 +52,14 @@ std::string RenderServerMetrics(const MetricSources& s) {
           "Gradients dropped because their step was older than the variable's sync step.",
           static_cast<double>(data.stale_dropped.load(std::memory_order_relaxed)));
 
+  if (s.shared_segments != nullptr) {
+    Gauge(&out, "varscope_shared_memory_segments",
+          "Shared-memory segments same-host clients have attached.",
+          static_cast<double>(s.shared_segments->segments()));
+    Gauge(&out, "varscope_shared_memory_bytes", "Bytes of those segments (the clients' memory).",
+          static_cast<double>(s.shared_segments->attached_bytes()));
+  }
+
   if (s.checkpointer != nullptr) {
     Histogram(&out, "varscope_checkpoint_duration_seconds",
               "Successful checkpoint saves, from start to files on disk.",

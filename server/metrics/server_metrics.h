@@ -18,6 +18,7 @@
 #include "server/core/data/data_plane.h"
 #include "server/core/namespace/session_manager.h"
 #include "server/core/namespace/variable_store.h"
+#include "server/core/shared_memory/segments.h"
 #include "server/core/storage/checkpoint.h"
 #include "server/core/storage/journal.h"
 #include "server/metrics/rpc_metrics.h"
@@ -33,6 +34,8 @@ struct MetricSources {
   const core::DataPlane* data = nullptr;
   const core::Checkpointer* checkpointer = nullptr;
   const core::Journal* journal = nullptr;
+  // Null when same-host shared memory is off.
+  const core::SharedSegments* shared_segments = nullptr;
   std::string version;
   absl::Time started;
   int shard = -1;  // this process's index in its cluster; -1 = single server

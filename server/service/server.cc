@@ -3,6 +3,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -21,11 +24,13 @@
 #include "server/cluster/cut_gate.h"
 #include "server/cluster/peers.h"
 #include "server/cluster/routing.h"
+#include "server/cluster/shared_memory_route.h"
 #include "server/service/call_gate.h"
 #include "server/service/admin_service.h"
 #include "server/metrics/metrics_endpoint.h"
 #include "server/metrics/rpc_metrics.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/shared_memory_service.h"
 #include "server/service/variable_data_service.h"
 #include "server/service/variable_store_service.h"
 
@@ -300,7 +305,8 @@ absl::Status Server::Listen() {
     // Counted only when asked for: no per-call cost otherwise.
     rpc_metrics_ = std::make_unique<metrics::RpcMetrics>(std::vector<std::string>{
         "varscope.v1.VariableStore", "varscope.v1.VariableData", "varscope.v1.Admin",
-        "varscope.v1.Cluster", "varscope.v1.Peer", "grpc.health.v1.Health",
+        "varscope.v1.Cluster", "varscope.v1.Peer", "varscope.v1.SharedMemory",
+        "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection"});
     builder.experimental().SetInterceptorCreators(rpc_metrics_->InterceptorFactories());
   }
@@ -333,6 +339,7 @@ absl::Status Server::Listen() {
         part_spreader_.get()));
   }
   for (auto& front : front_services_) builder.RegisterService(front.get());
+  if (options_.shared_memory) StartSharedMemory(&builder);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -356,6 +363,7 @@ absl::Status Server::ServeMetrics() {
   sources.data = data_.get();
   sources.checkpointer = checkpointer();
   sources.journal = durable_ != nullptr ? durable_->journal() : nullptr;
+  sources.shared_segments = shared_segments();
   sources.version = kVersion;
   sources.started = absl::Now();
   sources.shard = spec_ != nullptr ? options_.cluster.shard : -1;
@@ -438,6 +446,34 @@ void Server::CheckpointIfChanged(const char* why) {
                absl::ToDoubleSeconds(absl::Now() - start));
 }
 
+void Server::StartSharedMemory(grpc::ServerBuilder* builder) {
+  // Each attached segment keeps one socket open: leave most descriptors to
+  // gRPC, checkpoints and the log.
+  core::SharedMemoryLimits limits = options_.shared_memory_limits;
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    limits.max_segments =
+        static_cast<int>(std::min<rlim_t>(limits.max_segments, files.rlim_cur / 4));
+  }
+  shared_segments_ = std::make_unique<core::SharedSegments>(limits);
+  absl::StatusOr<std::unique_ptr<core::AttachSocket>> socket =
+      core::AttachSocket::Start(shared_segments_.get());
+  if (!socket.ok()) {
+    // Clients then move everything over gRPC, as they do across hosts.
+    spdlog::warn("same-host shared memory is off: {}", std::string(socket.status().message()));
+    return;
+  }
+  attach_socket_ = *std::move(socket);
+  if (spec_ != nullptr) {
+    shared_memory_route_ = cluster::MakeSharedMemoryRoute(routing_.get(), cut_gate_.get());
+  }
+  shared_memory_service_ = std::make_unique<SharedMemoryService>(
+      data_.get(), gate_.get(), shared_segments_.get(), attach_socket_.get(),
+      shared_memory_route_.get());
+  builder->RegisterService(shared_memory_service_.get());
+  spdlog::info("same-host clients may attach shared memory (socket @{})", attach_socket_->name());
+}
+
 Server::~Server() {
   if (grpc_server_ == nullptr) return;  // Start failed before serving
   Shutdown(absl::Seconds(1));
@@ -460,8 +496,10 @@ void Server::ReapLoop() {
     const int reaped = sessions_->ReapExpired();
     store_->buffers()->Trim();  // return idle recycled buffers to the OS
     const core::DataCounters& moved = data_->counters();
-    idle_trim.Tick(absl::Now(), moved.bytes_pushed.load(std::memory_order_relaxed) +
-                                    moved.bytes_read.load(std::memory_order_relaxed));
+    const bool trimmed =
+        idle_trim.Tick(absl::Now(), moved.bytes_pushed.load(std::memory_order_relaxed) +
+                                        moved.bytes_read.load(std::memory_order_relaxed));
+    if (trimmed && shared_segments_ != nullptr) shared_segments_->ReleaseResidentPages();
     if (reaped > 0) spdlog::info("released {} expired session(s)", reaped);
     mu_.Lock();
   }

@@ -27,6 +27,8 @@
 #include "server/core/data/data_plane.h"
 #include "server/core/namespace/session_manager.h"
 #include "server/core/namespace/variable_store.h"
+#include "server/core/shared_memory/attach_socket.h"
+#include "server/core/shared_memory/segments.h"
 
 namespace varscope::service {
 
@@ -78,6 +80,10 @@ struct ServerOptions {
   // loses pushes since the last checkpoint); strict also logs every push
   // before acknowledging it (a crash loses nothing acknowledged).
   bool strict = false;
+  // Same-host bulk transfer: clients on this machine may move tensor bytes
+  // through shared memory they attach (proto/varscope/v1/shared_memory.proto).
+  bool shared_memory = true;
+  core::SharedMemoryLimits shared_memory_limits;
 };
 
 }  // namespace varscope::service
@@ -100,6 +106,8 @@ class CallGate;
 class VariableStoreService;
 class VariableDataService;
 class AdminService;
+class SharedMemoryRoute;
+class SharedMemoryService;
 class Worker;
 
 class Server {
@@ -137,6 +145,10 @@ class Server {
   const cluster::ClusterSpec* cluster() const { return spec_.get(); }
   core::SessionManager& sessions() { return *sessions_; }
   core::DataPlane& data() { return *data_; }
+  // Segments same-host clients attached; null when shared memory is off.
+  const core::SharedSegments* shared_segments() const {
+    return attach_socket_ != nullptr ? shared_segments_.get() : nullptr;
+  }
 
  private:
   Server();
@@ -145,6 +157,7 @@ class Server {
   absl::Status JoinCluster();
   absl::Status OpenDurable();
   absl::Status Listen();
+  void StartSharedMemory(grpc::ServerBuilder* builder);
   absl::Status ServeMetrics();
   void StartBackground();
   void ReapLoop();
@@ -178,6 +191,12 @@ class Server {
   // Per-RPC counts kept by an interceptor (null when metrics are off);
   // outlives the gRPC server that calls it.
   std::unique_ptr<metrics::RpcMetrics> rpc_metrics_;
+  // Same-host bulk transfer (null when off): the segments outlive the
+  // socket that attaches them and the service that reads them.
+  std::unique_ptr<core::SharedSegments> shared_segments_;
+  std::unique_ptr<core::AttachSocket> attach_socket_;
+  std::unique_ptr<SharedMemoryRoute> shared_memory_route_;  // clusters only
+  std::unique_ptr<SharedMemoryService> shared_memory_service_;
   std::vector<std::unique_ptr<grpc::Service>> front_services_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;

@@ -71,6 +71,16 @@ struct ConnectionOptions {
   /// instead of failing at once with UNAVAILABLE while it is down or
   /// restarting (gRPC's wait_for_ready).
   bool wait_for_ready = false;
+  /// Same-host bulk transfer: with a daemon on this machine (a loopback or
+  /// unix: target), pulls and pushes of one tensor of 64 KiB and more move
+  /// its bytes through shared memory this process attaches (sealed memfd
+  /// segments: at most 16 and 1 GiB per connection, i.e. per shard; one
+  /// unused for 30 s is closed at the next large call, all when the
+  /// connection goes) instead of through gRPC, which still carries the
+  /// call. Falls back to
+  /// gRPC on its own where that is not possible (another network
+  /// namespace, a daemon run with --shared_memory=false).
+  bool shared_memory = true;
   /// Ask the server for its cluster topology first (MakeConnection) and
   /// send each variable's calls straight to its shard. false: talk to the
   /// target only, with no call before the first one (a shard still answers

@@ -54,6 +54,10 @@ constexpr MethodRule kRules[] = {
     {"varscope.v1.Admin.Import", {Role::kAdmin}},
     {"varscope.v1.Admin.GetStats", {Role::kReader, /*global=*/true}},
     {"varscope.v1.Admin.ListSessions", {Role::kAdmin, /*global=*/true}},
+    // Same-host shared memory: as Pull and Push over gRPC.
+    {"varscope.v1.SharedMemory.Attach", {Role::kReader}},
+    {"varscope.v1.SharedMemory.Pull", {Role::kReader}},
+    {"varscope.v1.SharedMemory.Push", {Role::kTrainer}},
     // The cluster's shape is what clients route by.
     {"varscope.v1.Cluster.GetTopology", {Role::kReader}},
     // Shard-to-shard calls: the cluster token only.

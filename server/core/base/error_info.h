@@ -39,6 +39,8 @@ inline constexpr char kQuotaExceeded[] = "QUOTA_EXCEEDED";
 inline constexpr char kVersionConflict[] = "VERSION_CONFLICT";
 inline constexpr char kUnsupportedDType[] = "UNSUPPORTED_DTYPE";
 inline constexpr char kCheckpointNotFound[] = "CHECKPOINT_NOT_FOUND";
+// A shared-memory call this daemon cannot serve that way; nothing changed.
+inline constexpr char kUseGrpcTransfer[] = "USE_GRPC_TRANSFER";
 
 inline constexpr char kErrorDomain[] = "varscope.dev";
 
