@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Summarizes bench/run's rounds: median [min-max] of each figure, and the
-ratios varscope/echo, varscope/Redis and varscope/iperf3 computed within each
-round (then median [min-max] of those), as Markdown tables.
+ratios varscope/echo, varscope/Redis, varscope/iperf3 and varscope/(varscope
+over gRPC only) computed within each round (then median [min-max] of those),
+as Markdown tables. "varscope" uses same-host shared memory (the client's
+default); "over gRPC" is the same daemon with the client's shared memory off.
 
 Usage: summarize.py round1.txt round2.txt ... [storm.txt]   (lines of "key value")
 """
@@ -62,8 +64,9 @@ def main(paths):
     rounds = [load(p) for p in paths if p not in storm_paths]
     keys = sorted({k for r in rounds for k in r})
     print(f"### Transfers (MiB/s; median [min-max] of {len(rounds)} rounds)\n")
-    print("| op | size | clients | varscope | echo | Redis | /echo | /Redis | /iperf3 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| op | size | clients | varscope | over gRPC | echo | Redis | /echo | /Redis "
+          "| /iperf3 | /over gRPC |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     cells = []
     for k in keys:
         m = re.fullmatch(r"warm_varscope_(push|pull)_(\d+)_c(\d+)_mib_per_s", k)
@@ -74,14 +77,17 @@ def main(paths):
             cells.append((m.group(1), int(m.group(2)), 1, "cold"))
     for op, size, n, kind in sorted(cells, key=lambda c: (c[3] != "warm", c[0], c[1], c[2])):
         suffix = f"_c{n}_mib_per_s" if kind == "warm" else "_mib_per_s"
-        key = {s: f"{kind}_{s}_{op}_{size}{suffix}" for s in ("varscope", "echo", "redis")}
+        key = {s: f"{kind}_{s}_{op}_{size}{suffix}"
+               for s in ("varscope", "varscope_grpc", "echo", "redis")}
         vals = {s: [r[key[s]] for r in rounds if key[s] in r] for s in key}
         wire = (spread(ratios(rounds, key["varscope"], "iperf3_single_stream_mib_per_s"))
                 if size >= 16 << 20 else "")
         print(f"| {op} ({kind}) | {size_name(size)} | {n} | {spread(vals['varscope'])} | "
+              f"{spread(vals['varscope_grpc'])} | "
               f"{spread(vals['echo'])} | {spread(vals['redis'])} | "
               f"**{spread(ratios(rounds, key['varscope'], key['echo']))}** | "
-              f"**{spread(ratios(rounds, key['varscope'], key['redis']))}** | {wire} |")
+              f"**{spread(ratios(rounds, key['varscope'], key['redis']))}** | {wire} | "
+              f"{spread(ratios(rounds, key['varscope'], key['varscope_grpc']))} |")
 
     print("\n### Calls and memory (median [min-max])\n")
     print("| figure | value | ratio |")

@@ -211,10 +211,21 @@ class EchoClient {
   std::unique_ptr<grpc::GenericStub> generic_;
 };
 
-enum class System { kVarscope, kEcho, kRedis };
+// kVarscopeGrpc: the same daemon with the client's shared memory off.
+enum class System { kVarscope, kVarscopeGrpc, kEcho, kRedis };
 enum class Op { kPush, kPull };
 const char* Name(System s) {
-  return s == System::kVarscope ? "varscope" : s == System::kEcho ? "echo" : "redis";
+  switch (s) {
+    case System::kVarscope:
+      return "varscope";
+    case System::kVarscopeGrpc:
+      return "varscope_grpc";
+    case System::kEcho:
+      return "echo";
+    case System::kRedis:
+      return "redis";
+  }
+  return "";
 }
 const char* Name(Op op) { return op == Op::kPush ? "push" : "pull"; }
 
@@ -239,6 +250,10 @@ class Peer {
     auto client = varscope::Client::Connect(varscope, options);
     if (!client.ok()) return client.status();
     peer->varscope_ = std::move(*client);
+    options.connection.shared_memory = false;
+    client = varscope::Client::Connect(varscope, options);
+    if (!client.ok()) return client.status();
+    peer->varscope_grpc_ = std::move(*client);
     if (!redis.empty()) {
       peer->redis_ = std::make_unique<varscope::bench::RespClient>(redis);
       if (!peer->redis_->ok()) return absl::UnavailableError("cannot reach redis");
@@ -261,13 +276,17 @@ class Peer {
   bool Call(System sys, Op op, size_t size, int i, uint8_t* buffer) {
     switch (sys) {
       case System::kVarscope:
+      case System::kVarscopeGrpc: {
+        varscope::Client& client =
+            sys == System::kVarscope ? *varscope_ : *varscope_grpc_;
         return op == Op::kPush
-                   ? varscope_->Push(VariableName(size, i), varscope::UpdateOp::kAssign,
+                   ? client.Push(VariableName(size, i), varscope::UpdateOp::kAssign,
                                      varscope::DataType::kFloat, AsBytes(buffer, size))
                          .ok()
-                   : varscope_->Pull(VariableName(size, i), varscope::DataType::kFloat,
-                                     AsWritableBytes(buffer, size))
+                   : client.Pull(VariableName(size, i), varscope::DataType::kFloat,
+                                 AsWritableBytes(buffer, size))
                          .ok();
+      }
       case System::kEcho:
         return op == Op::kPush ? echo_.Send(buffer, size) : echo_.Fetch(buffer, size);
       case System::kRedis: {
@@ -291,6 +310,7 @@ class Peer {
     return absl::StrCat("bench/t", size, "_", i);
   }
   std::unique_ptr<varscope::Client> varscope_;
+  std::unique_ptr<varscope::Client> varscope_grpc_;
   EchoClient echo_;
   std::unique_ptr<varscope::bench::RespClient> redis_;
   std::set<std::string> redis_keys_;
@@ -461,7 +481,7 @@ int main(int argc, char** argv) {
     }
     peers.push_back(std::move(*peer));
   }
-  std::vector<System> systems = {System::kVarscope, System::kEcho};
+  std::vector<System> systems = {System::kVarscope, System::kVarscopeGrpc, System::kEcho};
   if (!absl::GetFlag(FLAGS_redis).empty()) systems.push_back(System::kRedis);
   for (size_t size : sizes) {
     for (int i = 0; i < most; ++i) {
