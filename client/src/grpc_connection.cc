@@ -827,19 +827,7 @@ class GrpcConnection final : public internal::ShardConnection,
   static absl::StatusOr<PullResult> FinishSharedPull(SharedPullCall* p, const grpc::Status& s) {
     if (!s.ok()) return FromGrpc(s);
     const v1::Tensor& t = p->response.tensor();
-    if (p->dtype != DataType::kUnspecified && FromProto(t.dtype()) != p->dtype) {
-      return DTypeMismatch(t.name(), t.dtype(), p->dtype);
-    }
-    PullResult result;
-    result.version = t.version();
-    result.unchanged = t.unchanged();
-    result.shape.assign(t.shape().begin(), t.shape().end());
-    if (t.unchanged()) return result;
-    if (static_cast<size_t>(t.total_bytes()) != p->out.size()) {
-      return SizeMismatch(t.name(), t.total_bytes(), p->out.size());
-    }
-    std::memcpy(p->out.data(), p->lease.data(), p->out.size());
-    return result;
+    return CopyPulled(t, p->dtype, p->lease.data(), static_cast<size_t>(t.total_bytes()), p->out);
   }
 
   // A push whose data was copied into a segment.
@@ -949,18 +937,25 @@ class GrpcConnection final : public internal::ShardConnection,
                                               p->response.tensors_size(), " tensors"));
     }
     const v1::Tensor& t = p->response.tensors(0);
-    if (p->dtype != DataType::kUnspecified && FromProto(t.dtype()) != p->dtype) {
-      return DTypeMismatch(t.name(), t.dtype(), p->dtype);
+    return CopyPulled(t, p->dtype, reinterpret_cast<const uint8_t*>(t.data().data()),
+                      t.data().size(), p->out);
+  }
+
+  // A pulled tensor's header checked against what the caller asked for,
+  // and its `bytes` (`length` of them) copied into `out` unless unchanged.
+  static absl::StatusOr<PullResult> CopyPulled(const v1::Tensor& t, DataType dtype,
+                                               const uint8_t* bytes, size_t length,
+                                               absl::Span<uint8_t> out) {
+    if (dtype != DataType::kUnspecified && FromProto(t.dtype()) != dtype) {
+      return DTypeMismatch(t.name(), t.dtype(), dtype);
     }
     PullResult result;
     result.version = t.version();
     result.unchanged = t.unchanged();
     result.shape.assign(t.shape().begin(), t.shape().end());
     if (t.unchanged()) return result;
-    if (t.data().size() != p->out.size()) {
-      return SizeMismatch(t.name(), t.data().size(), p->out.size());
-    }
-    std::memcpy(p->out.data(), t.data().data(), p->out.size());
+    if (length != out.size()) return SizeMismatch(t.name(), length, out.size());
+    std::memcpy(out.data(), bytes, out.size());
     return result;
   }
 
