@@ -110,6 +110,37 @@ TEST(SharedSegments, RefusesUnsealedFilesExpiredTicketsAndWhatIsOverTheLimits) {
   EXPECT_EQ(segments.segments(), 1);
 }
 
+TEST(SharedSegments, ATokenAskingForTicketsInALoopEvictsOnlyItsOwn) {
+  SharedMemoryLimits limits;
+  limits.max_tickets = 4;
+  FakeClock clock;  // one tick between tickets: "oldest" is well defined
+  SharedSegments segments(limits, &clock);
+  auto issue = [&](const std::string& owner) {
+    clock.Advance(absl::Milliseconds(1));
+    return segments.IssueTicket(owner);
+  };
+  const std::string alice = issue("alice");
+  std::vector<std::string> mallory;
+  for (int i = 0; i < 10; ++i) mallory.push_back(issue("mallory"));
+  // Alice's ticket survived; of Mallory's, only the newest three are left.
+  const int fd = MakeMemfd(4096);
+  EXPECT_TRUE(segments.Attach(alice, fd).ok());
+  EXPECT_EQ(segments.Attach(mallory[6], fd).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(segments.Attach(mallory[7], fd).ok());
+  EXPECT_TRUE(segments.Attach(mallory[9], fd).ok());
+  // On a tie the asker gives up its own oldest: Mallory holds two (the
+  // eighth and a new one), Alice two, and Alice asks for a third.
+  const std::string m10 = issue("mallory");
+  const std::string a1 = issue("alice");
+  const std::string a2 = issue("alice");
+  const std::string a3 = issue("alice");
+  EXPECT_EQ(segments.Attach(a1, fd).status().code(), absl::StatusCode::kPermissionDenied);
+  for (const std::string& kept : {mallory[8], m10, a2, a3}) {
+    EXPECT_TRUE(segments.Attach(kept, fd).ok());
+  }
+  close(fd);
+}
+
 // The client's side of the handshake, by hand: connect, send the ticket
 // with the memfd, read the answer.
 std::string Hello(const std::string& name, const std::string& ticket, int memfd, int* sock) {

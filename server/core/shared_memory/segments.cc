@@ -71,13 +71,33 @@ std::string SharedSegments::IssueTicket(const std::string& owner) {
   absl::MutexLock lock(&mu_);
   absl::erase_if(tickets_, [now](const auto& entry) { return entry.second.expires <= now; });
   while (tickets_.size() >= static_cast<size_t>(std::max(1, limits_.max_tickets))) {
-    auto oldest = std::min_element(tickets_.begin(), tickets_.end(), [](const auto& a, const auto& b) {
-      return a.second.expires < b.second.expires;
-    });
-    tickets_.erase(oldest);
+    EvictOneTicket(owner);
   }
   tickets_[ticket] = Ticket{owner, now + limits_.ticket_lifetime};
   return ticket;
+}
+
+void SharedSegments::EvictOneTicket(const std::string& asking) {
+  // The owner holding the most unused tickets gives one up (the asker on
+  // a tie), so a token that asks for tickets in a loop evicts its own, not
+  // those other clients are about to use.
+  absl::flat_hash_map<absl::string_view, int> held;
+  for (const auto& [id, t] : tickets_) ++held[t.owner];
+  absl::string_view victim = asking;
+  auto mine = held.find(asking);
+  int most = mine == held.end() ? 0 : mine->second;
+  for (const auto& [owner, count] : held) {
+    if (count > most) {
+      victim = owner;
+      most = count;
+    }
+  }
+  auto oldest = tickets_.end();
+  for (auto it = tickets_.begin(); it != tickets_.end(); ++it) {
+    if (it->second.owner != victim) continue;
+    if (oldest == tickets_.end() || it->second.expires < oldest->second.expires) oldest = it;
+  }
+  tickets_.erase(oldest);
 }
 
 absl::StatusOr<std::string> SharedSegments::Attach(absl::string_view ticket, int fd) {

@@ -43,7 +43,8 @@ struct SharedMemoryLimits {
   // Address space mapped for all segments together.
   size_t max_total_bytes = size_t{64} << 30;
   int max_segments = 4096;
-  // Tickets not yet used; the oldest go first when more are issued.
+  // Tickets not yet used. When more are issued, the owner holding the
+  // most gives up its oldest.
   int max_tickets = 4096;
   absl::Duration ticket_lifetime = absl::Seconds(30);
 };
@@ -113,6 +114,8 @@ class SharedSegments {
   };
 
   absl::Time Now() const { return clock_ != nullptr ? clock_->Now() : absl::Now(); }
+  // Drops one unused ticket to make room for one of `asking`'s.
+  void EvictOneTicket(const std::string& asking) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SharedMemoryLimits limits_;
   const Clock* const clock_;  // Not owned; may be null.
