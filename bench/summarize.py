@@ -94,6 +94,7 @@ def main(paths):
     print("|---|---|---|")
     pairs = {
         "getvariable_64_calls_per_s": "echo_small_64_calls_per_s",
+        "getvariable_64_server_cpu_us_per_call": "echo_small_64_server_cpu_us_per_call",
         "getvariable_1_calls_per_s": "echo_small_1_calls_per_s",
         "rss_at_rest_mib": "stored_mib",
         "rss_peak_during_pulls_mib": "stored_mib",
