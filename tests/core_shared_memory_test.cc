@@ -128,8 +128,8 @@ TEST(SharedSegments, ATokenAskingForTicketsInALoopEvictsOnlyItsOwn) {
   EXPECT_EQ(segments.Attach(mallory[6], fd).status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(segments.Attach(mallory[7], fd).ok());
   EXPECT_TRUE(segments.Attach(mallory[9], fd).ok());
-  // On a tie the asker gives up its own oldest: Mallory holds two (the
-  // mallory[8] and a new one), Alice two, and Alice asks for a third.
+  // On a tie the asker gives up its own oldest: Mallory holds two
+  // (mallory[8] and a new one), Alice two, and Alice asks for a third.
   const std::string m10 = issue("mallory");
   const std::string a1 = issue("alice");
   const std::string a2 = issue("alice");
