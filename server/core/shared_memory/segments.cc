@@ -80,7 +80,7 @@ std::string SharedSegments::IssueTicket(const std::string& owner) {
 void SharedSegments::EvictOneTicket(const std::string& asking) {
   // The owner holding the most unused tickets gives one up (the asker on
   // a tie), so a token that asks for tickets in a loop evicts its own, not
-  // those other clients are about to use.
+  // those other tokens' clients are about to use.
   absl::flat_hash_map<absl::string_view, int> held;
   for (const auto& [id, t] : tickets_) ++held[t.owner];
   absl::string_view victim = asking;
